@@ -1,0 +1,98 @@
+"""Critique a fit: convergence and LOO diagnostics, reliability score B(M), evidence, comparison.
+
+Inputs are plain arrays shaped (chain, draw, ...), so nothing here depends on how draws were made.
+ArviZ is used only inside `boxloop.diagnose._arviz`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from boxloop.diagnose import _arviz
+from boxloop.diagnose.evidence import Evidence, EvidenceError, log_evidence
+from boxloop.diagnose.reliability import (
+    CHECKS,
+    DiagnoseError,
+    Diagnostics,
+    Thresholds,
+    diagnose,
+    summarize,
+)
+
+__all__ = [
+    "CHECKS",
+    "CompareRow",
+    "DiagnoseError",
+    "Diagnostics",
+    "Evidence",
+    "EvidenceError",
+    "Thresholds",
+    "compare",
+    "diagnose",
+    "load_netcdf",
+    "log_evidence",
+    "save_netcdf",
+    "summarize",
+    "to_inference_data",
+]
+
+to_inference_data = _arviz.to_inference_data
+
+
+def save_netcdf(idata, path: str | Path) -> Path:
+    """Write an InferenceData from `to_inference_data` to a netCDF (HDF5) file."""
+    return _arviz.save_netcdf(idata, path)
+
+
+def load_netcdf(path: str | Path):
+    """Read an InferenceData written by `save_netcdf`, fully into memory."""
+    return _arviz.load_netcdf(path)
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One model in a LOO comparison. d_loo and dse are relative to the best model (rank 0)."""
+
+    name: str
+    rank: int
+    elpd_loo: float
+    elpd_loo_se: float
+    p_loo: float
+    d_loo: float
+    dse: float
+    weight_stacking: float
+    weight_pseudo_bma_plus: float
+    warning: bool  # some Pareto k above ArviZ's sample-size-dependent limit
+
+
+def _loo_of(name: str, fit) -> _arviz.LooResult:
+    if isinstance(fit, Diagnostics):
+        if fit.loo is None:
+            reason = fit.reasons.get("loo", "no log-likelihood")
+            raise DiagnoseError(
+                f"model {name!r} has no PSIS-LOO result ({reason}); drop it from the comparison "
+                "or refit with pointwise log-likelihood."
+            )
+        return fit.loo
+    if isinstance(fit, _arviz.LooResult):
+        return fit
+    if _arviz.is_inference_data(fit):
+        return _arviz.loo(fit)
+    raise DiagnoseError(
+        f"model {name!r} is a {type(fit).__name__}; pass Diagnostics from `diagnose` or an "
+        "InferenceData from `to_inference_data`."
+    )
+
+
+def compare(fits: Mapping[str, object], *, seed: int = 0) -> list[CompareRow]:
+    """Rank fits of the same data by elpd_loo, with stacking and pseudo-BMA+ weights.
+
+    `fits` maps a name to `Diagnostics` (from `diagnose`) or an InferenceData. Rows come best
+    first. `seed` fixes pseudo-BMA+'s Bayesian bootstrap.
+    """
+    if not fits:
+        raise DiagnoseError("compare needs at least one fit; pass {name: Diagnostics, ...}.")
+    results = {str(name): _loo_of(str(name), fit) for name, fit in fits.items()}
+    return [CompareRow(**row) for row in _arviz.compare(results, seed=seed)]

@@ -1,0 +1,345 @@
+"""The seven indicator diagnostics, the reliability score B(M), and Stan-style summaries.
+
+Checks follow RefineStat (one point each; DESIGN §4), with our thresholds written out in
+`Thresholds`. A fit that cannot be scored on LOO is scored 0 on the two LOO checks, never raised:
+the search loop needs a score for every candidate to decide what to rewrite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from boxloop.diagnose import _arviz
+from boxloop.errors import BoxloopError, DataError
+
+__all__ = ["CHECKS", "Diagnostics", "DiagnoseError", "Thresholds", "diagnose", "summarize"]
+
+# Stable check names, in DESIGN-table order; the search loop maps failed names to rewrites.
+CHECKS = ("rhat", "ess_bulk", "ess_tail", "divergences", "bfmi", "loo", "pareto_k")
+
+
+class DiagnoseError(BoxloopError):
+    """Diagnostics were asked for with unusable settings."""
+
+    code = "diagnose.invalid"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Pass/fail limits of the seven checks (DESIGN §4 defaults) and ζ for "reliable"."""
+
+    rhat_max: float = 1.05
+    rhat_excellent: float = 1.01
+    ess_bulk_min: float = 400.0  # total over chains, not per chain
+    ess_tail_min: float = 100.0
+    divergences_max: int = 0
+    bfmi_min: float = 0.3  # every chain must exceed it
+    pareto_k_max: float = 0.7
+    pareto_k_bad_frac_max: float = 0.20
+    zeta: int = 5  # B(M) >= zeta counts as reliable
+
+    def __post_init__(self):
+        if not 0 <= self.zeta <= len(CHECKS):
+            raise DiagnoseError(f"zeta={self.zeta} is outside 0..{len(CHECKS)}; pick e.g. 5.")
+        if not 0.0 <= self.pareto_k_bad_frac_max <= 1.0:
+            raise DiagnoseError(
+                f"pareto_k_bad_frac_max={self.pareto_k_bad_frac_max} is not a share in [0, 1]."
+            )
+        if self.rhat_max < 1.0 or self.rhat_excellent < 1.0:
+            raise DiagnoseError("R-hat limits below 1 can never pass; use values like 1.05, 1.01.")
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Scores of one fit. Values that could not be computed are NaN (None in `to_dict`)."""
+
+    rhat_max: float
+    ess_bulk_min: float
+    ess_tail_min: float
+    divergences: int
+    bfmi_min: float
+    pareto_k_bad_frac: float
+    elpd_loo: float
+    elpd_loo_se: float
+    p_loo: float
+    score: int
+    reliable: bool
+    rhat_excellent: bool
+    checks: dict[str, bool] = field(hash=False)
+    failed: tuple[str, ...]
+    reasons: dict[str, str] = field(hash=False)  # why each failed check failed, for rewrites
+    bfmi: tuple[float, ...]
+    n_chains: int
+    n_draws: int
+    loo: _arviz.LooResult | None = field(default=None, repr=False, compare=False, hash=False)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (NaN and inf become None); pointwise LOO values are left out."""
+        scalars = (
+            "rhat_max ess_bulk_min ess_tail_min divergences bfmi_min pareto_k_bad_frac "
+            "elpd_loo elpd_loo_se p_loo score reliable rhat_excellent n_chains n_draws"
+        ).split()
+        out = {name: _json_number(getattr(self, name)) for name in scalars}
+        out["checks"] = dict(self.checks)
+        out["failed"] = list(self.failed)
+        out["reasons"] = dict(self.reasons)
+        out["bfmi"] = [_json_number(value) for value in self.bfmi]
+        return out
+
+
+def _json_number(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def stan_names(name: str, shape: tuple[int, ...]) -> list[str]:
+    """Stan's flattened names, 1-based, first index fastest (CmdStan's column order)."""
+    if not shape:
+        return [name]
+    indices = np.ndindex(*reversed(shape))
+    return [f"{name}[{','.join(str(i + 1) for i in reversed(idx))}]" for idx in indices]
+
+
+def _flat(value: np.ndarray) -> np.ndarray:
+    """Flatten a parameter-shaped array in the order of `stan_names`."""
+    return np.asarray(value, dtype=float).reshape(-1, order="F")
+
+
+def _flat_draws(draws: np.ndarray) -> np.ndarray:
+    """(chain, draw, *shape) -> (chain, draw, k) in the order of `stan_names`."""
+    chains, n = draws.shape[:2]
+    moved = np.moveaxis(np.asarray(draws, dtype=float), (0, 1), (-2, -1))
+    return np.moveaxis(moved.reshape(-1, chains, n, order="F"), 0, -1)
+
+
+# --------------------------------------------------------------------------- the seven checks
+
+
+def _varying(posterior: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Which scalar entries vary at all; constants (e.g. L[1,1] of a Cholesky factor) have no
+    defined R-hat or ESS and say nothing about mixing, so they are left out of the checks."""
+    out = {}
+    for name, draws in posterior.items():
+        flat = _flat_draws(draws)
+        out[name] = ~np.all(flat == flat[:1, :1], axis=(0, 1))
+    return out
+
+
+def _worst(values: Mapping[str, np.ndarray], varying, shapes, largest: bool):
+    """Worst value over all varying entries and its Stan name; NaN (undefined) counts as worst."""
+    worst, where = (-math.inf if largest else math.inf), None
+    for name, value in values.items():
+        flat, mask = _flat(value), varying[name]
+        for label, v in zip(np.asarray(stan_names(name, shapes[name]))[mask], flat[mask]):
+            if math.isnan(v):
+                return float("nan"), str(label)
+            if (v > worst) if largest else (v < worst):
+                worst, where = float(v), str(label)
+    if where is None:  # nothing varies: nothing to judge
+        return float("nan"), None
+    return worst, where
+
+
+def _convergence(idata, posterior, t: Thresholds, reasons: dict) -> dict:
+    shapes = {name: draws.shape[2:] for name, draws in posterior.items()}
+    varying = _varying(posterior)
+    rhat_max, rhat_at = _worst(_arviz.rhat(idata), varying, shapes, largest=True)
+    bulk_min, bulk_at = _worst(_arviz.ess(idata, "bulk"), varying, shapes, largest=False)
+    tail_min, tail_at = _worst(_arviz.ess(idata, "tail"), varying, shapes, largest=False)
+    # With no varying quantity there is no chain to mix: the checks pass vacuously.
+    checks = {
+        "rhat": rhat_at is None or rhat_max <= t.rhat_max,
+        "ess_bulk": bulk_at is None or bulk_min >= t.ess_bulk_min,
+        "ess_tail": tail_at is None or tail_min >= t.ess_tail_min,
+    }
+    if not checks["rhat"]:
+        reasons["rhat"] = (
+            f"max R-hat {rhat_max:.3f} at {rhat_at} exceeds {t.rhat_max}: chains disagree "
+            "(poor mixing, multimodality or a non-identified parameter)."
+        )
+    if not checks["ess_bulk"]:
+        reasons["ess_bulk"] = (
+            f"min bulk ESS {bulk_min:.0f} at {bulk_at} is below {t.ess_bulk_min:.0f}: "
+            "draws are strongly autocorrelated; reparameterise or sample longer."
+        )
+    if not checks["ess_tail"]:
+        reasons["ess_tail"] = (
+            f"min tail ESS {tail_min:.0f} at {tail_at} is below {t.ess_tail_min:.0f}: "
+            "the tails are poorly explored (heavy tails or a funnel)."
+        )
+    values = {
+        "rhat_max": rhat_max,
+        "ess_bulk_min": bulk_min,
+        "ess_tail_min": tail_min,
+        "rhat_excellent": rhat_at is None or rhat_max <= t.rhat_excellent,
+    }
+    return {"checks": checks, "values": values}
+
+
+def _sampler(idata, t: Thresholds, reasons: dict) -> dict:
+    stats = idata.sample_stats if "sample_stats" in idata.groups() else {}
+    missing = [key for key in ("diverging", "energy") if key not in stats]
+    if missing:
+        raise DataError(
+            f"sample_stats lacks {missing}; keep NUTS's 'diverging' and 'energy' fields."
+        )
+    diverging = np.asarray(stats["diverging"].values, dtype=bool)
+    divergences = int(np.count_nonzero(diverging))
+    bfmi = _arviz.bfmi(idata)
+    bfmi_min = float(np.min(bfmi)) if np.all(np.isfinite(bfmi)) else float("nan")
+    checks = {"divergences": divergences <= t.divergences_max, "bfmi": bfmi_min > t.bfmi_min}
+    if not checks["divergences"]:
+        reasons["divergences"] = (
+            f"{divergences} divergent transitions of {diverging.size}: the sampler meets high "
+            "curvature (a funnel); use a non-centred parameterisation or tighter priors."
+        )
+    if not checks["bfmi"]:
+        low = [i + 1 for i, value in enumerate(bfmi) if not value > t.bfmi_min]
+        reasons["bfmi"] = (
+            f"E-BFMI {bfmi_min:.3f} is not above {t.bfmi_min} (chains {low}): energy is poorly "
+            "explored; heavy tails or scale parameters need reparameterising."
+        )
+    values = {"divergences": divergences, "bfmi_min": bfmi_min, "bfmi": tuple(map(float, bfmi))}
+    return {"checks": checks, "values": values}
+
+
+def _loo(idata, t: Thresholds, reasons: dict) -> dict:
+    nan = float("nan")
+    values = {"elpd_loo": nan, "elpd_loo_se": nan, "p_loo": nan, "pareto_k_bad_frac": nan}
+    try:
+        result = _arviz.loo(idata)
+    except Exception as err:  # noqa: BLE001 -- any LOO failure is a scored failure, not a crash
+        reasons["loo"] = reasons["pareto_k"] = f"PSIS-LOO could not be computed: {err}"
+        return {"checks": {"loo": False, "pareto_k": False}, "values": values, "loo": None}
+    k = result.pareto_k
+    # NaN k means the tail fit failed: as bad as a large k.
+    bad = ~(k <= t.pareto_k_max)
+    values.update(
+        elpd_loo=result.elpd_loo,
+        elpd_loo_se=result.elpd_loo_se,
+        p_loo=result.p_loo,
+        pareto_k_bad_frac=float(np.mean(bad)),
+    )
+    checks = {
+        "loo": math.isfinite(result.elpd_loo),
+        "pareto_k": values["pareto_k_bad_frac"] <= t.pareto_k_bad_frac_max,
+    }
+    if not checks["loo"]:
+        reasons["loo"] = f"elpd_loo is {result.elpd_loo}, not finite."
+    if not checks["pareto_k"]:
+        worst = int(np.nanargmax(np.where(np.isnan(k), np.inf, k)))
+        reasons["pareto_k"] = (
+            f"{values['pareto_k_bad_frac']:.0%} of observations have Pareto k > "
+            f"{t.pareto_k_max} (worst: observation {worst + 1}, k = {k[worst]:.2f}): influential "
+            "points; the likelihood may be misspecified (try a robust one)."
+        )
+    return {"checks": checks, "values": values, "loo": result}
+
+
+def _as_inference_data(posterior, *args, **kwargs):
+    """Accept an InferenceData as is; build one from dicts otherwise."""
+    if _arviz.is_inference_data(posterior):
+        if any(arg is not None for arg in (*args, *kwargs.values())):
+            raise DiagnoseError(
+                "got an InferenceData and separate groups; pass either the InferenceData alone "
+                "or every group as dicts of arrays."
+            )
+        return posterior
+    return _arviz.to_inference_data(posterior, *args, **kwargs)
+
+
+def _posterior_draws(idata) -> dict[str, np.ndarray]:
+    return {str(name): np.asarray(v.values, dtype=float) for name, v in idata.posterior.items()}
+
+
+def diagnose(
+    posterior,
+    sample_stats: Mapping[str, np.ndarray] | None = None,
+    log_likelihood: Mapping[str, np.ndarray] | None = None,
+    *,
+    thresholds: Thresholds | None = None,
+    posterior_predictive: Mapping[str, np.ndarray] | None = None,
+    prior: Mapping[str, np.ndarray] | None = None,
+    prior_predictive: Mapping[str, np.ndarray] | None = None,
+    observed_data: Mapping[str, np.ndarray] | None = None,
+) -> Diagnostics:
+    """Score a fit on the seven checks.
+
+    `posterior` is a dict name -> (chain, draw, *shape) constrained draws, or an InferenceData
+    from `to_inference_data` (then leave the other groups out). `sample_stats` must hold
+    `diverging` and `energy`; `log_likelihood` holds (chain, draw, n_obs) per observed variable.
+    """
+    t = Thresholds() if thresholds is None else thresholds
+    idata = _as_inference_data(
+        posterior,
+        sample_stats,
+        log_likelihood,
+        posterior_predictive=posterior_predictive,
+        prior=prior,
+        prior_predictive=prior_predictive,
+        observed_data=observed_data,
+    )
+    draws = _posterior_draws(idata)
+    reasons: dict[str, str] = {}
+    parts = [
+        _convergence(idata, draws, t, reasons),
+        _sampler(idata, t, reasons),
+        _loo(idata, t, reasons),
+    ]
+    checks = {name: bool(part["checks"][name]) for part in parts for name in part["checks"]}
+    checks = {name: checks[name] for name in CHECKS}
+    values = {key: value for part in parts for key, value in part["values"].items()}
+    score = sum(checks.values())
+    first = next(iter(draws.values()))
+    return Diagnostics(
+        **values,
+        score=score,
+        reliable=score >= t.zeta,
+        checks=checks,
+        failed=tuple(name for name in CHECKS if not checks[name]),
+        reasons={name: reasons[name] for name in CHECKS if name in reasons},
+        n_chains=int(first.shape[0]),
+        n_draws=int(first.shape[1]),
+        loo=parts[2]["loo"],
+    )
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summarize(posterior) -> dict[str, dict[str, float | None]]:
+    """Per scalar quantity: mean, sd, mcse_mean, ess_bulk, rhat, keyed by Stan names.
+
+    Names are 1-based and flattened as Stan prints them (`theta[1]`, `L[2,1]`). Quantities that
+    are undefined (R-hat and ESS of a constant) are None, so the result is JSON-ready.
+    """
+    idata = _as_inference_data(posterior)
+    draws = _posterior_draws(idata)
+    stats = {
+        "mcse_mean": _arviz.mcse_mean(idata),
+        "ess_bulk": _arviz.ess(idata, "bulk"),
+        "rhat": _arviz.rhat(idata),
+    }
+    out = {}
+    for name, value in draws.items():
+        flat = _flat_draws(value)
+        one_draw = flat.shape[0] * flat.shape[1] < 2
+        columns = {
+            "mean": flat.mean(axis=(0, 1)),
+            "sd": np.full(flat.shape[2], np.nan) if one_draw else flat.std(axis=(0, 1), ddof=1),
+            **{key: _flat(stat[name]) for key, stat in stats.items()},
+        }
+        for i, label in enumerate(stan_names(name, value.shape[2:])):
+            out[label] = {key: _json_number(column[i]) for key, column in columns.items()}
+    return out

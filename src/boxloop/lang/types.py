@@ -1,0 +1,253 @@
+"""Value types, supports and library signatures shared by the checker, compiler and decoder.
+
+A Stan declaration has a *value type* (what the checker reasons about: int/real scalar, vector,
+row_vector, matrix, each possibly inside arrays) and a *support* (what the declared constraint
+guarantees about every element). Library entries describe arguments in the same two terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# --- value types -------------------------------------------------------------------------------
+
+SCALAR_KINDS = ("int", "real")
+CONTAINER_KINDS = ("vector", "row_vector", "matrix")
+VALUE_KINDS = SCALAR_KINDS + CONTAINER_KINDS
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """The static type of an expression: a kind, wrapped in `array_dims` levels of array."""
+
+    kind: str
+    array_dims: int = 0
+
+    @property
+    def is_int(self) -> bool:
+        return self.kind == "int"
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.kind in SCALAR_KINDS and self.array_dims == 0
+
+    @property
+    def is_real_valued(self) -> bool:
+        return self.kind != "int"
+
+    @property
+    def element(self) -> "ValueType":
+        """The type after one level of indexing."""
+        if self.array_dims:
+            return ValueType(self.kind, self.array_dims - 1)
+        if self.kind == "matrix":
+            return ValueType("row_vector")
+        if self.kind in ("vector", "row_vector"):
+            return ValueType("real")
+        raise TypeError(f"{self} cannot be indexed")
+
+    @property
+    def rank(self) -> int:
+        """Number of indices that reach a scalar."""
+        return self.array_dims + {"int": 0, "real": 0, "vector": 1, "row_vector": 1, "matrix": 2}[self.kind]
+
+    def __str__(self) -> str:
+        return "array[" + ",".join("" for _ in range(self.array_dims)) + "] " + self.kind if self.array_dims else self.kind
+
+
+INT = ValueType("int")
+REAL = ValueType("real")
+VECTOR = ValueType("vector")
+ROW_VECTOR = ValueType("row_vector")
+MATRIX = ValueType("matrix")
+
+# Declared kinds that are constrained versions of a container; the value type is the container.
+CONSTRAINED_KINDS = {
+    "simplex": "vector",
+    "unit_vector": "vector",
+    "ordered": "vector",
+    "positive_ordered": "vector",
+    "cholesky_factor_corr": "matrix",
+    "cholesky_factor_cov": "matrix",
+    "corr_matrix": "matrix",
+    "cov_matrix": "matrix",
+}
+DECLARABLE_KINDS = VALUE_KINDS + tuple(CONSTRAINED_KINDS)
+
+
+def value_kind(declared_kind: str) -> str:
+    """The value kind behind a declared kind (`simplex` -> `vector`)."""
+    return CONSTRAINED_KINDS.get(declared_kind, declared_kind)
+
+
+# --- supports ----------------------------------------------------------------------------------
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A set of reals known to contain every element of a value. Endpoints may be +-inf.
+
+    `integer` says every element is an integer, which lets [0, inf) integer mean "count".
+    """
+
+    lo: float = -INF
+    hi: float = INF
+    lo_closed: bool = False
+    hi_closed: bool = False
+    integer: bool = False
+
+    def contains(self, other: "Interval") -> bool:
+        """True when every point of `other` is provably inside self."""
+        if other.is_empty:
+            return True
+        lo_ok = other.lo > self.lo or (other.lo == self.lo and (self.lo_closed or not other.lo_closed))
+        hi_ok = other.hi < self.hi or (other.hi == self.hi and (self.hi_closed or not other.hi_closed))
+        return lo_ok and hi_ok
+
+    def disjoint(self, other: "Interval") -> bool:
+        """True when no point of `other` can lie inside self: a provable violation."""
+        if self.is_empty or other.is_empty:
+            return True
+        if other.hi < self.lo or other.lo > self.hi:
+            return True
+        if other.hi == self.lo:
+            return not (other.hi_closed and self.lo_closed)
+        if other.lo == self.hi:
+            return not (other.lo_closed and self.hi_closed)
+        return False
+
+    @property
+    def is_empty(self) -> bool:
+        return self.lo > self.hi or (self.lo == self.hi and not (self.lo_closed and self.hi_closed))
+
+    def __str__(self) -> str:
+        if self == REAL_LINE:
+            return "(-inf, inf)"
+        left = "[" if self.lo_closed else "("
+        right = "]" if self.hi_closed else ")"
+        text = f"{left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
+        return text + " (integer)" if self.integer else text
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+REAL_LINE = Interval()
+POSITIVE = Interval(0.0, INF, lo_closed=False)
+NONNEGATIVE = Interval(0.0, INF, lo_closed=True)
+UNIT_OPEN = Interval(0.0, 1.0)
+UNIT_CLOSED = Interval(0.0, 1.0, True, True)
+INTEGERS = Interval(integer=True)
+COUNTS = Interval(0.0, INF, lo_closed=True, integer=True)
+POSITIVE_INTS = Interval(1.0, INF, lo_closed=True, integer=True)
+BINARY = Interval(0.0, 1.0, True, True, integer=True)
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A support that is a property of the whole container, not of each element."""
+
+    name: str  # simplex, ordered, positive_ordered, unit_vector, cholesky_factor_corr,
+    # cholesky_factor_cov, corr_matrix, cov_matrix
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Support = Interval | Structure
+
+# --- library signatures ------------------------------------------------------------------------
+
+# Argument shapes, in Stan's signature notation:
+#   "real", "int"        a scalar (int promotes to real where "real" is asked)
+#   "reals", "ints"      a scalar or a container of them (vector/row_vector/array); vectorised
+#   "vector", "row_vector", "matrix"   exactly that container
+#   "vectors"            a vector, row_vector, or an array of vectors (multivariate vectorisation)
+#   "int_array", "real_array"          one-dimensional arrays
+#   "any"                checked by the entry's own rule
+ARG_SHAPES = ("real", "int", "reals", "ints", "vector", "row_vector", "matrix", "vectors",
+              "int_array", "real_array", "any")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A named argument (or the variate) of a distribution, with the support it must lie in."""
+
+    name: str
+    shape: str
+    support: Support = REAL_LINE
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One row of the distribution table.
+
+    `lpdf(m, y, *args)` returns the fully normalised log density (constants kept) broadcast
+    elementwise over vectorised arguments: one entry per observation for univariate families, one per
+    vector for multivariate ones. `m` is an ops namespace (`boxloop.lang.ops.NUMPY` or `.JAX`), so the
+    same formula is checked against scipy and traced by JAX.
+    `lcdf`/`lccdf` (same calling convention) give truncation normalisers; None where Stan has none.
+    `sample(m, key, *args, shape)` draws variates (JAX only); None where not generative.
+    """
+
+    name: str
+    args: tuple[Arg, ...]
+    variate: Arg
+    lpdf: Callable
+    lcdf: Callable | None = None
+    lccdf: Callable | None = None
+    sample: Callable | None = None
+    multivariate: bool = False
+    stan: str = ""
+    numpyro: str = ""
+    pymc: str = ""
+
+    @property
+    def discrete(self) -> bool:
+        return isinstance(self.variate.support, Interval) and self.variate.support.integer
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One overload of a library function. Shapes use ARG_SHAPES, plus "T" for "any real-valued
+    type" in elementwise functions, in which case `returns` "T" means "the argument's type, with int
+    promoted to real" and "T_int" means "the argument's type, int kept".
+
+    `impl`, when set, computes this overload instead of the function's `impl`: vectors and row
+    vectors are both 1-d arrays, so overloads such as append_row(vector, vector) and
+    append_row(row_vector, row_vector) cannot be told apart from the values alone."""
+
+    params: tuple[str, ...]
+    returns: str
+    impl: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    """One row of the function table.
+
+    `impl(m, *args)` computes the value with ops namespace `m`. `domain` gives, per parameter, the
+    support each argument must lie in (None: anything). `interval(*arg_intervals)` maps what is known of
+    the arguments to what is known of the result (the sign analysis behind phi-5); None means nothing is
+    known (the real line).
+    """
+
+    name: str
+    signatures: tuple[Signature, ...]
+    impl: Callable
+    domain: tuple[Support | None, ...] | None = None
+    interval: Callable[..., Interval] | None = None
+    stan: str = ""
+    numpyro: str = ""
+    pymc: str = ""
