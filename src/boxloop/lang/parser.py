@@ -197,6 +197,7 @@ class _ToAst(Transformer):
         return str(c[0])
 
     eq_op = cmp_op = add_op = mul_op = unary_op = pow_op = assign_op = _op
+    special_vector_kind = special_matrix_kind = _op
 
 
 _TO_AST = _ToAst()
