@@ -100,6 +100,12 @@ INVALID = [
      "phi6"),
     ("no_signature", model(STD, "y ~ normal(mu + rep_vector(x, 2), sigma);"), "type.no_signature", "phi6"),
     ("transpose_real", model(STD, "y ~ normal(mu', sigma);"), "type.operator", "phi6"),
+    ("int_parameter", model("int a;", "a ~ poisson(3);"), "type.int_parameter", "phi6"),
+    ("inverted_bounds", model("real<lower=20, upper=0> K;", "K ~ normal(0, 1);"), "type.empty_bounds",
+     "phi6"),
+    ("glued_type_keyword", HEAD + "parameters { realx; } model { x ~ normal(0, 1); }",
+     "parse.glued_keyword", "phi1"),
+    ("glued_block_keyword", HEAD + "transformedparameters { } model { }", "parse.glued_keyword", "phi1"),
 ]
 
 

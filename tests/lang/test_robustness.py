@@ -101,3 +101,10 @@ def test_thousands_of_terms_give_a_clear_error():
 def test_huge_literal_is_reported():
     result = check("parameters { real mu; } model { mu ~ normal(1e999, 1); }")
     assert isinstance(result.valid, bool)
+
+
+def test_keyword_guard_covers_every_word_terminal():
+    from boxloop.lang.parser import _keyword_terminals, _lark
+
+    words = {t.name for t in _lark().terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()}
+    assert set(_keyword_terminals()) == words

@@ -19,7 +19,6 @@ from . import intervals as iv
 from .diagnostics import Diagnostic, error, warning
 from .operators import (OperatorTypeError, binary_interval, binary_type, unary_interval,
                         unary_type)
-from .names import nearest
 from .parser import TOO_DEEP, parse
 from .supports import (SIGNATURE_SHAPES, declared_interval, declared_structure, dist_result_type,
                        function_structure, match_signature, shape_matches, structure_ok)
@@ -169,6 +168,10 @@ class Checker:
                               d.pos))
             return
         origin = BLOCK_ORIGIN[self.block] if self.scope.depth == 0 else "local"
+        if origin == "parameter" and d.type.kind == "int":
+            self.report(error("type.int_parameter", "phi6", f"parameter '{d.name}' is an integer; NUTS "
+                              "needs continuous parameters: declare it real, or marginalise the discrete "
+                              "quantity out with log_sum_exp", d.pos))
         self._check_type_spec(d.type, origin)
         vtype = ValueType(value_kind(d.type.kind), len(d.type.array_sizes))
         interval = declared_interval(d.type, self._bound_interval, is_param=origin == "parameter")
@@ -206,6 +209,10 @@ class Checker:
             self.report(error("type.local_constraint", "phi6",
                               "local variables cannot have constraints; declare the constrained "
                               "quantity in parameters or transformed parameters", t.pos))
+        lo, hi = (self.expr(b).interval if b is not None else None for b in (t.lower, t.upper))
+        if lo is not None and hi is not None and lo.lo >= hi.hi and (lo.lo > hi.hi or not lo.lo_closed):
+            self.report(error("type.empty_bounds", "phi6", f"the lower bound {_render(t.lower)} is not "
+                              f"below the upper bound {_render(t.upper)}; swap them", t.pos))
         for bound in (t.lower, t.upper, t.offset, t.multiplier):
             if bound is not None:
                 info = self.expr(bound)
@@ -447,7 +454,7 @@ class Checker:
 
     def _undeclared(self, name: str, e) -> None:
         declared = self.scope.names()
-        near = nearest(name, declared)
+        near = library.nearest(name, declared)
         if library.distribution(name) is not None or library.function(name) is not None:
             hint = f"; '{name}' is a library name, call it with arguments"
         elif near:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from importlib import resources
 
 import lark
@@ -23,16 +24,46 @@ def grammar_text() -> str:
     return resources.files(__package__).joinpath(GRAMMAR_FILE).read_text()
 
 
+_SOURCE = threading.local()  # the text being parsed, for the keyword callbacks below
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _GluedKeyword(Exception):
+    def __init__(self, token):
+        self.token = token
+
+
+def _keyword_guard(token):
+    # The contextual lexer reads `realx` as `real x` where no name may stand; Stan does not.
+    text = getattr(_SOURCE, "text", "")
+    if token.end_pos < len(text) and _NAME_CHAR.match(text[token.end_pos]):
+        raise _GluedKeyword(token)
+    return token
+
+
 @functools.cache
 def _lark() -> lark.Lark:
+    keywords = _keyword_terminals()
     return lark.Lark(
         grammar_text(),
         parser="lalr",
         start=list(START_RULES),
         propagate_positions=True,
         maybe_placeholders=True,
+        lexer_callbacks={name: _keyword_guard for name in keywords},
         cache=True,
     )
+
+
+@functools.cache
+def _keyword_terminals() -> tuple[str, ...]:
+    """Terminal names of the word-like keywords, read off the grammar text: `NAME: "word"` defines
+    NAME; a bare "word" inside a rule is named WORD by Lark."""
+    grammar = grammar_text()
+    named = dict(re.findall(r'^([A-Z_]+):\s*"([a-z_]+)"\s*$', grammar, flags=re.M))
+    bare = set(re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', grammar)) - set(named.values())
+    return tuple(sorted(named) + sorted(w.upper() for w in bare))
 
 
 def _opt(children, i):
@@ -208,10 +239,18 @@ def parse(text: str, start: str = "start"):
 
     Raises ProgramError with one phi1 diagnostic naming the position and what was expected.
     """
+    _SOURCE.text = text
     try:
         tree = _lark().parse(text, start=start)
     except lark.exceptions.UnexpectedInput as exc:
         raise ProgramError(str(diag := _parse_diagnostic(exc, text)), [diag], code=diag.code) from None
+    except _GluedKeyword as exc:
+        word = _WORD.match(text, exc.token.start_pos).group(0)
+        diag = error("parse.glued_keyword", "phi1", f"'{word}' is not a keyword; put a space after "
+                     f"'{exc.token.value}'", ast.Pos(exc.token.line, exc.token.column))
+        raise ProgramError(str(diag), [diag], code=diag.code) from None
+    finally:
+        _SOURCE.text = ""
     try:
         return _TO_AST.transform(tree)
     except lark.exceptions.VisitError as exc:  # a literal too large for float, and the like
@@ -255,14 +294,13 @@ def _named_argument(before: str, pos):
     if m is None:
         return None
     from . import library
-    from .names import nearest_argument
 
     func, keyword = m.group(1), m.group(3)
     spec = library.distribution(func) or (library.resolve_suffixed(func) or (None,))[0]
     if spec is None:
         return error("args.named", "phi3", f"Stan arguments are positional: write {func}(..., value) "
                      f"without '{keyword}='", pos)
-    meant = nearest_argument(keyword, spec.arg_names)
+    meant = library.nearest_argument(keyword, spec.arg_names)
     hint = f"; did you mean {meant}?" if meant else ""
     return error("args.named", "phi3", f"Stan arguments are positional: {spec.name} takes "
                  f"({', '.join(spec.arg_names)}), not '{keyword}='{hint}", pos)

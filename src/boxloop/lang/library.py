@@ -1,0 +1,1870 @@
+"""The one table of distributions and functions the parser, checker, compiler, decoder and exporters read.
+
+Conventions
+-----------
+- Every formula takes an ops namespace `m` first (`boxloop.lang.ops.NUMPY` or `.JAX`) and is written
+  only in terms of it, so the same text is checked against scipy and traced by JAX.
+- `lpdf(m, y, *args)` is the fully normalised log density (Stan's `~` drops constants; boxloop keeps
+  them so that marginal likelihoods compare across programs). Univariate families broadcast every
+  argument elementwise and return one value per observation; multivariate families return one value
+  per vector (per row of an array of vectors).
+- `lcdf(m, y, *args)` = log P(Y <= y) and `lccdf(m, y, *args)` = log P(Y > y), Stan's conventions;
+  they give truncation normalisers (for a discrete Y, P(Y >= a) is `lccdf(a - 1)`).
+- `sample(m, key, *args, shape=None)` draws with `m.random` (JAX only). `shape` is the shape of the
+  result, event dimensions included (for lkj_corr_cholesky it must end in (K, K)); None means the
+  broadcast shape of the arguments.
+- Continuous supports are stated up to their boundary points, which have probability zero.
+  Outside a variate's support the lpdf value is unspecified (the checker and data loader reject such
+  input), except for `uniform`, which is -inf outside [alpha, beta] as in Stan.
+- Function signatures use the checker's notation (`boxloop.lang.supports.SIGNATURE_SHAPES`, plus
+  "T"/"T_int" for elementwise functions and "array_of:N" for "N more array levels around the first
+  argument's type"). `interval` receives, per argument, an interval holding every element and
+  returns one holding every element of the result.
+- `log` accepts 0 (Stan returns -inf there), so its domain is [0, inf): a `<lower=0>` variable may be
+  logged without a warning.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import BoxloopError
+from . import intervals as iv
+from .types import (
+    BINARY, COUNTS, INF, NONNEGATIVE, POSITIVE, POSITIVE_INTS, REAL_LINE, UNIT_CLOSED, UNIT_OPEN,
+    Arg, Distribution, Function, Interval, Signature, Structure,
+)
+
+
+class LibraryError(BoxloopError):
+    """A library name exists but cannot be used as written (wrong suffix, no sampler, ...)."""
+
+    code = "library.invalid"
+
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_LOG_PI = math.log(math.pi)
+_LOG2 = math.log(2.0)
+
+
+# ---- shared numerics ----------------------------------------------------------------------------
+
+
+def _log1m_exp(m, a):
+    """log(1 - exp(a)) for a <= 0, accurate at both ends (Maechler's switch at -log 2)."""
+    near_zero = a > -_LOG2
+    a_near = m.where(near_zero, a, -1.0)  # keep the unused branch finite for gradients
+    a_far = m.where(near_zero, -1.0, a)
+    return m.where(near_zero, m.log(-m.expm1(a_near)), m.log1p(-m.exp(a_far)))
+
+
+def _log_diff_exp(m, a, b):
+    """log(exp(a) - exp(b)) for a >= b."""
+    return a + _log1m_exp(m, b - a)
+
+
+def _softplus(m, x):
+    return m.logaddexp(0.0, x)
+
+
+def _lchoose(m, n, k):
+    return m.gammaln(n + 1.0) - m.gammaln(k + 1.0) - m.gammaln(n - k + 1.0)
+
+
+def _batch(m, shape, *args):
+    """The result shape of a univariate draw: `shape`, or the broadcast shape of the arguments."""
+    if shape is not None:
+        return tuple(shape)
+    return tuple(m.broadcast_shapes(*(m.shape(a) for a in args)))
+
+
+def _param(m, x, shape):
+    """A sampler parameter as a float array of `shape`. Always the same dtype, never weakly typed, so
+    jax.random's compiled samplers are reused across families instead of recompiled."""
+    return m.broadcast_to(m.as_float(x), shape)
+
+
+def _ints(m, x):
+    return m.astype(m.asarray(x), int)
+
+
+def _pick(m, table, y):
+    """table[..., y - 1] with the 1-based index `y` broadcast against table's leading axes."""
+    idx = m.asarray(y) - 1
+    batch = tuple(m.broadcast_shapes(m.shape(idx), m.shape(table)[:-1]))
+    table = m.broadcast_to(table, batch + tuple(m.shape(table)[-1:]))
+    idx = m.broadcast_to(idx, batch)
+    return m.take_along_axis(table, idx[..., None], axis=-1)[..., 0]
+
+
+# ---- continuous univariate ------------------------------------------------------------------------
+
+
+def _normal_lpdf(m, y, mu, sigma):
+    z = (y - mu) / sigma
+    return -0.5 * z * z - m.log(sigma) - 0.5 * _LOG_2PI
+
+
+def _normal_lcdf(m, y, mu, sigma):
+    return m.log_ndtr((y - mu) / sigma)
+
+
+def _normal_lccdf(m, y, mu, sigma):
+    return m.log_ndtr((mu - y) / sigma)
+
+
+def _normal_sample(m, key, mu, sigma, shape=None):
+    return mu + sigma * m.random.normal(key, _batch(m, shape, mu, sigma))
+
+
+def _std_normal_lpdf(m, y):
+    return -0.5 * y * y - 0.5 * _LOG_2PI
+
+
+def _std_normal_lcdf(m, y):
+    return m.log_ndtr(y)
+
+
+def _std_normal_lccdf(m, y):
+    return m.log_ndtr(-y)
+
+
+def _std_normal_sample(m, key, shape=None):
+    return m.random.normal(key, _batch(m, shape))
+
+
+def _student_t_lpdf(m, y, nu, mu, sigma):
+    z = (y - mu) / sigma
+    return (m.gammaln(0.5 * (nu + 1.0)) - m.gammaln(0.5 * nu) - 0.5 * m.log(nu * math.pi)
+            - m.log(sigma) - 0.5 * (nu + 1.0) * m.log1p(z * z / nu))
+
+
+def _student_t_tail(m, z, nu):
+    """P(T > |z|) for a standard t: half the regularised incomplete beta I_{nu/(nu+z^2)}(nu/2, 1/2)."""
+    return 0.5 * m.betainc(0.5 * nu, 0.5, nu / (nu + z * z))
+
+
+def _student_t_lcdf(m, y, nu, mu, sigma):
+    z = (y - mu) / sigma
+    # At z = 0 the beta form has derivative inf * 0 (NaN in JAX), and a truncation at the centre
+    # (a half-t prior) sits exactly there; use the cdf's tangent line near 0 (error ~ z^3 < 1e-15).
+    near = m.abs(z) < 1e-5
+    z_far = m.where(near, 1.0, z)
+    tail = _student_t_tail(m, z_far, nu)
+    far = m.where(z_far < 0, m.log(tail), m.log1p(-tail))
+    density_at_0 = m.exp(m.gammaln(0.5 * (nu + 1.0)) - m.gammaln(0.5 * nu) - 0.5 * m.log(nu * math.pi))
+    z_near = m.where(near, z, 0.0)
+    return m.where(near, m.log(0.5 + density_at_0 * z_near), far)
+
+
+def _student_t_lccdf(m, y, nu, mu, sigma):
+    return _student_t_lcdf(m, -y, nu, -mu, sigma)
+
+
+def _student_t_sample(m, key, nu, mu, sigma, shape=None):
+    # z / sqrt(chi2_nu / nu), built on the gamma sampler the other families compile anyway
+    shape = _batch(m, shape, nu, mu, sigma)
+    k0, k1 = m.random.split(key)
+    chi2_over_nu = 2.0 * m.random.gamma(k1, _param(m, 0.5 * nu, shape), shape) / nu
+    return mu + sigma * m.random.normal(k0, shape) / m.sqrt(chi2_over_nu)
+
+
+def _cauchy_lpdf(m, y, mu, sigma):
+    z = (y - mu) / sigma
+    return -_LOG_PI - m.log(sigma) - m.log1p(z * z)
+
+
+def _cauchy_lcdf(m, y, mu, sigma):
+    # 1/2 + atan(z)/pi == atan2(1, -z)/pi, which keeps full precision in the left tail.
+    return m.log(m.arctan2(1.0, (mu - y) / sigma)) - _LOG_PI
+
+
+def _cauchy_lccdf(m, y, mu, sigma):
+    return m.log(m.arctan2(1.0, (y - mu) / sigma)) - _LOG_PI
+
+
+def _cauchy_sample(m, key, mu, sigma, shape=None):
+    return mu + sigma * m.random.cauchy(key, _batch(m, shape, mu, sigma))
+
+
+def _double_exponential_lpdf(m, y, mu, sigma):
+    return -_LOG2 - m.log(sigma) - m.abs(y - mu) / sigma
+
+
+def _double_exponential_lcdf(m, y, mu, sigma):
+    z = (y - mu) / sigma
+    below, above = m.minimum(z, 0.0), m.maximum(z, 0.0)
+    return m.where(z < 0, below - _LOG2, m.log1p(-0.5 * m.exp(-above)))
+
+
+def _double_exponential_lccdf(m, y, mu, sigma):
+    return _double_exponential_lcdf(m, -y, -mu, sigma)
+
+
+def _double_exponential_sample(m, key, mu, sigma, shape=None):
+    return mu + sigma * m.random.laplace(key, _batch(m, shape, mu, sigma))
+
+
+def _logistic_lpdf(m, y, mu, sigma):
+    z = (y - mu) / sigma
+    return -z - 2.0 * _softplus(m, -z) - m.log(sigma)
+
+
+def _logistic_lcdf(m, y, mu, sigma):
+    return m.log_expit((y - mu) / sigma)
+
+
+def _logistic_lccdf(m, y, mu, sigma):
+    return m.log_expit((mu - y) / sigma)
+
+
+def _logistic_sample(m, key, mu, sigma, shape=None):
+    return mu + sigma * m.random.logistic(key, _batch(m, shape, mu, sigma))
+
+
+def _lognormal_lpdf(m, y, mu, sigma):
+    log_y = m.log(y)
+    return _normal_lpdf(m, log_y, mu, sigma) - log_y
+
+
+def _lognormal_lcdf(m, y, mu, sigma):
+    return m.log_ndtr((m.log(y) - mu) / sigma)
+
+
+def _lognormal_lccdf(m, y, mu, sigma):
+    return m.log_ndtr((mu - m.log(y)) / sigma)
+
+
+def _lognormal_sample(m, key, mu, sigma, shape=None):
+    return m.exp(_normal_sample(m, key, mu, sigma, shape))
+
+
+def _exponential_lpdf(m, y, beta):
+    return m.log(beta) - beta * y
+
+
+def _exponential_lcdf(m, y, beta):
+    return _log1m_exp(m, -beta * y)
+
+
+def _exponential_lccdf(m, y, beta):
+    return -beta * y
+
+
+def _exponential_sample(m, key, beta, shape=None):
+    return m.random.exponential(key, _batch(m, shape, beta)) / beta
+
+
+def _gamma_lpdf(m, y, alpha, beta):
+    return alpha * m.log(beta) - m.gammaln(alpha) + m.xlogy(alpha - 1.0, y) - beta * y
+
+
+def _gamma_lcdf(m, y, alpha, beta):
+    return m.log(m.gammainc(alpha, beta * y))
+
+
+def _gamma_lccdf(m, y, alpha, beta):
+    return m.log(m.gammaincc(alpha, beta * y))
+
+
+def _gamma_sample(m, key, alpha, beta, shape=None):
+    shape = _batch(m, shape, alpha, beta)
+    return m.random.gamma(key, _param(m, alpha, shape), shape) / beta
+
+
+def _inv_gamma_lpdf(m, y, alpha, beta):
+    return alpha * m.log(beta) - m.gammaln(alpha) - (alpha + 1.0) * m.log(y) - beta / y
+
+
+def _inv_gamma_lcdf(m, y, alpha, beta):
+    return m.log(m.gammaincc(alpha, beta / y))
+
+
+def _inv_gamma_lccdf(m, y, alpha, beta):
+    return m.log(m.gammainc(alpha, beta / y))
+
+
+def _inv_gamma_sample(m, key, alpha, beta, shape=None):
+    shape = _batch(m, shape, alpha, beta)
+    return beta / m.random.gamma(key, _param(m, alpha, shape), shape)
+
+
+def _weibull_lpdf(m, y, alpha, sigma):
+    x = y / sigma
+    return m.log(alpha) - m.log(sigma) + m.xlogy(alpha - 1.0, x) - m.power(x, alpha)
+
+
+def _weibull_lcdf(m, y, alpha, sigma):
+    return _log1m_exp(m, -m.power(y / sigma, alpha))
+
+
+def _weibull_lccdf(m, y, alpha, sigma):
+    return -m.power(y / sigma, alpha)
+
+
+def _weibull_sample(m, key, alpha, sigma, shape=None):
+    e = m.random.exponential(key, _batch(m, shape, alpha, sigma))
+    return sigma * m.power(e, 1.0 / alpha)
+
+
+def _beta_lpdf(m, y, alpha, beta):
+    return m.xlogy(alpha - 1.0, y) + m.xlog1py(beta - 1.0, -y) - m.betaln(alpha, beta)
+
+
+def _beta_lcdf(m, y, alpha, beta):
+    return m.log(m.betainc(alpha, beta, y))
+
+
+def _beta_lccdf(m, y, alpha, beta):
+    return m.log(m.betainc(beta, alpha, 1.0 - y))
+
+
+def _beta_sample(m, key, alpha, beta, shape=None):
+    shape = _batch(m, shape, alpha, beta)
+    return m.random.beta(key, _param(m, alpha, shape), _param(m, beta, shape), shape)
+
+
+def _uniform_lpdf(m, y, alpha, beta):
+    inside = (y >= alpha) & (y <= beta)
+    return m.where(inside, -m.log(beta - alpha), -m.inf)
+
+
+def _uniform_lcdf(m, y, alpha, beta):
+    return m.log(m.clip((y - alpha) / (beta - alpha), 0.0, 1.0))
+
+
+def _uniform_lccdf(m, y, alpha, beta):
+    return m.log(m.clip((beta - y) / (beta - alpha), 0.0, 1.0))
+
+
+def _uniform_sample(m, key, alpha, beta, shape=None):
+    return alpha + (beta - alpha) * m.random.uniform(key, _batch(m, shape, alpha, beta))
+
+
+def _gumbel_lpdf(m, y, mu, beta):
+    z = (y - mu) / beta
+    return -m.log(beta) - z - m.exp(-z)
+
+
+def _gumbel_lcdf(m, y, mu, beta):
+    return -m.exp((mu - y) / beta)
+
+
+def _gumbel_lccdf(m, y, mu, beta):
+    return _log1m_exp(m, -m.exp((mu - y) / beta))
+
+
+def _gumbel_sample(m, key, mu, beta, shape=None):
+    return mu + beta * m.random.gumbel(key, _batch(m, shape, mu, beta))
+
+
+def _chi_square_lpdf(m, y, nu):
+    return _gamma_lpdf(m, y, 0.5 * nu, 0.5)
+
+
+def _chi_square_lcdf(m, y, nu):
+    return _gamma_lcdf(m, y, 0.5 * nu, 0.5)
+
+
+def _chi_square_lccdf(m, y, nu):
+    return _gamma_lccdf(m, y, 0.5 * nu, 0.5)
+
+
+def _chi_square_sample(m, key, nu, shape=None):
+    return _gamma_sample(m, key, 0.5 * nu, 0.5, shape)
+
+
+def _inv_chi_square_lpdf(m, y, nu):
+    return _inv_gamma_lpdf(m, y, 0.5 * nu, 0.5)
+
+
+def _inv_chi_square_lcdf(m, y, nu):
+    return _inv_gamma_lcdf(m, y, 0.5 * nu, 0.5)
+
+
+def _inv_chi_square_lccdf(m, y, nu):
+    return _inv_gamma_lccdf(m, y, 0.5 * nu, 0.5)
+
+
+def _inv_chi_square_sample(m, key, nu, shape=None):
+    return _inv_gamma_sample(m, key, 0.5 * nu, 0.5, shape)
+
+
+def _scaled_inv_chi_square_lpdf(m, y, nu, sigma):
+    return _inv_gamma_lpdf(m, y, 0.5 * nu, 0.5 * nu * sigma * sigma)
+
+
+def _scaled_inv_chi_square_lcdf(m, y, nu, sigma):
+    return _inv_gamma_lcdf(m, y, 0.5 * nu, 0.5 * nu * sigma * sigma)
+
+
+def _scaled_inv_chi_square_lccdf(m, y, nu, sigma):
+    return _inv_gamma_lccdf(m, y, 0.5 * nu, 0.5 * nu * sigma * sigma)
+
+
+def _scaled_inv_chi_square_sample(m, key, nu, sigma, shape=None):
+    return _inv_gamma_sample(m, key, 0.5 * nu, 0.5 * nu * sigma * sigma, shape)
+
+
+def _skew_normal_lpdf(m, y, xi, omega, alpha):
+    z = (y - xi) / omega
+    return _LOG2 - m.log(omega) - 0.5 * z * z - 0.5 * _LOG_2PI + m.log_ndtr(alpha * z)
+
+
+def _skew_normal_sample(m, key, xi, omega, alpha, shape=None):
+    # Azzalini's construction: delta |U0| + sqrt(1 - delta^2) U1 is skew-normal(0, 1, alpha).
+    shape = _batch(m, shape, xi, omega, alpha)
+    k0, k1 = m.random.split(key)
+    delta = alpha / m.sqrt(1.0 + alpha * alpha)
+    z = delta * m.abs(m.random.normal(k0, shape)) + m.sqrt(1.0 - delta * delta) * m.random.normal(k1, shape)
+    return xi + omega * z
+
+
+def _exp_mod_normal_lpdf(m, y, mu, sigma, lam):
+    return (m.log(lam) + lam * (mu + 0.5 * lam * sigma * sigma - y)
+            + m.log_ndtr((y - mu) / sigma - lam * sigma))
+
+
+def _exp_mod_normal_shift(m, y, mu, sigma, lam):
+    """log of exp(-lam (y - mu) + lam^2 sigma^2 / 2) Phi((y - mu)/sigma - lam sigma)."""
+    return -lam * (y - mu) + 0.5 * (lam * sigma) ** 2 + m.log_ndtr((y - mu) / sigma - lam * sigma)
+
+
+def _exp_mod_normal_lcdf(m, y, mu, sigma, lam):
+    return _log_diff_exp(m, m.log_ndtr((y - mu) / sigma), _exp_mod_normal_shift(m, y, mu, sigma, lam))
+
+
+def _exp_mod_normal_lccdf(m, y, mu, sigma, lam):
+    return m.logaddexp(m.log_ndtr((mu - y) / sigma), _exp_mod_normal_shift(m, y, mu, sigma, lam))
+
+
+def _exp_mod_normal_sample(m, key, mu, sigma, lam, shape=None):
+    shape = _batch(m, shape, mu, sigma, lam)
+    k0, k1 = m.random.split(key)
+    return mu + sigma * m.random.normal(k0, shape) + m.random.exponential(k1, shape) / lam
+
+
+# ---- discrete univariate ----------------------------------------------------------------------------
+
+
+def _bernoulli_lpmf(m, y, theta):
+    y = y * 1.0  # JAX's xlogy cannot differentiate through an integer first argument
+    return m.xlogy(y, theta) + m.xlog1py(1.0 - y, -theta)
+
+
+def _bernoulli_lcdf(m, y, theta):
+    return m.where(y < 0, -m.inf, m.where(y < 1, m.log1p(-theta), 0.0))
+
+
+def _bernoulli_lccdf(m, y, theta):
+    return m.where(y < 0, 0.0, m.where(y < 1, m.log(theta), -m.inf))
+
+
+def _bernoulli_sample(m, key, theta, shape=None):
+    return _ints(m, m.random.bernoulli(key, theta, _batch(m, shape, theta)))
+
+
+def _bernoulli_logit_lpmf(m, y, alpha):
+    return y * m.log_expit(alpha) + (1 - y) * m.log_expit(-alpha)
+
+
+def _bernoulli_logit_sample(m, key, alpha, shape=None):
+    return _bernoulli_sample(m, key, m.expit(alpha), shape)
+
+
+def _binomial_lpmf(m, n, N, theta):
+    n, N = n * 1.0, N * 1.0
+    return _lchoose(m, N, n) + m.xlogy(n, theta) + m.xlog1py(N - n, -theta)
+
+
+def _binomial_lcdf(m, n, N, theta):
+    # P(Y <= n) = I_{1-theta}(N - n, n + 1); the shape arguments are kept valid where unused.
+    inside = (n >= 0) & (n < N)
+    a = m.where(inside, N - n, 1)
+    b = m.where(inside, n + 1, 1)
+    value = m.log(m.betainc(a * 1.0, b * 1.0, 1.0 - theta))
+    return m.where(n < 0, -m.inf, m.where(n >= N, 0.0, value))
+
+
+def _binomial_lccdf(m, n, N, theta):
+    inside = (n >= 0) & (n < N)
+    a = m.where(inside, n + 1, 1)
+    b = m.where(inside, N - n, 1)
+    value = m.log(m.betainc(a * 1.0, b * 1.0, theta))
+    return m.where(n < 0, 0.0, m.where(n >= N, -m.inf, value))
+
+
+def _binomial_sample(m, key, N, theta, shape=None):
+    shape = _batch(m, shape, N, theta)
+    return _ints(m, m.random.binomial(key, _param(m, N, shape), _param(m, theta, shape),
+                                      shape))
+
+
+def _binomial_logit_lpmf(m, n, N, alpha):
+    return _lchoose(m, N, n) + n * m.log_expit(alpha) + (N - n) * m.log_expit(-alpha)
+
+
+def _binomial_logit_sample(m, key, N, alpha, shape=None):
+    return _binomial_sample(m, key, N, m.expit(alpha), shape)
+
+
+def _beta_binomial_lpmf(m, n, N, alpha, beta):
+    return _lchoose(m, N, n) + m.betaln(n + alpha, N - n + beta) - m.betaln(alpha, beta)
+
+
+def _beta_binomial_sample(m, key, N, alpha, beta, shape=None):
+    shape = _batch(m, shape, N, alpha, beta)
+    k0, k1 = m.random.split(key)
+    return _binomial_sample(m, k1, N, _beta_sample(m, k0, alpha, beta, shape), shape)
+
+
+def _poisson_lpmf(m, n, lam):
+    return m.xlogy(n * 1.0, lam) - lam - m.gammaln(n + 1.0)
+
+
+def _poisson_lcdf(m, n, lam):
+    value = m.log(m.gammaincc(m.maximum(n, 0) + 1.0, lam))
+    return m.where(n < 0, -m.inf, value)
+
+
+def _poisson_lccdf(m, n, lam):
+    value = m.log(m.gammainc(m.maximum(n, 0) + 1.0, lam))
+    return m.where(n < 0, 0.0, value)
+
+
+def _poisson_sample(m, key, lam, shape=None):
+    shape = _batch(m, shape, lam)
+    return _ints(m, m.random.poisson(key, _param(m, lam, shape), shape))
+
+
+def _poisson_log_lpmf(m, n, alpha):
+    return n * alpha - m.exp(alpha) - m.gammaln(n + 1.0)
+
+
+def _poisson_log_sample(m, key, alpha, shape=None):
+    return _poisson_sample(m, key, m.exp(alpha), shape)
+
+
+def _nb_counts_term(m, n, phi):
+    """log of Gamma(n + phi) / (Gamma(n + 1) Gamma(phi)): the ways of arranging the counts."""
+    return m.gammaln(n + phi) - m.gammaln(n + 1.0) - m.gammaln(phi)
+
+
+def _neg_binomial_2_lpmf(m, n, mu, phi):
+    # phi log(phi / (mu + phi)) written as -phi log1p(mu / phi): exact when phi >> mu (near Poisson).
+    return (_nb_counts_term(m, n, phi) + m.xlogy(n * 1.0, mu) - n * m.log(mu + phi)
+            - phi * m.log1p(mu / phi))
+
+
+def _neg_binomial_2_lcdf(m, n, mu, phi):
+    value = m.log(m.betainc(phi, m.maximum(n, 0) + 1.0, phi / (mu + phi)))
+    return m.where(n < 0, -m.inf, value)
+
+
+def _neg_binomial_2_lccdf(m, n, mu, phi):
+    value = m.log(m.betainc(m.maximum(n, 0) + 1.0, phi, mu / (mu + phi)))
+    return m.where(n < 0, 0.0, value)
+
+
+def _neg_binomial_2_sample(m, key, mu, phi, shape=None):
+    shape = _batch(m, shape, mu, phi)
+    k0, k1 = m.random.split(key)
+    rate = m.random.gamma(k0, _param(m, phi, shape), shape) * mu / phi
+    return _poisson_sample(m, k1, rate, shape)
+
+
+def _neg_binomial_2_log_lpmf(m, n, eta, phi):
+    log_phi = m.log(phi)
+    s = _softplus(m, eta - log_phi)  # log(mu + phi) - log(phi)
+    return _nb_counts_term(m, n, phi) + n * (eta - log_phi) - (n + phi) * s
+
+
+def _neg_binomial_2_log_sample(m, key, eta, phi, shape=None):
+    return _neg_binomial_2_sample(m, key, m.exp(eta), phi, shape)
+
+
+def _neg_binomial_lpmf(m, n, alpha, beta):
+    return (_nb_counts_term(m, n, alpha) + alpha * (m.log(beta) - m.log1p(beta))
+            - n * m.log1p(beta))
+
+
+def _neg_binomial_lcdf(m, n, alpha, beta):
+    value = m.log(m.betainc(alpha, m.maximum(n, 0) + 1.0, beta / (1.0 + beta)))
+    return m.where(n < 0, -m.inf, value)
+
+
+def _neg_binomial_lccdf(m, n, alpha, beta):
+    value = m.log(m.betainc(m.maximum(n, 0) + 1.0, alpha, 1.0 / (1.0 + beta)))
+    return m.where(n < 0, 0.0, value)
+
+
+def _neg_binomial_sample(m, key, alpha, beta, shape=None):
+    shape = _batch(m, shape, alpha, beta)
+    k0, k1 = m.random.split(key)
+    rate = m.random.gamma(k0, _param(m, alpha, shape), shape) / beta
+    return _poisson_sample(m, k1, rate, shape)
+
+
+def _categorical_lpmf(m, y, theta):
+    return _pick(m, m.log(theta), y)
+
+
+def _categorical_logit_lpmf(m, y, beta):
+    return _pick(m, m.log_softmax(beta, axis=-1), y)
+
+
+def _categorical_logit_sample(m, key, beta, shape=None):
+    batch = tuple(m.shape(beta)[:-1]) if shape is None else tuple(shape)
+    return _ints(m, m.random.categorical(key, beta, axis=-1, shape=batch)) + 1
+
+
+def _categorical_sample(m, key, theta, shape=None):
+    return _categorical_logit_sample(m, key, m.log(theta), shape)
+
+
+def _ordered_parts(m, k, c):
+    """The cutpoints either side of outcome k (c_{k-1}, c_k), clipped to valid positions, and
+    whether k is the first or the last outcome."""
+    n_cuts = m.shape(c)[-1]
+    lower = _pick(m, c, m.clip(k - 1, 1, n_cuts))
+    upper = _pick(m, c, m.clip(k, 1, n_cuts))
+    return lower, upper, k <= 1, k >= n_cuts + 1
+
+
+def _ordered_logistic_lpmf(m, k, eta, c):
+    lower, upper, first, last = _ordered_parts(m, k, c)
+    # P = inv_logit(eta - c_{k-1}) - inv_logit(eta - c_k)
+    #   = inv_logit(eta - c_{k-1}) inv_logit(c_k - eta) (1 - exp(c_{k-1} - c_k)).
+    gap = m.where(first | last, -1.0, lower - upper)
+    middle = m.log_expit(eta - lower) + m.log_expit(upper - eta) + _log1m_exp(m, gap)
+    return m.where(first, m.log_expit(upper - eta), m.where(last, m.log_expit(eta - lower), middle))
+
+
+def _ordered_probit_lpmf(m, k, eta, c):
+    lower, upper, first, last = _ordered_parts(m, k, c)
+    # log(Phi(b) - Phi(a)), a < b; reflected when both lie in the upper tail to keep precision.
+    a, b = lower - eta, upper - eta
+    flip = a > 0
+    hi = m.where(flip, -a, b)
+    lo = m.where(flip, -b, a)
+    lo = m.where(first | last, hi - 1.0, lo)
+    middle = _log_diff_exp(m, m.log_ndtr(hi), m.log_ndtr(lo))
+    return m.where(first, m.log_ndtr(b), m.where(last, m.log_ndtr(-a), middle))
+
+
+def _ordered_sample(noise):
+    def sample(m, key, eta, c, shape=None):
+        batch = _batch(m, shape, eta, c[..., 0])
+        latent = eta + getattr(m.random, noise)(key, batch)
+        return _ints(m, m.sum(latent[..., None] > c, axis=-1)) + 1
+    return sample
+
+
+# ---- multivariate ---------------------------------------------------------------------------------
+
+
+def _dirichlet_lpdf(m, theta, alpha):
+    return (m.sum(m.xlogy(alpha - 1.0, theta), axis=-1) + m.gammaln(m.sum(alpha, axis=-1))
+            - m.sum(m.gammaln(alpha), axis=-1))
+
+
+def _dirichlet_sample(m, key, alpha, shape=None):
+    batch = tuple(m.shape(alpha)[:-1]) if shape is None else tuple(shape)[:-1]
+    return m.random.dirichlet(key, alpha, batch)
+
+
+def _solve_lower_rows(m, L, d):
+    """z with L z = d for every vector d[..., :] (one Cholesky factor, or one per vector)."""
+    K = m.shape(d)[-1]
+    if m.ndim(L) == 2:
+        flat = m.reshape(d, (-1, K))
+        z = m.solve_triangular(L, m.transpose(flat), lower=True)
+        return m.reshape(m.transpose(z), m.shape(d))
+    batch = tuple(m.broadcast_shapes(m.shape(L)[:-2], m.shape(d)[:-1]))
+    Lb = m.broadcast_to(L, batch + (K, K))
+    db = m.broadcast_to(d, batch + (K,))
+    return m.solve_triangular(Lb, db[..., None], lower=True)[..., 0]
+
+
+def _half_log_det(m, L):
+    return m.sum(m.log(m.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
+
+
+def _mahalanobis(m, y, mu, L):
+    z = _solve_lower_rows(m, L, y - mu)
+    return m.sum(z * z, axis=-1)
+
+
+def _multi_normal_cholesky_lpdf(m, y, mu, L):
+    K = m.shape(L)[-1]
+    return -0.5 * K * _LOG_2PI - _half_log_det(m, L) - 0.5 * _mahalanobis(m, y, mu, L)
+
+
+def _multi_normal_lpdf(m, y, mu, Sigma):
+    return _multi_normal_cholesky_lpdf(m, y, mu, m.cholesky(Sigma))
+
+
+def _event_batch(m, shape, *vectors):
+    if shape is not None:
+        return tuple(shape)
+    return tuple(m.broadcast_shapes(*(m.shape(v) for v in vectors)))
+
+
+def _multi_normal_cholesky_sample(m, key, mu, L, shape=None):
+    shape = _event_batch(m, shape, mu, L[..., 0])
+    z = m.random.normal(key, shape)
+    return mu + m.einsum("...ij,...j->...i", L, z)
+
+
+def _multi_normal_sample(m, key, mu, Sigma, shape=None):
+    return _multi_normal_cholesky_sample(m, key, mu, m.cholesky(Sigma), shape)
+
+
+def _multi_student_t_cholesky_lpdf(m, y, nu, mu, L):
+    K = m.shape(L)[-1]
+    q = _mahalanobis(m, y, mu, L)
+    return (m.gammaln(0.5 * (nu + K)) - m.gammaln(0.5 * nu) - 0.5 * K * m.log(nu * math.pi)
+            - _half_log_det(m, L) - 0.5 * (nu + K) * m.log1p(q / nu))
+
+
+def _multi_student_t_lpdf(m, y, nu, mu, Sigma):
+    return _multi_student_t_cholesky_lpdf(m, y, nu, mu, m.cholesky(Sigma))
+
+
+def _multi_student_t_cholesky_sample(m, key, nu, mu, L, shape=None):
+    k0, k1 = m.random.split(key)
+    y = _multi_normal_cholesky_sample(m, k0, 0.0 * mu, L, shape)
+    w = m.random.gamma(k1, _param(m, 0.5 * nu, m.shape(y)[:-1]), m.shape(y)[:-1]) * 2.0 / nu
+    return mu + y / m.sqrt(w)[..., None]
+
+
+def _multi_student_t_sample(m, key, nu, mu, Sigma, shape=None):
+    return _multi_student_t_cholesky_sample(m, key, nu, mu, m.cholesky(Sigma), shape)
+
+
+def _lkj_row_powers(m, eta, K):
+    """For rows i = 2..K of the Cholesky factor: half the row's free dimension, and the power p_i
+    with density (1 - |w_i|^2)^p_i on the row's free part w_i (which lies in the unit ball)."""
+    i = m.arange(2, K + 1) * 1.0
+    half_dim = 0.5 * (i - 1.0)
+    p = 0.5 * (K - i + 2.0 * m.asarray(eta)[..., None] - 2.0)
+    return half_dim, p
+
+
+def lkj_log_normaliser(m, eta, K: int):
+    """log of the LKJ(eta) normalising constant for K x K correlation matrices.
+
+    The density of a Cholesky factor factorises over rows, each a unit-ball density proportional to
+    (1 - |w|^2)^p with integral pi^(d/2) Gamma(p + 1) / Gamma(p + 1 + d/2); the constant is the
+    product of those integrals (equal to Lewandowski, Kurowicka and Joe's c_K).
+    """
+    half_dim, p = _lkj_row_powers(m, eta, K)
+    log_ball = half_dim * _LOG_PI + m.gammaln(p + 1.0) - m.gammaln(p + 1.0 + half_dim)
+    return -m.sum(log_ball, axis=-1)
+
+
+def _lkj_corr_cholesky_lpdf(m, L, eta):
+    K = m.shape(L)[-1]
+    log_diag = m.log(m.diagonal(L, axis1=-2, axis2=-1)[..., 1:])
+    i = m.arange(2, K + 1) * 1.0
+    power = K - i + 2.0 * m.asarray(eta)[..., None] - 2.0
+    return m.sum(power * log_diag, axis=-1) + lkj_log_normaliser(m, eta, K)
+
+
+def _lkj_corr_lpdf(m, y, eta):
+    return (eta - 1.0) * m.slogdet(y)[1] + lkj_log_normaliser(m, eta, m.shape(y)[-1])
+
+
+def _lkj_corr_cholesky_sample(m, key, eta, shape=None):
+    """Exact draws, row by row: |w_i|^2 ~ Beta(d/2, p_i + 1), direction uniform on the sphere."""
+    if shape is None or len(shape) < 2:
+        raise LibraryError("lkj_corr_cholesky draws need shape (..., K, K)", code="library.shape")
+    shape = tuple(shape)
+    batch, K = shape[:-2], shape[-1]
+    half_dim, p = _lkj_row_powers(m, m.broadcast_to(eta, batch), K)
+    keys = m.random.split(key, 2 * K)
+    rows = [m.zeros(batch + (K,)) + m.where(m.arange(K) == 0, 1.0, 0.0)]
+    for r in range(1, K):
+        r2 = _beta_sample(m, keys[2 * r], half_dim[..., r - 1], p[..., r - 1] + 1.0, batch)
+        u = m.random.normal(keys[2 * r + 1], batch + (r,))
+        w = u / m.sqrt(m.sum(u * u, axis=-1, keepdims=True)) * m.sqrt(r2)[..., None]
+        rows.append(m.concatenate([w, m.sqrt(1.0 - r2)[..., None], m.zeros(batch + (K - r - 1,))], axis=-1))
+    return m.stack(rows, axis=-2)
+
+
+def _lkj_corr_sample(m, key, eta, shape=None):
+    L = _lkj_corr_cholesky_sample(m, key, eta, shape)
+    return m.einsum("...ij,...kj->...ik", L, L)
+
+
+# ---- the distribution table ---------------------------------------------------------------------------
+
+
+def _dist(name, variate, args, lpdf, lcdf=None, lccdf=None, sample=None, *, multivariate=False,
+          numpyro="", pymc="") -> Distribution:
+    return Distribution(name=name, args=tuple(args), variate=variate, lpdf=lpdf, lcdf=lcdf, lccdf=lccdf,
+                        sample=sample, multivariate=multivariate, stan=name, numpyro=numpyro, pymc=pymc)
+
+
+def _y(support=REAL_LINE, name="y"):
+    return Arg(name, "reals", support)
+
+
+def _n(support=COUNTS, name="n"):
+    return Arg(name, "ints", support)
+
+
+def _r(name, support=REAL_LINE):
+    return Arg(name, "reals", support)
+
+
+_LOC, _SCALE = _r("mu"), _r("sigma", POSITIVE)
+
+_SIMPLEX = Structure("simplex")
+_ORDERED = Structure("ordered")
+
+_DISTRIBUTION_LIST = (
+    _dist("normal", _y(), (_LOC, _SCALE), _normal_lpdf, _normal_lcdf, _normal_lccdf, _normal_sample,
+          numpyro="Normal", pymc="Normal"),
+    _dist("std_normal", _y(), (), _std_normal_lpdf, _std_normal_lcdf, _std_normal_lccdf,
+          _std_normal_sample, numpyro="Normal", pymc="Normal"),
+    _dist("student_t", _y(), (_r("nu", POSITIVE), _LOC, _SCALE), _student_t_lpdf, _student_t_lcdf,
+          _student_t_lccdf, _student_t_sample, numpyro="StudentT", pymc="StudentT"),
+    _dist("cauchy", _y(), (_LOC, _SCALE), _cauchy_lpdf, _cauchy_lcdf, _cauchy_lccdf, _cauchy_sample,
+          numpyro="Cauchy", pymc="Cauchy"),
+    _dist("double_exponential", _y(), (_LOC, _SCALE), _double_exponential_lpdf,
+          _double_exponential_lcdf, _double_exponential_lccdf, _double_exponential_sample,
+          numpyro="Laplace", pymc="Laplace"),
+    _dist("logistic", _y(), (_LOC, _SCALE), _logistic_lpdf, _logistic_lcdf, _logistic_lccdf,
+          _logistic_sample, numpyro="Logistic", pymc="Logistic"),
+    _dist("lognormal", _y(POSITIVE), (_LOC, _SCALE), _lognormal_lpdf, _lognormal_lcdf,
+          _lognormal_lccdf, _lognormal_sample, numpyro="LogNormal", pymc="LogNormal"),
+    _dist("exponential", _y(NONNEGATIVE), (_r("beta", POSITIVE),), _exponential_lpdf,
+          _exponential_lcdf, _exponential_lccdf, _exponential_sample,
+          numpyro="Exponential", pymc="Exponential"),
+    _dist("gamma", _y(POSITIVE), (_r("alpha", POSITIVE), _r("beta", POSITIVE)), _gamma_lpdf,
+          _gamma_lcdf, _gamma_lccdf, _gamma_sample, numpyro="Gamma", pymc="Gamma"),
+    _dist("inv_gamma", _y(POSITIVE), (_r("alpha", POSITIVE), _r("beta", POSITIVE)), _inv_gamma_lpdf,
+          _inv_gamma_lcdf, _inv_gamma_lccdf, _inv_gamma_sample,
+          numpyro="InverseGamma", pymc="InverseGamma"),
+    _dist("weibull", _y(POSITIVE), (_r("alpha", POSITIVE), _r("sigma", POSITIVE)), _weibull_lpdf,
+          _weibull_lcdf, _weibull_lccdf, _weibull_sample, numpyro="Weibull", pymc="Weibull"),
+    _dist("beta", _y(UNIT_OPEN, "theta"), (_r("alpha", POSITIVE), _r("beta", POSITIVE)), _beta_lpdf,
+          _beta_lcdf, _beta_lccdf, _beta_sample, numpyro="Beta", pymc="Beta"),
+    _dist("uniform", _y(), (_r("alpha"), _r("beta")), _uniform_lpdf, _uniform_lcdf, _uniform_lccdf,
+          _uniform_sample, numpyro="Uniform", pymc="Uniform"),
+    _dist("gumbel", _y(), (_LOC, _r("beta", POSITIVE)), _gumbel_lpdf, _gumbel_lcdf, _gumbel_lccdf,
+          _gumbel_sample, numpyro="Gumbel", pymc="Gumbel"),
+    _dist("chi_square", _y(POSITIVE), (_r("nu", POSITIVE),), _chi_square_lpdf, _chi_square_lcdf,
+          _chi_square_lccdf, _chi_square_sample, numpyro="Chi2", pymc="ChiSquared"),
+    _dist("inv_chi_square", _y(POSITIVE), (_r("nu", POSITIVE),), _inv_chi_square_lpdf,
+          _inv_chi_square_lcdf, _inv_chi_square_lccdf, _inv_chi_square_sample),
+    _dist("scaled_inv_chi_square", _y(POSITIVE), (_r("nu", POSITIVE), _r("sigma", POSITIVE)),
+          _scaled_inv_chi_square_lpdf, _scaled_inv_chi_square_lcdf, _scaled_inv_chi_square_lccdf,
+          _scaled_inv_chi_square_sample),
+    _dist("skew_normal", _y(), (_r("xi"), _r("omega", POSITIVE), _r("alpha")), _skew_normal_lpdf,
+          sample=_skew_normal_sample, pymc="SkewNormal"),
+    _dist("exp_mod_normal", _y(), (_LOC, _SCALE, _r("lambda", POSITIVE)), _exp_mod_normal_lpdf,
+          _exp_mod_normal_lcdf, _exp_mod_normal_lccdf, _exp_mod_normal_sample, pymc="ExGaussian"),
+    # discrete
+    _dist("bernoulli", _n(BINARY, "y"), (_r("theta", UNIT_CLOSED),), _bernoulli_lpmf,
+          _bernoulli_lcdf, _bernoulli_lccdf, _bernoulli_sample,
+          numpyro="BernoulliProbs", pymc="Bernoulli"),
+    _dist("bernoulli_logit", _n(BINARY, "y"), (_r("alpha"),), _bernoulli_logit_lpmf,
+          sample=_bernoulli_logit_sample, numpyro="BernoulliLogits", pymc="Bernoulli"),
+    _dist("binomial", _n(), (_n(COUNTS, "N"), _r("theta", UNIT_CLOSED)), _binomial_lpmf,
+          _binomial_lcdf, _binomial_lccdf, _binomial_sample, numpyro="BinomialProbs", pymc="Binomial"),
+    _dist("binomial_logit", _n(), (_n(COUNTS, "N"), _r("alpha")), _binomial_logit_lpmf,
+          sample=_binomial_logit_sample, numpyro="BinomialLogits", pymc="Binomial"),
+    _dist("beta_binomial", _n(), (_n(COUNTS, "N"), _r("alpha", POSITIVE), _r("beta", POSITIVE)),
+          _beta_binomial_lpmf, sample=_beta_binomial_sample,
+          numpyro="BetaBinomial", pymc="BetaBinomial"),
+    _dist("poisson", _n(), (_r("lambda", NONNEGATIVE),), _poisson_lpmf, _poisson_lcdf, _poisson_lccdf,
+          _poisson_sample, numpyro="Poisson", pymc="Poisson"),
+    _dist("poisson_log", _n(), (_r("alpha"),), _poisson_log_lpmf, sample=_poisson_log_sample,
+          numpyro="Poisson", pymc="Poisson"),
+    _dist("neg_binomial", _n(), (_r("alpha", POSITIVE), _r("beta", POSITIVE)), _neg_binomial_lpmf,
+          _neg_binomial_lcdf, _neg_binomial_lccdf, _neg_binomial_sample,
+          numpyro="GammaPoisson", pymc="NegativeBinomial"),
+    _dist("neg_binomial_2", _n(), (_r("mu", POSITIVE), _r("phi", POSITIVE)), _neg_binomial_2_lpmf,
+          _neg_binomial_2_lcdf, _neg_binomial_2_lccdf, _neg_binomial_2_sample,
+          numpyro="NegativeBinomial2", pymc="NegativeBinomial"),
+    _dist("neg_binomial_2_log", _n(), (_r("eta"), _r("phi", POSITIVE)), _neg_binomial_2_log_lpmf,
+          sample=_neg_binomial_2_log_sample, numpyro="NegativeBinomial2", pymc="NegativeBinomial"),
+    _dist("categorical", _n(POSITIVE_INTS, "y"), (Arg("theta", "vector", _SIMPLEX),),
+          _categorical_lpmf, sample=_categorical_sample, numpyro="CategoricalProbs", pymc="Categorical"),
+    _dist("categorical_logit", _n(POSITIVE_INTS, "y"), (Arg("beta", "vector"),),
+          _categorical_logit_lpmf, sample=_categorical_logit_sample,
+          numpyro="CategoricalLogits", pymc="Categorical"),
+    _dist("ordered_logistic", _n(POSITIVE_INTS, "k"), (_r("eta"), Arg("c", "vectors", _ORDERED)),
+          _ordered_logistic_lpmf, sample=_ordered_sample("logistic"),
+          numpyro="OrderedLogistic", pymc="OrderedLogistic"),
+    _dist("ordered_probit", _n(POSITIVE_INTS, "k"), (_r("eta"), Arg("c", "vectors", _ORDERED)),
+          _ordered_probit_lpmf, sample=_ordered_sample("normal"), pymc="OrderedProbit"),
+    # multivariate
+    _dist("dirichlet", Arg("theta", "vectors", _SIMPLEX), (Arg("alpha", "vectors", POSITIVE),),
+          _dirichlet_lpdf, sample=_dirichlet_sample, multivariate=True,
+          numpyro="Dirichlet", pymc="Dirichlet"),
+    _dist("multi_normal", Arg("y", "vectors"),
+          (Arg("mu", "vectors"), Arg("Sigma", "matrix", Structure("cov_matrix"))),
+          _multi_normal_lpdf, sample=_multi_normal_sample, multivariate=True,
+          numpyro="MultivariateNormal", pymc="MvNormal"),
+    _dist("multi_normal_cholesky", Arg("y", "vectors"),
+          (Arg("mu", "vectors"), Arg("L", "matrix", Structure("cholesky_factor_cov"))),
+          _multi_normal_cholesky_lpdf, sample=_multi_normal_cholesky_sample, multivariate=True,
+          numpyro="MultivariateNormal", pymc="MvNormal"),
+    _dist("multi_student_t", Arg("y", "vectors"),
+          (Arg("nu", "real", POSITIVE), Arg("mu", "vectors"),
+           Arg("Sigma", "matrix", Structure("cov_matrix"))),
+          _multi_student_t_lpdf, sample=_multi_student_t_sample, multivariate=True,
+          numpyro="MultivariateStudentT", pymc="MvStudentT"),
+    _dist("multi_student_t_cholesky", Arg("y", "vectors"),
+          (Arg("nu", "real", POSITIVE), Arg("mu", "vectors"),
+           Arg("L", "matrix", Structure("cholesky_factor_cov"))),
+          _multi_student_t_cholesky_lpdf, sample=_multi_student_t_cholesky_sample, multivariate=True,
+          numpyro="MultivariateStudentT", pymc="MvStudentT"),
+    _dist("lkj_corr_cholesky", Arg("L", "matrix", Structure("cholesky_factor_corr")),
+          (Arg("eta", "real", POSITIVE),), _lkj_corr_cholesky_lpdf, sample=_lkj_corr_cholesky_sample,
+          multivariate=True, numpyro="LKJCholesky"),
+    _dist("lkj_corr", Arg("y", "matrix", Structure("corr_matrix")), (Arg("eta", "real", POSITIVE),),
+          _lkj_corr_lpdf, sample=_lkj_corr_sample, multivariate=True, numpyro="LKJ", pymc="LKJCorr"),
+)
+
+DISTRIBUTIONS: dict[str, Distribution] = {d.name: d for d in _DISTRIBUTION_LIST}
+
+
+# ---- interval maps for the support analysis ----------------------------------------------------
+
+
+def _scalar(f):
+    """`f` on one float, with overflow and log(0) giving infinities instead of exceptions."""
+    def g(x: float) -> float:
+        with np.errstate(all="ignore"):
+            return float(f(np.float64(x)))
+    return g
+
+
+def _fit_lo(lo: float, closed: bool, image: Interval):
+    if lo < image.lo:  # past the image's end: the image's own end is the honest bound
+        return image.lo, image.lo_closed
+    if lo == image.lo:  # sqrt of (0, inf) never reaches 0: an open end stays open
+        return lo, closed and image.lo_closed
+    if lo >= image.hi:  # rounding saturated a value that is really just inside the image
+        return (image.hi, True) if image.hi_closed else (math.nextafter(image.hi, -INF), True)
+    return lo, closed
+
+
+def _fit_hi(hi: float, closed: bool, image: Interval):
+    if hi > image.hi:
+        return image.hi, image.hi_closed
+    if hi == image.hi:
+        return hi, closed and image.hi_closed
+    if hi <= image.lo:
+        return (image.lo, True) if image.lo_closed else (math.nextafter(image.lo, INF), True)
+    return hi, closed
+
+
+def _fit(lo: float, hi: float, lo_closed: bool, hi_closed: bool, image: Interval) -> Interval:
+    """[lo, hi] (as mapped in floating point) made consistent with the function's exact image."""
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        return image
+    lo, lo_closed = _fit_lo(lo, lo_closed, image)
+    hi, hi_closed = _fit_hi(hi, hi_closed, image)
+    return Interval(lo, hi, lo_closed and not math.isinf(lo), hi_closed and not math.isinf(hi))
+
+
+def monotone_increasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..., Interval]:
+    """The interval map of an increasing function: map both endpoints, then fit into `image`
+    (the set of all values `f` takes, which fixes what floating-point rounding gets wrong)."""
+    g = _scalar(f)
+
+    def interval(a: Interval, *_: Interval) -> Interval:
+        return _fit(g(a.lo), g(a.hi), a.lo_closed, a.hi_closed, image)
+    return interval
+
+
+def monotone_decreasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..., Interval]:
+    """The interval map of a decreasing function (endpoints swap)."""
+    g = _scalar(f)
+
+    def interval(a: Interval, *_: Interval) -> Interval:
+        return _fit(g(a.hi), g(a.lo), a.hi_closed, a.lo_closed, image)
+    return interval
+
+
+def constant(result: Interval) -> Callable[..., Interval]:
+    """The interval map of a function whose values always lie in `result`."""
+    return lambda *_: result
+
+
+def _first(a: Interval, *_: Interval) -> Interval:
+    return a
+
+
+def _hull_all(*args: Interval) -> Interval:
+    out = args[0]
+    for a in args[1:]:
+        out = iv.hull(out, a)
+    return out
+
+
+def _is_positive(a: Interval) -> bool:
+    return POSITIVE.contains(a)
+
+
+def _is_negative(a: Interval) -> bool:
+    return Interval(-INF, 0.0).contains(a)
+
+
+def _square_interval(a: Interval, *_: Interval) -> Interval:
+    return monotone_increasing(np.square, NONNEGATIVE)(iv.abs_(a))
+
+
+def _abs_interval(a: Interval, *_: Interval) -> Interval:
+    return iv.abs_(a)
+
+
+def _inv_interval(a: Interval, *_: Interval) -> Interval:
+    if _is_positive(a):
+        return monotone_decreasing(lambda x: 1.0 / x, POSITIVE)(a)
+    if _is_negative(a):
+        return monotone_decreasing(lambda x: 1.0 / x, Interval(-INF, 0.0))(a)
+    return REAL_LINE
+
+
+def _inv_square_interval(a: Interval, *_: Interval) -> Interval:
+    sq = _square_interval(a)
+    return _inv_interval(sq) if _is_positive(sq) else POSITIVE
+
+
+def _tgamma_interval(a: Interval, *_: Interval) -> Interval:
+    return POSITIVE if _is_positive(a) else REAL_LINE
+
+
+def _cosh_interval(a: Interval, *_: Interval) -> Interval:
+    return monotone_increasing(np.cosh, Interval(1.0, INF, True))(iv.abs_(a))
+
+
+def _min_interval(*args: Interval) -> Interval:
+    if len(args) == 1:  # min of a container: an element
+        return args[0]
+    a, b = args[:2]
+    lo = min((a.lo, not a.lo_closed), (b.lo, not b.lo_closed))
+    hi = min((a.hi, not a.hi_closed), (b.hi, not b.hi_closed))
+    return Interval(lo[0], hi[0], not lo[1], not hi[1], a.integer and b.integer)
+
+
+def _max_interval(*args: Interval) -> Interval:
+    if len(args) == 1:
+        return args[0]
+    a, b = args[:2]
+    lo = max((a.lo, a.lo_closed), (b.lo, b.lo_closed))
+    hi = max((a.hi, a.hi_closed), (b.hi, b.hi_closed))
+    return Interval(lo[0], hi[0], lo[1], hi[1], a.integer and b.integer)
+
+
+def _sum_interval(a: Interval, *_: Interval) -> Interval:
+    # An empty container sums to 0, so strict signs of the elements only give weak signs.
+    if a.lo >= 0:
+        return Interval(0.0, INF, True, False, a.integer)
+    if a.hi <= 0:
+        return Interval(-INF, 0.0, False, True, a.integer)
+    return Interval(integer=a.integer)
+
+
+def _prod_interval(a: Interval, *_: Interval) -> Interval:
+    if _is_positive(a):
+        return POSITIVE
+    return NONNEGATIVE if a.lo >= 0 else REAL_LINE
+
+
+def _cumulative_sum_interval(a: Interval, *_: Interval) -> Interval:
+    # Every partial sum of nonnegative elements is at least the first element.
+    if a.lo >= 0:
+        return Interval(a.lo, INF, a.lo_closed, False, a.integer)
+    if a.hi <= 0:
+        return Interval(-INF, a.hi, False, a.hi_closed, a.integer)
+    return Interval(integer=a.integer)
+
+
+def _log_sum_exp_interval(*args: Interval) -> Interval:
+    if len(args) == 1:  # at least the smallest element; unbounded above without the length
+        return Interval(args[0].lo, INF, args[0].lo_closed and not math.isinf(args[0].lo))
+    a, b = args
+    hi = max(a.hi, b.hi) + _LOG2
+    return Interval(max(a.lo, b.lo), hi, False, not math.isinf(hi))
+
+
+def _log_mix_interval(*args: Interval) -> Interval:
+    hi = max(a.hi for a in args[1:])
+    return Interval(-INF, hi, False, not math.isinf(hi))
+
+
+def _log_diff_exp_interval(a: Interval, *_: Interval) -> Interval:
+    return Interval(-INF, a.hi, False, False)
+
+
+def _pow_interval(a: Interval, b: Interval) -> Interval:
+    return iv.power(a, b)
+
+
+def _fma_interval(a: Interval, b: Interval, c: Interval) -> Interval:
+    return iv.add(iv.mul(a, b), c)
+
+
+def _append_interval(*args: Interval) -> Interval:
+    return _hull_all(*args)
+
+
+def _diag_matrix_interval(a: Interval, *_: Interval) -> Interval:
+    return iv.hull(a, iv.point(0.0))
+
+
+def _linspaced_interval(n: Interval, lo: Interval, hi: Interval) -> Interval:
+    return iv.hull(lo, hi)
+
+
+def _expit_scalar(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _phi_scalar(x):
+    return 0.5 * math.erfc(-float(x) / math.sqrt(2.0))
+
+
+def _phi_approx_scalar(x):
+    return _expit_scalar(0.07056 * x ** 3 + 1.5976 * x)
+
+
+def _inv_phi_scalar(p):
+    if p <= 0:
+        return -INF
+    if p >= 1:
+        return INF
+    return statistics.NormalDist().inv_cdf(float(p))
+
+
+_NEGATIVE_REALS = Interval(-INF, 0.0)
+_NONPOSITIVE = Interval(-INF, 0.0, False, True)
+_SYMMETRIC_UNIT = Interval(-1.0, 1.0, True, True)
+
+
+# ---- function implementations that need more than one line -----------------------------------
+
+
+def _phi_approx(m, x):
+    return m.expit(0.07056 * x * x * x + 1.5976 * x)
+
+
+def _stan_round(m, x):
+    # Stan rounds halves away from zero; numpy rounds them to even.
+    return m.sign(x) * m.floor(m.abs(x) + 0.5)
+
+
+def _log_inv_logit_diff(m, x, y):
+    """log(inv_logit(x) - inv_logit(y)) for x > y, without cancellation."""
+    return m.log_expit(x) + m.log_expit(-y) + _log1m_exp(m, y - x)
+
+
+def _log_mix(m, theta, a, b=None):
+    if b is None:  # log_mix(vector theta, vector lambda): log sum_k theta_k exp(lambda_k)
+        return m.logsumexp(m.log(theta) + a, axis=-1)
+    return m.logaddexp(m.log(theta) + a, m.log1p(-theta) + b)
+
+
+def _min(m, a, b=None):
+    return m.min(a) if b is None else m.minimum(a, b)
+
+
+def _max(m, a, b=None):
+    return m.max(a) if b is None else m.maximum(a, b)
+
+
+def _log_sum_exp(m, a, b=None):
+    return m.logsumexp(a) if b is None else m.logaddexp(a, b)
+
+
+def _size(m, x):
+    return m.shape(x)[0] if m.ndim(x) else 1
+
+
+def _full(m, shape, x):
+    return m.zeros(shape) + x  # float result whatever x is, as Stan's rep_vector(int) is a vector
+
+
+def _rep_array(m, x, *dims):
+    dims = tuple(int(d) for d in dims)
+    return m.broadcast_to(x, dims + tuple(m.shape(x)))
+
+
+def _col_major(m, x):
+    """A matrix's elements in Stan's column-major order."""
+    return m.reshape(m.transpose(x), (-1,))
+
+
+def _to_vector(m, x):
+    return m.reshape(x, (-1,)) * 1.0
+
+
+def _to_matrix_dims(m, x, rows, cols):
+    flat = _col_major(m, x) if m.ndim(x) == 2 else m.reshape(x, (-1,))
+    return m.transpose(m.reshape(flat * 1.0, (int(cols), int(rows))))
+
+
+def _segment(m, x, start, n):
+    start = int(start) - 1
+    return x[start:start + int(n)]
+
+
+def _tail(m, x, n):
+    return x[m.shape(x)[0] - int(n):]
+
+
+def _concat(axis: int):
+    """append_row/append_col of two values that already have matching dimensions."""
+    def impl(m, a, b):
+        return m.concatenate([m.atleast_1d(a) * 1.0, m.atleast_1d(b) * 1.0], axis=axis)
+    return impl
+
+
+def _as_row(m, x):
+    return m.reshape(x, (1, -1))
+
+
+def _as_col(m, x):
+    return m.reshape(x, (-1, 1))
+
+
+def _squared_distances(m, x1, x2):
+    """|x1_i - x2_j|^2 for points given as reals (N,) or vectors (N, D)."""
+    if m.ndim(x1) == 1:
+        d = x1[:, None] - x2[None, :]
+        return d * d
+    d = x1[:, None, :] - x2[None, :, :]
+    return m.sum(d * d, axis=-1)
+
+
+def _distances(m, x1, x2):
+    # sqrt has an infinite derivative at 0 (the diagonal): keep the gradient finite there.
+    d2 = _squared_distances(m, x1, x2)
+    positive = d2 > 0
+    return m.where(positive, m.sqrt(m.where(positive, d2, 1.0)), 0.0)
+
+
+def _gp_kernel(shape_fn, needs_distance):
+    """A Stan gp_*_cov function from its shape in r / length_scale; accepts (x, sigma, l) and
+    (x1, x2, sigma, l)."""
+    def impl(m, *args):
+        x1, x2 = (args[0], args[0]) if len(args) == 3 else args[:2]
+        sigma, length = args[-2], args[-1]
+        if needs_distance:
+            return sigma * sigma * shape_fn(m, _distances(m, x1, x2) / length)
+        return sigma * sigma * shape_fn(m, _squared_distances(m, x1, x2) / (length * length))
+    return impl
+
+
+def _exp_quad_shape(m, d2):
+    return m.exp(-0.5 * d2)
+
+
+def _exponential_shape(m, r):
+    return m.exp(-r)
+
+
+def _matern32_shape(m, r):
+    s = math.sqrt(3.0) * r
+    return (1.0 + s) * m.exp(-s)
+
+
+def _matern52_shape(m, r):
+    s = math.sqrt(5.0) * r
+    return (1.0 + s + s * s / 3.0) * m.exp(-s)
+
+
+def _tri_low(m, L):
+    return m.tril(L)
+
+
+def _mdivide_left_tri_low(m, L, b):
+    return m.solve_triangular(m.tril(L), b, lower=True)
+
+
+def _mdivide_right_tri_low(m, b, L):
+    return m.transpose(m.solve_triangular(m.transpose(m.tril(L)), m.transpose(b), lower=False))
+
+
+def _mdivide_left_spd(m, A, b):
+    L = m.cholesky(A)
+    return m.solve_triangular(m.transpose(L), m.solve_triangular(L, b, lower=True), lower=False)
+
+
+def _quad_form(m, A, B):
+    return m.transpose(B) @ A @ B
+
+
+def _choose(m, n, k):
+    return _ints(m, m.round(m.exp(_lchoose(m, n, k))))
+
+
+# ---- the function table --------------------------------------------------------------------------
+
+
+def _sig(text: str, impl: Callable | None = None) -> Signature:
+    """A signature from "p1, p2 -> returns" (params in the checker's shape notation)."""
+    params, returns = text.split("->")
+    return Signature(tuple(p.strip() for p in params.split(",") if p.strip()), returns.strip(), impl)
+
+
+def _fn(name, sigs, impl, *, domain=None, interval=None, stan=None, numpyro="", pymc="") -> Function:
+    signatures = tuple(s if isinstance(s, Signature) else _sig(s) for s in sigs)
+    return Function(name=name, signatures=signatures, impl=impl, domain=domain, interval=interval,
+                    stan=stan or name, numpyro=numpyro, pymc=pymc)
+
+
+def _ew(name, impl, interval=None, domain=None, *, stan=None, numpyro="", pymc="", returns="T"):
+    """An elementwise function of any real-valued type."""
+    return _fn(name, (f"T -> {returns}",), impl, domain=None if domain is None else (domain,),
+               interval=interval, stan=stan, numpyro=numpyro, pymc=pymc)
+
+
+def _with_constant(interval: Callable[..., Interval], value: float) -> Callable[..., Interval]:
+    """`interval`, plus the point `value` for the zero-argument overload."""
+    return lambda *args: interval(*args) if args else iv.point(value)
+
+
+_BINARY_SIGS = ("real, real -> real", "T, real -> T", "real, T -> T", "T, T -> T")
+_LOG_DOMAIN = NONNEGATIVE  # Stan's log(0) is -inf, so 0 is accepted (see the module docstring)
+
+_ELEMENTWISE = (
+    _ew("exp", lambda m, x: m.exp(x), monotone_increasing(np.exp, POSITIVE),
+        numpyro="jnp.exp", pymc="pt.exp"),
+    _ew("log", lambda m, x: m.log(x), monotone_increasing(np.log), _LOG_DOMAIN,
+        numpyro="jnp.log", pymc="pt.log"),
+    # log2() and log10() without an argument are Stan's constants: the natural logs of 2 and 10.
+    _fn("log2", (" -> real", "T -> T"), lambda m, *x: m.log2(x[0]) if x else _LOG2,
+        domain=(_LOG_DOMAIN,), interval=_with_constant(monotone_increasing(np.log2), _LOG2)),
+    _fn("log10", (" -> real", "T -> T"), lambda m, *x: m.log10(x[0]) if x else math.log(10.0),
+        domain=(_LOG_DOMAIN,), interval=_with_constant(monotone_increasing(np.log10), math.log(10.0))),
+    _ew("exp2", lambda m, x: m.exp2(x), monotone_increasing(np.exp2, POSITIVE)),
+    _ew("log1p", lambda m, x: m.log1p(x), monotone_increasing(np.log1p), Interval(-1.0, INF, True),
+        numpyro="jnp.log1p", pymc="pt.log1p"),
+    _ew("expm1", lambda m, x: m.expm1(x), monotone_increasing(np.expm1, Interval(-1.0, INF)),
+        numpyro="jnp.expm1", pymc="pt.expm1"),
+    _ew("inv_logit", lambda m, x: m.expit(x), monotone_increasing(_expit_scalar, UNIT_OPEN),
+        numpyro="jax.nn.sigmoid", pymc="pm.math.invlogit"),
+    _ew("logit", lambda m, x: m.logit(x), monotone_increasing(lambda p: np.log(p / (1.0 - p))),
+        UNIT_CLOSED, numpyro="jax.scipy.special.logit", pymc="pm.math.logit"),
+    _ew("log1p_exp", lambda m, x: _softplus(m, x),
+        monotone_increasing(lambda x: np.logaddexp(0.0, x), POSITIVE),
+        numpyro="jax.nn.softplus", pymc="pt.softplus"),
+    # Not Stan: emitted as log1p_exp so exported programs stay valid Stan.
+    _ew("softplus", lambda m, x: _softplus(m, x),
+        monotone_increasing(lambda x: np.logaddexp(0.0, x), POSITIVE), stan="log1p_exp",
+        numpyro="jax.nn.softplus", pymc="pt.softplus"),
+    _ew("log_inv_logit", lambda m, x: m.log_expit(x),
+        monotone_increasing(lambda x: -np.logaddexp(0.0, -x), _NEGATIVE_REALS),
+        numpyro="jax.nn.log_sigmoid"),
+    _ew("log1m_inv_logit", lambda m, x: m.log_expit(-x),
+        monotone_decreasing(lambda x: -np.logaddexp(0.0, x), _NEGATIVE_REALS)),
+    _ew("log1m", lambda m, x: m.log1p(-x), monotone_decreasing(lambda x: np.log1p(-x)),
+        Interval(-INF, 1.0, False, True)),
+    _ew("log1m_exp", lambda m, x: _log1m_exp(m, x),
+        monotone_decreasing(lambda x: np.log(-np.expm1(x)), _NEGATIVE_REALS), _NONPOSITIVE),
+    _ew("inv_cloglog", lambda m, x: -m.expm1(-m.exp(x)),
+        monotone_increasing(lambda x: -np.expm1(-np.exp(x)), UNIT_CLOSED)),
+    _ew("sqrt", lambda m, x: m.sqrt(x), monotone_increasing(np.sqrt, NONNEGATIVE), NONNEGATIVE,
+        numpyro="jnp.sqrt", pymc="pt.sqrt"),
+    _ew("cbrt", lambda m, x: m.cbrt(x), monotone_increasing(np.cbrt)),
+    _ew("square", lambda m, x: m.square(x), _square_interval, numpyro="jnp.square", pymc="pt.sqr"),
+    _ew("fabs", lambda m, x: m.abs(x), _abs_interval, stan="abs", numpyro="jnp.abs", pymc="pt.abs"),
+    _ew("abs", lambda m, x: m.abs(x), _abs_interval, returns="T_int", numpyro="jnp.abs",
+        pymc="pt.abs"),
+    _ew("inv", lambda m, x: 1.0 / x, _inv_interval),
+    _ew("inv_sqrt", lambda m, x: 1.0 / m.sqrt(x), monotone_decreasing(lambda x: 1.0 / np.sqrt(x), POSITIVE),
+        POSITIVE),
+    _ew("inv_square", lambda m, x: 1.0 / m.square(x), _inv_square_interval),
+    _ew("Phi", lambda m, x: m.ndtr(x), monotone_increasing(_phi_scalar, UNIT_CLOSED),
+        numpyro="jax.scipy.special.ndtr", pymc="pm.math.invprobit"),
+    _ew("Phi_approx", _phi_approx, monotone_increasing(_phi_approx_scalar, UNIT_CLOSED)),
+    _ew("inv_Phi", lambda m, x: m.ndtri(x), monotone_increasing(_inv_phi_scalar), UNIT_CLOSED,
+        numpyro="jax.scipy.special.ndtri", pymc="pm.math.probit"),
+    _ew("erf", lambda m, x: m.erf(x), monotone_increasing(math.erf, _SYMMETRIC_UNIT)),
+    _ew("erfc", lambda m, x: m.erfc(x), monotone_decreasing(math.erfc, Interval(0.0, 2.0, True, True))),
+    _ew("lgamma", lambda m, x: m.gammaln(x), numpyro="jax.scipy.special.gammaln", pymc="pt.gammaln"),
+    _ew("tgamma", lambda m, x: m.gamma(x), _tgamma_interval),
+    _ew("digamma", lambda m, x: m.digamma(x)),
+    _ew("trigamma", lambda m, x: m.polygamma(1, x), constant(POSITIVE)),
+    _ew("sin", lambda m, x: m.sin(x), constant(_SYMMETRIC_UNIT)),
+    _ew("cos", lambda m, x: m.cos(x), constant(_SYMMETRIC_UNIT)),
+    _ew("tan", lambda m, x: m.tan(x)),
+    _ew("asin", lambda m, x: m.arcsin(x), monotone_increasing(np.arcsin,
+        Interval(-math.pi / 2, math.pi / 2, True, True)), _SYMMETRIC_UNIT),
+    _ew("acos", lambda m, x: m.arccos(x), monotone_decreasing(np.arccos,
+        Interval(0.0, math.pi, True, True)), _SYMMETRIC_UNIT),
+    _ew("atan", lambda m, x: m.arctan(x), monotone_increasing(np.arctan,
+        Interval(-math.pi / 2, math.pi / 2))),
+    _ew("sinh", lambda m, x: m.sinh(x), monotone_increasing(np.sinh)),
+    _ew("cosh", lambda m, x: m.cosh(x), _cosh_interval),
+    _ew("tanh", lambda m, x: m.tanh(x), monotone_increasing(np.tanh, Interval(-1.0, 1.0)),
+        numpyro="jnp.tanh", pymc="pt.tanh"),
+    _ew("asinh", lambda m, x: m.arcsinh(x), monotone_increasing(np.arcsinh)),
+    _ew("acosh", lambda m, x: m.arccosh(x), monotone_increasing(np.arccosh, NONNEGATIVE),
+        Interval(1.0, INF, True)),
+    _ew("atanh", lambda m, x: m.arctanh(x), monotone_increasing(np.arctanh), _SYMMETRIC_UNIT),
+    _ew("floor", lambda m, x: m.floor(x), monotone_increasing(np.floor)),
+    _ew("ceil", lambda m, x: m.ceil(x), monotone_increasing(np.ceil)),
+    _ew("round", _stan_round, monotone_increasing(lambda x: np.sign(x) * np.floor(np.abs(x) + 0.5))),
+    _ew("trunc", lambda m, x: m.trunc(x), monotone_increasing(np.trunc)),
+)
+
+_BINARY = (
+    _fn("pow", _BINARY_SIGS, lambda m, x, y: m.power(x * 1.0, y), interval=_pow_interval,
+        numpyro="jnp.power", pymc="pt.pow"),
+    _fn("fmin", _BINARY_SIGS, lambda m, x, y: m.fmin(x, y), interval=_min_interval),
+    _fn("fmax", _BINARY_SIGS, lambda m, x, y: m.fmax(x, y), interval=_max_interval),
+    _fn("fdim", _BINARY_SIGS, lambda m, x, y: m.maximum(x - y, 0.0), interval=constant(NONNEGATIVE)),
+    _fn("hypot", _BINARY_SIGS, lambda m, x, y: m.hypot(x, y), interval=constant(NONNEGATIVE)),
+    _fn("atan2", _BINARY_SIGS, lambda m, y, x: m.arctan2(y, x),
+        interval=constant(Interval(-math.pi, math.pi, True, True))),
+    _fn("lbeta", _BINARY_SIGS, lambda m, a, b: m.betaln(a, b), domain=(NONNEGATIVE, NONNEGATIVE)),
+    _fn("lchoose", _BINARY_SIGS, lambda m, n, k: _lchoose(m, n, k)),
+    _fn("choose", ("int, int -> int",), _choose, domain=(COUNTS, COUNTS), interval=constant(COUNTS)),
+    _fn("lmultiply", _BINARY_SIGS, lambda m, a, b: m.xlogy(a * 1.0, b), domain=(None, NONNEGATIVE)),
+    _fn("log_diff_exp", _BINARY_SIGS, lambda m, a, b: _log_diff_exp(m, a, b),
+        interval=_log_diff_exp_interval),
+    _fn("log_inv_logit_diff", _BINARY_SIGS, _log_inv_logit_diff, interval=constant(_NEGATIVE_REALS)),
+    _fn("fma", ("real, real, real -> real", "T, T, T -> T"), lambda m, x, y, z: x * y + z,
+        interval=_fma_interval),
+    _fn("log_mix", ("real, real, real -> real", "vector, vector -> real"), _log_mix,
+        domain=(UNIT_CLOSED, None, None), interval=_log_mix_interval),
+    _fn("step", ("real -> real",), lambda m, x: m.where(x < 0, 0.0, 1.0), interval=constant(BINARY)),
+    _fn("int_step", ("real -> int",), lambda m, x: _ints(m, x > 0), interval=constant(BINARY)),
+    _fn("is_inf", ("real -> int",), lambda m, x: _ints(m, m.isinf(x)), interval=constant(BINARY)),
+    _fn("is_nan", ("real -> int",), lambda m, x: _ints(m, m.isnan(x)), interval=constant(BINARY)),
+)
+
+_CONSTANTS = (
+    _fn("pi", (" -> real",), lambda m: math.pi, interval=constant(iv.point(math.pi))),
+    _fn("e", (" -> real",), lambda m: math.e, interval=constant(iv.point(math.e))),
+    _fn("sqrt2", (" -> real",), lambda m: math.sqrt(2.0), interval=constant(iv.point(math.sqrt(2.0)))),
+    _fn("not_a_number", (" -> real",), lambda m: math.nan),
+    _fn("positive_infinity", (" -> real",), lambda m: INF),
+    _fn("negative_infinity", (" -> real",), lambda m: -INF),
+    _fn("machine_precision", (" -> real",), lambda m: float(np.finfo(float).eps),
+        interval=constant(iv.point(float(np.finfo(float).eps)))),
+)
+
+_REDUCTIONS = (
+    _fn("sum", ("int_array -> int", "reals -> real", "matrix -> real"), lambda m, x: m.sum(x),
+        interval=_sum_interval, numpyro="jnp.sum", pymc="pt.sum"),
+    _fn("prod", ("int_array -> int", "reals -> real", "matrix -> real"), lambda m, x: m.prod(x),
+        interval=_prod_interval),
+    _fn("mean", ("reals -> real", "matrix -> real"), lambda m, x: m.mean(x * 1.0), interval=_first,
+        numpyro="jnp.mean", pymc="pt.mean"),
+    _fn("sd", ("reals -> real", "matrix -> real"), lambda m, x: m.std(x * 1.0, ddof=1),
+        interval=constant(NONNEGATIVE)),
+    _fn("variance", ("reals -> real", "matrix -> real"), lambda m, x: m.var(x * 1.0, ddof=1),
+        interval=constant(NONNEGATIVE)),
+    _fn("min", ("int_array -> int", "reals -> real", "matrix -> real", "int, int -> int",
+                "real, real -> real"), _min, interval=_min_interval),
+    _fn("max", ("int_array -> int", "reals -> real", "matrix -> real", "int, int -> int",
+                "real, real -> real"), _max, interval=_max_interval),
+    _fn("log_sum_exp", ("real, real -> real", "reals -> real", "matrix -> real"), _log_sum_exp,
+        interval=_log_sum_exp_interval, numpyro="jax.scipy.special.logsumexp", pymc="pm.math.logsumexp"),
+    _fn("size", (_sig("matrix -> int", lambda m, x: m.size(x)), "any -> int"), _size,
+        interval=constant(COUNTS)),
+    _fn("num_elements", ("any -> int",), lambda m, x: m.size(x), interval=constant(COUNTS)),
+    _fn("rows", ("vector -> int", _sig("row_vector -> int", lambda m, x: 1), "matrix -> int"),
+        lambda m, x: m.shape(x)[0], interval=constant(COUNTS)),
+    _fn("cols", (_sig("vector -> int", lambda m, x: 1), "row_vector -> int",
+                 _sig("matrix -> int", lambda m, x: m.shape(x)[1])),
+        lambda m, x: m.shape(x)[-1], interval=constant(COUNTS)),
+    _fn("dot_product", ("vector, vector -> real", "vector, row_vector -> real",
+                        "row_vector, vector -> real", "row_vector, row_vector -> real",
+                        "real_array, real_array -> real"),
+        lambda m, a, b: m.sum(a * b, axis=-1), numpyro="jnp.dot", pymc="pt.dot"),
+    _fn("dot_self", ("vector -> real", "row_vector -> real"), lambda m, x: m.sum(x * x, axis=-1),
+        interval=constant(NONNEGATIVE)),
+    _fn("columns_dot_product", ("matrix, matrix -> row_vector",
+                                _sig("vector, vector -> row_vector", lambda m, a, b: m.sum(a * b)[None]),
+                                _sig("row_vector, row_vector -> row_vector", lambda m, a, b: a * b)),
+        lambda m, a, b: m.sum(a * b, axis=0)),
+    _fn("rows_dot_product", ("matrix, matrix -> vector", "vector, vector -> vector",
+                             _sig("row_vector, row_vector -> vector", lambda m, a, b: m.sum(a * b)[None])),
+        lambda m, a, b: m.sum(a * b, axis=-1) if m.ndim(a) == 2 else a * b),
+    _fn("rows_dot_self", ("matrix -> vector",), lambda m, x: m.sum(x * x, axis=-1),
+        interval=constant(NONNEGATIVE)),
+    _fn("columns_dot_self", ("matrix -> row_vector",), lambda m, x: m.sum(x * x, axis=0),
+        interval=constant(NONNEGATIVE)),
+)
+
+_CONSTRUCTORS = (
+    _fn("rep_vector", ("real, int -> vector",), lambda m, x, n: _full(m, (int(n),), x),
+        domain=(None, COUNTS), interval=_first),
+    _fn("rep_row_vector", ("real, int -> row_vector",), lambda m, x, n: _full(m, (int(n),), x),
+        domain=(None, COUNTS), interval=_first),
+    _fn("rep_matrix", ("real, int, int -> matrix",
+                       _sig("vector, int -> matrix", lambda m, v, n: _full(m, (m.shape(v)[0], int(n)),
+                                                                           _as_col(m, v))),
+                       _sig("row_vector, int -> matrix", lambda m, v, n: _full(m, (int(n), m.shape(v)[0]),
+                                                                               _as_row(m, v)))),
+        lambda m, x, r, c: _full(m, (int(r), int(c)), x), domain=(None, COUNTS, COUNTS), interval=_first),
+    _fn("rep_array", ("any, int -> array_of:1", "any, int, int -> array_of:2",
+                      "any, int, int, int -> array_of:3"),
+        _rep_array, domain=(None, COUNTS, COUNTS, COUNTS), interval=_first),
+    _fn("zeros_vector", ("int -> vector",), lambda m, n: m.zeros((int(n),)), domain=(COUNTS,),
+        interval=constant(iv.point(0.0))),
+    _fn("zeros_row_vector", ("int -> row_vector",), lambda m, n: m.zeros((int(n),)), domain=(COUNTS,),
+        interval=constant(iv.point(0.0))),
+    _fn("ones_vector", ("int -> vector",), lambda m, n: m.ones((int(n),)), domain=(COUNTS,),
+        interval=constant(iv.point(1.0))),
+    _fn("ones_row_vector", ("int -> row_vector",), lambda m, n: m.ones((int(n),)), domain=(COUNTS,),
+        interval=constant(iv.point(1.0))),
+    _fn("uniform_simplex", ("int -> vector",), lambda m, n: m.ones((int(n),)) / int(n),
+        domain=(POSITIVE_INTS,), interval=constant(UNIT_CLOSED)),
+    _fn("identity_matrix", ("int -> matrix",), lambda m, n: m.eye(int(n)), domain=(COUNTS,),
+        interval=constant(UNIT_CLOSED)),
+    _fn("linspaced_vector", ("int, real, real -> vector",), lambda m, n, a, b: m.linspace(a, b, int(n)),
+        domain=(COUNTS, None, None), interval=_linspaced_interval),
+    _fn("linspaced_row_vector", ("int, real, real -> row_vector",),
+        lambda m, n, a, b: m.linspace(a, b, int(n)), domain=(COUNTS, None, None),
+        interval=_linspaced_interval),
+    _fn("linspaced_array", ("int, real, real -> real_array",),
+        lambda m, n, a, b: m.linspace(a, b, int(n)), domain=(COUNTS, None, None),
+        interval=_linspaced_interval),
+    _fn("diag_matrix", ("vector -> matrix",), lambda m, v: m.diag(v * 1.0),
+        interval=_diag_matrix_interval),
+    _fn("diagonal", ("matrix -> vector",), lambda m, x: m.diagonal(x), interval=_first),
+    _fn("add_diag", ("matrix, real -> matrix", "matrix, vector -> matrix", "matrix, row_vector -> matrix"),
+        lambda m, x, d: x + m.eye(m.shape(x)[-1]) * d),
+    _fn("to_vector", ("vector -> vector", "row_vector -> vector",
+                      _sig("matrix -> vector", lambda m, x: _col_major(m, x)),
+                      "int_array -> vector", "real_array -> vector"),
+        _to_vector, interval=_first),
+    _fn("to_row_vector", ("vector -> row_vector", "row_vector -> row_vector",
+                          _sig("matrix -> row_vector", lambda m, x: _col_major(m, x)),
+                          "int_array -> row_vector", "real_array -> row_vector"),
+        _to_vector, interval=_first),
+    _fn("to_matrix", ("matrix -> matrix", _sig("vector -> matrix", lambda m, x: _as_col(m, x) * 1.0),
+                      _sig("row_vector -> matrix", lambda m, x: _as_row(m, x) * 1.0),
+                      "vector, int, int -> matrix", "row_vector, int, int -> matrix",
+                      "matrix, int, int -> matrix", "real_array, int, int -> matrix",
+                      "int_array, int, int -> matrix"),
+        lambda m, x, *dims: _to_matrix_dims(m, x, *dims) if dims else x * 1.0,
+        domain=(None, COUNTS, COUNTS), interval=_first),
+    _fn("to_array_1d", ("vector -> real_array", "row_vector -> real_array",
+                        _sig("matrix -> real_array", lambda m, x: _col_major(m, x)),
+                        "int_array -> int_array", "real_array -> real_array"),
+        lambda m, x: m.reshape(x, (-1,)), interval=_first),
+    _fn("append_row", ("vector, vector -> vector", "real, vector -> vector", "vector, real -> vector",
+                       _sig("row_vector, row_vector -> matrix", lambda m, a, b: m.stack([a, b]) * 1.0),
+                       _sig("row_vector, matrix -> matrix", lambda m, a, b: _concat(0)(
+                           m, _as_row(m, a), b)),
+                       _sig("matrix, row_vector -> matrix", lambda m, a, b: _concat(0)(
+                           m, a, _as_row(m, b))),
+                       "matrix, matrix -> matrix"),
+        _concat(0), interval=_append_interval),
+    _fn("append_col", ("row_vector, row_vector -> row_vector", "real, row_vector -> row_vector",
+                       "row_vector, real -> row_vector",
+                       _sig("vector, vector -> matrix", lambda m, a, b: m.stack([a, b], axis=1) * 1.0),
+                       _sig("vector, matrix -> matrix", lambda m, a, b: _concat(1)(
+                           m, _as_col(m, a), b)),
+                       _sig("matrix, vector -> matrix", lambda m, a, b: _concat(1)(
+                           m, a, _as_col(m, b))),
+                       _sig("matrix, matrix -> matrix", lambda m, a, b: _concat(1)(m, a, b))),
+        _concat(0), interval=_append_interval),
+    _fn("append_array", ("any, any -> array_of:0",), lambda m, a, b: m.concatenate([a, b], axis=0),
+        interval=_append_interval),
+)
+
+_CONTAINER_SIGS = ("vector -> vector", "row_vector -> row_vector", "int_array -> int_array",
+                   "real_array -> real_array", "any -> array_of:0")
+
+
+def _with_ints(params: str) -> tuple[str, ...]:
+    """The container signatures with extra int parameters (segment's start and length, ...)."""
+    out = []
+    for s in _CONTAINER_SIGS:
+        arg, ret = s.split("->")
+        out.append(f"{arg.strip()}, {params} -> {ret.strip()}")
+    return tuple(out)
+
+
+_SLICES = (
+    _fn("segment", _with_ints("int, int"), _segment, domain=(None, POSITIVE_INTS, COUNTS), interval=_first),
+    _fn("head", _with_ints("int"), lambda m, x, n: x[:int(n)], domain=(None, COUNTS), interval=_first),
+    _fn("tail", _with_ints("int"), _tail, domain=(None, COUNTS), interval=_first),
+    _fn("reverse", _CONTAINER_SIGS, lambda m, x: m.flip(x, axis=0), interval=_first),
+    _fn("sort_asc", _CONTAINER_SIGS[:4], lambda m, x: m.sort(x), interval=_first),
+    _fn("sort_desc", _CONTAINER_SIGS[:4], lambda m, x: m.flip(m.sort(x), axis=0), interval=_first),
+    _fn("cumulative_sum", _CONTAINER_SIGS[:4], lambda m, x: m.cumsum(x, axis=0),
+        interval=_cumulative_sum_interval, numpyro="jnp.cumsum", pymc="pt.cumsum"),
+    _fn("softmax", ("vector -> vector",), lambda m, x: m.softmax(x, axis=-1),
+        interval=constant(UNIT_CLOSED), numpyro="jax.nn.softmax", pymc="pm.math.softmax"),
+    _fn("log_softmax", ("vector -> vector",), lambda m, x: m.log_softmax(x, axis=-1),
+        interval=constant(_NONPOSITIVE), numpyro="jax.nn.log_softmax", pymc="pm.math.log_softmax"),
+)
+
+_GP_SIGS = ("real_array, real, real -> matrix", "vectors, real, real -> matrix",
+            "real_array, real_array, real, real -> matrix", "vectors, vectors, real, real -> matrix")
+
+_MATRIX = (
+    _fn("cholesky_decompose", ("matrix -> matrix",), lambda m, x: m.cholesky(x),
+        numpyro="jnp.linalg.cholesky", pymc="pt.linalg.cholesky"),
+    # The domains of the gp functions are left to their distributions: the 3- and 4-argument
+    # overloads put the positive arguments at different positions.
+    _fn("gp_exp_quad_cov", _GP_SIGS, _gp_kernel(_exp_quad_shape, False), interval=constant(NONNEGATIVE)),
+    _fn("cov_exp_quad", _GP_SIGS, _gp_kernel(_exp_quad_shape, False), interval=constant(NONNEGATIVE),
+        stan="gp_exp_quad_cov"),
+    _fn("gp_exponential_cov", _GP_SIGS, _gp_kernel(_exponential_shape, True),
+        interval=constant(NONNEGATIVE)),
+    _fn("gp_matern32_cov", _GP_SIGS, _gp_kernel(_matern32_shape, True), interval=constant(NONNEGATIVE)),
+    _fn("gp_matern52_cov", _GP_SIGS, _gp_kernel(_matern52_shape, True), interval=constant(NONNEGATIVE)),
+    _fn("diag_pre_multiply", ("vector, matrix -> matrix", "row_vector, matrix -> matrix"),
+        lambda m, v, x: _as_col(m, v) * x),
+    _fn("diag_post_multiply", ("matrix, vector -> matrix", "matrix, row_vector -> matrix"),
+        lambda m, x, v: x * _as_row(m, v)),
+    _fn("quad_form_diag", ("matrix, vector -> matrix", "matrix, row_vector -> matrix"),
+        lambda m, x, v: _as_col(m, v) * x * _as_row(m, v)),
+    _fn("quad_form", ("matrix, matrix -> matrix", "matrix, vector -> real"), _quad_form),
+    _fn("quad_form_sym", ("matrix, matrix -> matrix", "matrix, vector -> real"), _quad_form),
+    _fn("tcrossprod", ("matrix -> matrix",), lambda m, x: x @ m.transpose(x)),
+    _fn("crossprod", ("matrix -> matrix",), lambda m, x: m.transpose(x) @ x),
+    _fn("multiply_lower_tri_self_transpose", ("matrix -> matrix",),
+        lambda m, x: m.tril(x) @ m.transpose(m.tril(x))),
+    _fn("mdivide_left_tri_low", ("matrix, vector -> vector", "matrix, matrix -> matrix"),
+        _mdivide_left_tri_low),
+    _fn("mdivide_right_tri_low", ("row_vector, matrix -> row_vector", "matrix, matrix -> matrix"),
+        _mdivide_right_tri_low),
+    _fn("mdivide_left_spd", ("matrix, vector -> vector", "matrix, matrix -> matrix"), _mdivide_left_spd),
+    _fn("mdivide_left", ("matrix, vector -> vector", "matrix, matrix -> matrix"),
+        lambda m, a, b: m.solve(a, b)),
+    _fn("inverse", ("matrix -> matrix",), lambda m, x: m.inv(x)),
+    _fn("inverse_spd", ("matrix -> matrix",), lambda m, x: m.inv(x)),
+    _fn("log_determinant", ("matrix -> real",), lambda m, x: m.slogdet(x)[1]),
+    _fn("determinant", ("matrix -> real",), lambda m, x: m.det(x)),
+    _fn("trace", ("matrix -> real",), lambda m, x: m.trace(x)),
+)
+
+_FUNCTION_LIST = _ELEMENTWISE + _BINARY + _CONSTANTS + _REDUCTIONS + _CONSTRUCTORS + _SLICES + _MATRIX
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in _FUNCTION_LIST}
+
+
+# ---- lookups ---------------------------------------------------------------------------------------
+
+
+def distribution(name: str) -> Distribution | None:
+    """The distribution called `name` (no suffix), or None."""
+    return DISTRIBUTIONS.get(name)
+
+
+def function(name: str) -> Function | None:
+    """The function called `name`, or None. Distributions' `_lpdf`-style forms are not functions
+    here: see `resolve_suffixed`."""
+    return FUNCTIONS.get(name)
+
+
+_DENSITY_SUFFIXES = {"lpdf": "lpdf", "lupdf": "lpdf", "lpmf": "lpmf", "lupmf": "lpmf"}
+_SUFFIXES = ("lupdf", "lupmf", "lpdf", "lpmf", "lccdf", "lcdf", "rng")
+
+
+def _split_suffix(name: str) -> tuple[str, str] | None:
+    for suffix in _SUFFIXES:
+        if name.endswith("_" + suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix) - 1], suffix
+    return None
+
+
+def _suffix_ok(dist: Distribution, suffix: str) -> bool:
+    if suffix in _DENSITY_SUFFIXES:
+        return _DENSITY_SUFFIXES[suffix] == ("lpmf" if dist.discrete else "lpdf")
+    return {"lcdf": dist.lcdf, "lccdf": dist.lccdf, "rng": dist.sample}[suffix] is not None
+
+
+def resolve_suffixed(name: str) -> tuple[Distribution, str] | None:
+    """`normal_lpdf` -> (normal, "lpdf"); also `_lpmf`, `_lcdf`, `_lccdf`, `_rng`.
+
+    `_lupdf`/`_lupmf` resolve to "lpdf"/"lpmf": boxloop always keeps the constants. Returns None when
+    `name` is not such a form, or when the suffix does not fit the distribution (`normal_lpmf`,
+    `poisson_lpdf`, a cdf or rng the table lacks); `suggest(name, "function")` then names the fix.
+    """
+    parts = _split_suffix(name)
+    if parts is None or parts[0] not in DISTRIBUTIONS:
+        return None
+    dist, suffix = DISTRIBUTIONS[parts[0]], parts[1]
+    if not _suffix_ok(dist, suffix):
+        return None
+    return dist, _DENSITY_SUFFIXES.get(suffix, suffix)
+
+
+def implementation(spec: Function, types) -> Callable:
+    """The implementation of the first overload of `spec` whose parameters fit `types` (ValueTypes).
+
+    Overloads that a value's array shape cannot tell apart (vector vs row_vector) carry their own.
+    """
+    from .supports import shape_matches  # the checker's matching rule, so both agree
+
+    for sig in spec.signatures:
+        if len(sig.params) == len(types) and all(shape_matches(p, t) for p, t in zip(sig.params, types)):
+            return sig.impl or spec.impl
+    return spec.impl
+
+
+# Stan's reserved words (identifiers may not use them; names ending in "__" are reserved too).
+_RESERVED = frozenset("""
+    for in while repeat until if then else true false target functions model data parameters quantities
+    transformed generated int real complex vector row_vector matrix complex_vector complex_row_vector
+    complex_matrix array tuple simplex unit_vector sum_to_zero_vector sum_to_zero_matrix ordered
+    positive_ordered cholesky_factor_corr cholesky_factor_cov corr_matrix cov_matrix
+    column_stochastic_matrix row_stochastic_matrix lower upper offset multiplier print reject
+    fatal_error return break continue void profile jacobian struct typedef export auto extern var static
+""".split())
+
+
+def is_reserved(name: str) -> bool:
+    """True when `name` cannot name a variable in Stan. Library names are not reserved: Stan lets
+    `beta` or `gamma` name a parameter, and programs often do."""
+    return name in _RESERVED or name.endswith("__")
+
+
+# ---- suggestions -------------------------------------------------------------------------------------
+
+# Names other languages and habits use, keyed by lower case without separators.
+_DISTRIBUTION_ALIASES = {
+    "gaussian": "normal", "norm": "normal", "halfnormal": "normal", "truncatednormal": "normal",
+    "standardnormal": "std_normal", "t": "student_t", "studentt": "student_t",
+    "halfstudentt": "student_t", "halft": "student_t", "halfcauchy": "cauchy",
+    "laplace": "double_exponential", "doubleexponential": "double_exponential",
+    "lognorm": "lognormal", "expon": "exponential", "exp": "exponential",
+    "invgamma": "inv_gamma", "inversegamma": "inv_gamma", "binom": "binomial",
+    "bern": "bernoulli", "negbinomial": "neg_binomial_2", "negativebinomial": "neg_binomial_2",
+    "nbinom": "neg_binomial_2", "negbin": "neg_binomial_2", "nb": "neg_binomial_2",
+    "gammapoisson": "neg_binomial", "betabinom": "beta_binomial", "unif": "uniform",
+    "chi2": "chi_square", "chisquared": "chi_square", "mvnormal": "multi_normal",
+    "mvn": "multi_normal", "multivariatenormal": "multi_normal", "mvstudentt": "multi_student_t",
+    "multivariatestudentt": "multi_student_t", "lkj": "lkj_corr_cholesky",
+    "lkjcholesky": "lkj_corr_cholesky", "lkjcorr": "lkj_corr", "cat": "categorical",
+    "orderedlogit": "ordered_logistic", "orderedprobit": "ordered_probit",
+    "skewnorm": "skew_normal", "exgaussian": "exp_mod_normal", "exponnorm": "exp_mod_normal",
+    "gumbelr": "gumbel", "weibullmin": "weibull"
+}
+_FUNCTION_ALIASES = {
+    "ln": "log", "sigmoid": "inv_logit", "expit": "inv_logit", "logistic": "inv_logit",
+    "invlogit": "inv_logit", "gammaln": "lgamma", "loggamma": "lgamma", "gamma": "tgamma",
+    "logsumexp": "log_sum_exp", "logaddexp": "log_sum_exp", "power": "pow", "cholesky": "cholesky_decompose",
+    "pnorm": "Phi", "normcdf": "Phi", "ndtr": "Phi", "qnorm": "inv_Phi", "ndtri": "inv_Phi",
+    "probit": "inv_Phi", "dot": "dot_product", "length": "size", "len": "size", "concat": "append_row",
+    "rep": "rep_vector", "cumsum": "cumulative_sum", "diag": "diag_matrix", "eye": "identity_matrix",
+    "linspace": "linspaced_vector", "std": "sd", "var": "variance", "absolute": "abs",
+    "betaln": "lbeta", "logbeta": "lbeta", "log1pexp": "log1p_exp", "xlogy": "lmultiply",
+    "logsigmoid": "log_inv_logit", "reciprocal": "inv", "rsqrt": "inv_sqrt", "sqr": "square",
+    "invcloglog": "inv_cloglog", "expquadcov": "gp_exp_quad_cov", "softmaxlog": "log_softmax",
+}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(".", "")
+
+
+def _foreign_names() -> dict[str, str]:
+    """NumPyro and PyMC class names of the distributions (first table entry wins)."""
+    out: dict[str, str] = {}
+    for d in DISTRIBUTIONS.values():
+        for foreign in (d.numpyro, d.pymc):
+            if foreign:
+                out.setdefault(_key(foreign), d.name)
+    return out
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance with adjacent transpositions counted as one edit."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def nearest(name: str, candidates, limit: int = 3) -> list[str]:
+    """The candidates within a few edits of `name` (about a third of its length), closest first."""
+    budget = max(1, len(name) // 3)
+    scored = sorted((edit_distance(name.lower(), c.lower()), c) for c in set(candidates))
+    return [c for d, c in scored if d <= budget][:limit]
+
+
+# What other libraries call Stan's argument names; language models trained on them write these.
+_ARGUMENT_ALIASES = {
+    "sd": "sigma", "std": "sigma", "stddev": "sigma", "scale": "sigma", "sigma2": "sigma",
+    "mean": "mu", "loc": "mu", "location": "mu", "m": "mu", "df": "nu", "dof": "nu",
+    "rate": "beta", "shape": "alpha", "concentration": "alpha", "p": "theta", "prob": "theta",
+    "probs": "theta", "lam": "lambda", "logits": "alpha", "cov": "Sigma", "covariance": "Sigma",
+    "scale_tril": "L", "low": "alpha", "high": "beta", "trials": "N", "n": "N", "total_count": "N",
+}
+
+
+def nearest_argument(name: str, arg_names) -> str | None:
+    """The argument a misnamed keyword most likely meant (`sd` -> `sigma` for normal)."""
+    alias = _ARGUMENT_ALIASES.get(name.lower())
+    if alias in arg_names:
+        return alias
+    hits = nearest(name, arg_names, limit=1)
+    return hits[0] if hits else None
+
+
+def _ranked(name: str, pool, aliases: dict[str, str]) -> list[str]:
+    key = _key(name)
+    first = [aliases[key]] if aliases.get(key) in pool else []
+    first += [p for p in pool if _key(p) == key]
+    return list(dict.fromkeys(first + nearest(name, pool)))
+
+
+def _suggest_names(name: str, kind: str) -> list[str]:
+    if kind == "distribution":
+        return _ranked(name, DISTRIBUTIONS, {**_foreign_names(), **_DISTRIBUTION_ALIASES})
+    if kind == "function":
+        return _ranked(name, FUNCTIONS, _FUNCTION_ALIASES)
+    return list(dict.fromkeys(_suggest_names(name, "distribution") + _suggest_names(name, "function")))
+
+
+def _fitting_suffix(dist: Distribution, suffix: str) -> str | None:
+    if suffix in _DENSITY_SUFFIXES:
+        density = "lpmf" if dist.discrete else "lpdf"
+        return "lu" + density[1:] if suffix.startswith("lu") else density
+    return suffix if _suffix_ok(dist, suffix) else None
+
+
+def _suggest_suffixed(name: str) -> list[str]:
+    parts = _split_suffix(name)
+    if parts is None:
+        return []
+    out = []
+    for base in _suggest_names(parts[0], "distribution"):
+        suffix = _fitting_suffix(DISTRIBUTIONS[base], parts[1])
+        if suffix is not None:
+            out.append(f"{base}_{suffix}")
+    return out
+
+
+def suggest(name: str, kind: str = "any", limit: int = 3) -> list[str]:
+    """Names the user probably meant, best first: known aliases (`gaussian` -> `normal`, NumPyro and
+    PyMC class names), then names a few edits away. `kind` is "distribution", "function" or "any".
+
+    For functions, `_lpdf`-style forms are repaired too: `gaussian_lpdf` -> `normal_lpdf`,
+    `poisson_lpdf` -> `poisson_lpmf`.
+    """
+    if kind not in ("distribution", "function", "any"):
+        raise LibraryError(f"suggest: kind must be distribution, function or any; got {kind!r}",
+                           code="library.kind")
+    names = _suggest_names(name, kind)
+    if kind != "distribution":
+        names = _suggest_suffixed(name) + names
+    return list(dict.fromkeys(n for n in names if n != name))[:limit]

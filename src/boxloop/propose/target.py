@@ -1,0 +1,158 @@
+"""What one constrained decoding run writes: the grammar, the forced prefix, the block to open.
+
+Three operations (DESIGN §5, RefineStat's L_cd):
+- "program": after the data block D, write the rest (parameters ... model, optionally generated
+  quantities);
+- "prior": after D, write a new P (parameters, transformed parameters, a model block of priors);
+- "likelihood": after D‖P, write a new L (more statements inside P's model block, which the
+  prefix leaves open).
+The context is re-printed through the canonical printer, so comments and layout in it do not matter,
+and the generation grammar is the project grammar with its `start` rule narrowed to the operation
+and comments turned off (they cost tokens, carry no meaning, and could run on without end).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from ..errors import ProgramError, ProposerError
+from ..lang import ast, grammar_text, parse
+from ..lang.diagnostics import Diagnostic, error
+from ..lang.printer import to_stan
+from .base import BLOCKS
+
+DATA_BLOCKS = ("data", "transformed data")
+_START = re.compile(r"(?m)^start:.*$")
+_COMMENTS = re.compile(r"(?m)^%ignore (LINE|BLOCK)_COMMENT\s*$")
+
+_STARTS = {
+    "program": "start: data_block tdata_block? params_block tparams_block? model_block",
+    "prior": "start: data_block tdata_block? params_block tparams_block? model_block",
+    "likelihood": "start: data_block tdata_block? params_block? tparams_block? model_block",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """`prefix` is forced through the matcher; `open_block` is the block the prefix leaves open
+    (None: generation starts between blocks); `context` is the parsed context, fed to the checker
+    first so the symbol table knows its names."""
+
+    operation: str
+    grammar: str
+    prefix: str
+    open_block: str | None
+    context: ast.Program
+    generated_quantities: bool = False
+
+    def done_after(self, block: str) -> bool:
+        """Does closing `block` end the program?"""
+        if block == "generated quantities":
+            return True
+        return block == "model" and not (self.operation == "program" and self.generated_quantities)
+
+
+def make_target(context: str, operation: str = "program", *, generated_quantities: bool = False) -> Target:
+    """The decoding target for `operation` after the fixed `context` text."""
+    if operation not in BLOCKS:
+        raise ProposerError(f"unknown block {operation!r}; pass block= one of {', '.join(BLOCKS)}",
+                            code="propose.bad_block")
+    program = _parse_context(context)
+    names = [b.name for b in program.blocks]
+    if operation == "likelihood":
+        _require(set(names) <= {*DATA_BLOCKS, "parameters", "transformed parameters", "model"}
+                 and "parameters" in names,
+                 "a likelihood is written after D‖P: pass a context with the data and parameters "
+                 "blocks (and the prior's model block), without generated quantities")
+        prefix, open_block = _open_model(program), "model"
+    else:
+        _require(set(names) <= set(DATA_BLOCKS) and "data" in names,
+                 f"a {operation} is written after the data: pass a context holding only the data "
+                 "(and transformed data) blocks")
+        prefix, open_block = to_stan(program), None
+    with_gq = generated_quantities and operation == "program"
+    return Target(operation, generation_grammar(operation, with_gq), prefix, open_block, program, with_gq)
+
+
+@functools.cache
+def generation_grammar(operation: str, generated_quantities: bool = False) -> str:
+    """The project grammar, narrowed to `operation`, without comments (llguidance Lark text)."""
+    start = _STARTS[operation] + (" gq_block?" if generated_quantities else "")
+    text = grammar_text()
+    if len(_START.findall(text)) != 1 or len(_COMMENTS.findall(text)) != 2:
+        raise ProposerError("the grammar file no longer has one `start:` rule and two comment "
+                            "%ignore lines; update propose/target.py to match it",
+                            code="propose.grammar_changed")
+    return _COMMENTS.sub("", _START.sub(start, text))
+
+
+def _parse_context(context: str) -> ast.Program:
+    try:
+        return parse(context)
+    except ProgramError as exc:
+        raise ProposerError(f"the fixed context does not parse: {exc}; pass program text such as "
+                            "task.data_block()", code="propose.bad_context") from None
+
+
+def _open_model(program: ast.Program) -> str:
+    """Context text whose model block is left open (added when the context has none)."""
+    text = to_stan(program).rstrip()
+    if program.block("model") is None:
+        return text + "\nmodel {\n"
+    # The printer puts the model block last (after the parameter blocks), so its `}` ends the text.
+    return text[:-1].rstrip() + "\n"
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ProposerError(message, code="propose.bad_context")
+
+
+# ---- which statements belong to the operation ---------------------------------------------------
+
+_DATA_ORIGINS = ("data", "transformed data")
+_PARAM_ORIGINS = ("parameter", "transformed parameter")
+
+
+def role_error(target: Target, block: str, stmt, origin_of) -> Diagnostic | None:
+    """A model statement on the wrong side of the D‖P‖L split for this operation, or None.
+
+    A new prior must not score data (that is L's job), and a new likelihood must not give a
+    parameter a second prior. `origin_of(name)` gives a declared name's origin (or None).
+    """
+    if block != "model" or target.operation == "program":
+        return None
+    for tilde in _tildes(stmt):
+        name = _base_name(tilde.lhs)
+        origin = origin_of(name) if name else None
+        if target.operation == "prior" and origin in _DATA_ORIGINS:
+            return error("propose.likelihood_in_prior", "phi4",
+                         f"`{name} ~ ...` scores data, which is the likelihood's job; a new prior "
+                         "may only give parameters distributions", tilde.pos)
+        if target.operation == "likelihood" and origin in _PARAM_ORIGINS:
+            return error("propose.prior_in_likelihood", "phi4",
+                         f"`{name} ~ ...` gives the parameter '{name}' a second prior; a likelihood "
+                         "must score the data", tilde.pos)
+    return None
+
+
+def _tildes(stmt):
+    match stmt:
+        case ast.Tilde():
+            yield stmt
+        case ast.For() | ast.ForEach():
+            yield from _tildes(stmt.body)
+        case ast.If():
+            yield from _tildes(stmt.then)
+            yield from _tildes(stmt.other)
+        case ast.Compound():
+            for s in stmt.stmts:
+                yield from _tildes(s)
+
+
+def _base_name(e) -> str | None:
+    while isinstance(e, ast.Index):
+        e = e.base
+    return e.name if isinstance(e, ast.Var) else None
