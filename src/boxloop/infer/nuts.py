@@ -1,0 +1,453 @@
+"""NUTS over a flat unconstrained vector, through NumPyro, with Stan-style inits and timing.
+
+`run_nuts(potential_fn, init_u, settings, seed)` samples from exp(-potential_fn(u)), u a 1-d
+float vector (NumPyro's convention: the potential is the *negative* log density, Jacobians
+included). Chains run with `pmap` when the process has at least one XLA device per chain (on CPU
+that needs `numpyro.set_host_device_count(chains)` before JAX starts, which `worker.py` does),
+otherwise vectorised with `vmap` on one device.
+
+JAX and NumPyro are imported inside the functions that use them, not at module level: a parent
+process must be able to build `NutsSettings` and unpickle a `NutsResult` coming back from a worker
+without paying for (or initialising) JAX.
+
+Timing. XLA compilation dominates small fits, so it is reported apart:
+
+* ``compile_s``: wall seconds during the call spent tracing, lowering and XLA-compiling (the union
+  of JAX's own compile-event intervals from `jax.monitoring`, so nested traces count once;
+  persistent-cache lookups count here too).
+* ``sample_s``: the rest of the call: initial-point search, warmup, sampling, device-to-host copies.
+* ``total_s``: the whole call. The event listener is process-global: fits running concurrently in
+  threads of one process would see each other's compiles.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from boxloop.errors import FitError
+
+__all__ = [
+    "NutsSettings",
+    "NutsTiming",
+    "NutsResult",
+    "STAT_FIELDS",
+    "run_nuts",
+    "run_nuts_batched",
+    "find_initial_points",
+    "resolve_chain_method",
+]
+
+# Sample statistics kept for every draw; energy and diverging feed E-BFMI and divergence checks.
+STAT_FIELDS = ("energy", "diverging", "num_steps", "accept_prob", "potential_energy")
+CHAIN_METHODS = ("auto", "parallel", "vectorized", "sequential")
+_COMPILE_EVENTS = frozenset(
+    {
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+        "/jax/compilation_cache/cache_retrieval_time_sec",
+    }
+)
+
+
+@dataclass(frozen=True)
+class NutsSettings:
+    """How to run NUTS. `init_radius`/`init_tries` follow Stan: uniform(-2, 2), 100 tries."""
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    chain_method: str = "auto"
+    dense_mass: bool = False
+    init_radius: float = 2.0
+    init_tries: int = 100
+
+    def __post_init__(self):
+        problems = [
+            f"{name} must be {need}, got {getattr(self, name)!r}"
+            for name, need, ok in (
+                ("chains", "an int >= 1", _is_int(self.chains) and self.chains >= 1),
+                ("warmup", "an int >= 0", _is_int(self.warmup) and self.warmup >= 0),
+                ("draws", "an int >= 1", _is_int(self.draws) and self.draws >= 1),
+                ("target_accept", "in (0, 1)", 0.0 < self.target_accept < 1.0),
+                ("max_tree_depth", "an int >= 1", _is_int(self.max_tree_depth) and self.max_tree_depth >= 1),
+                ("chain_method", f"one of {CHAIN_METHODS}", self.chain_method in CHAIN_METHODS),
+                ("init_radius", "> 0", self.init_radius > 0),
+                ("init_tries", "an int >= 1", _is_int(self.init_tries) and self.init_tries >= 1),
+            )
+            if not ok
+        ]
+        if problems:
+            raise FitError("invalid NUTS settings: " + "; ".join(problems), code="fit.bad_settings")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class NutsTiming:
+    """Seconds; see the module docstring for exactly what each number covers."""
+
+    compile_s: float
+    sample_s: float
+    total_s: float
+
+
+@dataclass(frozen=True, eq=False)
+class NutsResult:
+    """Everything a fit produced, as numpy arrays (picklable, JAX-free).
+
+    draws: (chains, draws, dim) unconstrained draws after warmup.
+    stats: STAT_FIELDS -> (chains, draws) arrays (`diverging` is bool).
+    step_size: (chains,) adapted step sizes. inverse_mass_matrix: (chains, dim) or, with
+    dense_mass, (chains, dim, dim). init_u: (chains, dim) the points each chain started from.
+    chain_method: what actually ran ("parallel", "vectorized" or "sequential").
+    """
+
+    draws: np.ndarray
+    stats: Mapping[str, np.ndarray]
+    step_size: np.ndarray
+    inverse_mass_matrix: np.ndarray
+    init_u: np.ndarray
+    timing: NutsTiming
+    chain_method: str
+    seed: int
+    settings: NutsSettings
+
+    @property
+    def num_divergent(self) -> int:
+        return int(np.sum(self.stats["diverging"]))
+
+
+# --- compile timing -----------------------------------------------------------------------------
+
+
+class _CompileClock:
+    """Collects the wall-clock intervals of JAX compile events while active."""
+
+    def __init__(self):
+        self._spans: list[tuple[float, float]] = []
+
+    def _record(self, event: str, duration: float, **_):
+        if event in _COMPILE_EVENTS:
+            end = time.perf_counter()  # listeners fire when the event ends
+            self._spans.append((end - duration, end))
+
+    def __enter__(self):
+        import jax.monitoring
+
+        jax.monitoring.register_event_duration_secs_listener(self._record)
+        return self
+
+    def __exit__(self, *exc):
+        import jax.monitoring
+
+        jax.monitoring.unregister_event_duration_listener(self._record)
+        return False
+
+    def seconds(self) -> float:
+        return _union_length(self._spans)
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    """Total length covered by possibly nested/overlapping intervals."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+# --- initial points -----------------------------------------------------------------------------
+
+
+def _seed_streams(seed: int, chains: int) -> tuple[np.random.Generator, np.ndarray]:
+    """Independent numpy streams for inits and raw uint32 PRNG keys for the chains.
+
+    Plain numpy avoids compiling JAX's RNG kernels just to draw a few numbers.
+    """
+    if not _is_int(seed) or seed < 0:
+        raise FitError(f"seed must be a non-negative int, got {seed!r}", code="fit.bad_settings")
+    init_seq, key_seq = np.random.SeedSequence(seed).spawn(2)
+    keys = key_seq.generate_state(2 * chains, dtype=np.uint32).reshape(chains, 2)
+    return np.random.default_rng(init_seq), keys
+
+
+def _finite_checker(potential_fn: Callable, data=None):
+    """points (n, dim) -> (n,) bool: potential and gradient finite at each point.
+
+    With `data` (leaves with leading axis n), point i is checked against potential_fn(u, data_i).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    value_and_grad = jax.vmap(jax.value_and_grad(potential_fn))
+
+    @jax.jit
+    def check(points, data):
+        values, grads = value_and_grad(points) if data is None else value_and_grad(points, data)
+        return jnp.isfinite(values) & jnp.all(jnp.isfinite(grads), axis=-1)
+
+    def run(points: np.ndarray) -> np.ndarray:
+        try:
+            return np.asarray(check(points, data))
+        except FitError:
+            raise
+        except Exception as err:  # tracing the user's density failed: say so, keep the cause
+            raise FitError(
+                f"the log density could not be evaluated or compiled: {type(err).__name__}: {err}",
+                code="fit.compile_failed",
+            ) from err
+
+    return run
+
+
+def find_initial_points(
+    potential_fn: Callable,
+    init_u,
+    settings: NutsSettings,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """(chains, dim) starting points where the potential and its gradient are finite.
+
+    init_u: an int dim -> draw uniform(-init_radius, init_radius) per chain, retrying a chain up to
+    `init_tries` times (Stan's rule); or explicit points, shape (dim,) or (chains, dim), which are
+    checked but not replaced. Raises FitError "fit.bad_init" when some chain has no finite point.
+    """
+    import jax.numpy as jnp
+
+    dtype = jnp.result_type(float)
+    check = _finite_checker(potential_fn)
+    if _is_int(init_u):
+        return _random_inits(check, int(init_u), settings, rng, dtype)
+    points = _explicit_inits(init_u, settings.chains, dtype)
+    bad = np.flatnonzero(~check(points))
+    if bad.size:
+        raise FitError(
+            f"the log density or its gradient is NaN/inf at the supplied initial values of chain(s) "
+            f"{bad.tolist()}; supply points inside the support or let boxloop draw random ones",
+            code="fit.bad_init",
+        )
+    return points
+
+
+def _explicit_inits(init_u, chains: int, dtype) -> np.ndarray:
+    points = np.asarray(init_u, dtype=dtype)
+    if points.ndim not in (1, 2) or (points.ndim == 2 and points.shape[0] != chains):
+        raise FitError(
+            f"initial values must have shape (dim,) or (chains={chains}, dim), got {points.shape}",
+            code="fit.bad_init",
+        )
+    return np.broadcast_to(points, (chains, points.shape[-1])).copy()
+
+
+def _random_inits(
+    check, dim: int, settings: NutsSettings, rng, dtype, count: int | None = None
+) -> np.ndarray:
+    """`count` points (default: one per chain), each retried until `check` accepts it."""
+    count = settings.chains if count is None else count
+    radius = settings.init_radius
+    points = np.zeros((count, dim), dtype=dtype)
+    missing = np.ones(count, dtype=bool)
+    for _ in range(settings.init_tries):
+        # Every try draws for all points so the draws for point c do not depend on the others.
+        candidates = rng.uniform(-radius, radius, size=(count, dim)).astype(dtype)
+        take = missing & check(candidates)
+        points[take] = candidates[take]
+        missing &= ~take
+        if not missing.any():
+            return points
+    raise FitError(
+        f"the log density or its gradient was NaN/inf at every one of {settings.init_tries} random "
+        f"initial points (uniform in (-{radius:g}, {radius:g}) on the unconstrained scale) for "
+        f"chain(s) {np.flatnonzero(missing).tolist()}; check that priors and likelihood accept "
+        "values of every parameter's declared support, and that the data hold no NaN/inf",
+        code="fit.bad_init",
+    )
+
+
+# --- sampling -----------------------------------------------------------------------------------
+
+
+def resolve_chain_method(settings: NutsSettings) -> str:
+    """"auto" -> "parallel" with one device per chain, else "vectorized".
+
+    An explicit "parallel" without enough devices becomes "sequential" (what NumPyro would do,
+    minus its warning); the result records what ran.
+    """
+    import jax
+
+    if settings.chains == 1:
+        return "sequential"
+    enough = jax.local_device_count() >= settings.chains
+    if settings.chain_method == "auto":
+        return "parallel" if enough else "vectorized"
+    if settings.chain_method == "parallel" and not enough:
+        return "sequential"
+    return settings.chain_method
+
+
+def _run_chains(potential_fn: Callable, keys, inits, settings: NutsSettings, method: str):
+    """Build and run NumPyro's MCMC; returns JAX arrays. Traceable, so it also runs under vmap."""
+    import jax.numpy as jnp
+    from numpyro.infer import MCMC, NUTS
+
+    kernel = NUTS(
+        potential_fn=potential_fn,
+        target_accept_prob=settings.target_accept,
+        max_tree_depth=settings.max_tree_depth,
+        dense_mass=settings.dense_mass,
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=settings.warmup,
+        num_samples=settings.draws,
+        num_chains=settings.chains,
+        chain_method=method,
+        progress_bar=False,  # the progress bar forces a slower, host-synchronised loop
+    )
+    one = settings.chains == 1  # NumPyro wants an unbatched key and init for a single chain
+    mcmc.run(keys[0] if one else keys, init_params=inits[0] if one else inits, extra_fields=STAT_FIELDS)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    adapt = mcmc.last_state.adapt_state
+    mass_ndim = 2 if settings.dense_mass else 1
+    mass_shape = (settings.chains,) + jnp.shape(adapt.inverse_mass_matrix)[-mass_ndim:]
+    return (
+        mcmc.get_samples(group_by_chain=True),
+        {name: extra[name] for name in STAT_FIELDS},
+        jnp.reshape(adapt.step_size, (settings.chains,)),
+        jnp.reshape(adapt.inverse_mass_matrix, mass_shape),
+    )
+
+
+def _sample(potential_fn: Callable, inits, keys, settings: NutsSettings, method: str):
+    import jax
+    import jax.numpy as jnp
+
+    try:
+        out = _run_chains(potential_fn, keys, jnp.asarray(inits), settings, method)
+    except Exception as err:
+        raise _sampler_failed(err) from err
+    return jax.tree.map(np.asarray, out)
+
+
+def _sampler_failed(err: Exception) -> FitError:
+    return FitError(
+        f"NUTS failed while sampling: {type(err).__name__}: {err}; if the message points at the "
+        "log density, check it compiles and evaluates on its own",
+        code="fit.sampler_failed",
+    )
+
+
+def run_nuts(
+    potential_fn: Callable,
+    init_u,
+    settings: NutsSettings = NutsSettings(),
+    seed: int = 0,
+) -> NutsResult:
+    """Sample exp(-potential_fn(u)) with NUTS; the same seed and settings give the same draws.
+
+    potential_fn: jax-traceable, (dim,) float array -> scalar (negative log density).
+    init_u: int dim for Stan-style random inits, or explicit points (dim,) / (chains, dim).
+    Raises FitError: "fit.bad_init" (no finite starting point), "fit.compile_failed" (the
+    potential cannot be traced), "fit.sampler_failed" (NumPyro raised while sampling).
+    """
+    start = time.perf_counter()
+    rng, keys = _seed_streams(seed, settings.chains)
+    with _CompileClock() as clock:
+        method = resolve_chain_method(settings)
+        inits = find_initial_points(potential_fn, init_u, settings, rng)
+        draws, stats, step_size, inv_mass = _sample(potential_fn, inits, keys, settings, method)
+    total = time.perf_counter() - start
+    compile_s = min(clock.seconds(), total)
+    return NutsResult(
+        draws=draws,
+        stats=stats,
+        step_size=step_size,
+        inverse_mass_matrix=inv_mass,
+        init_u=np.asarray(inits),
+        timing=NutsTiming(compile_s=compile_s, sample_s=total - compile_s, total_s=total),
+        chain_method=method,
+        seed=seed,
+        settings=settings,
+    )
+
+
+# --- many datasets, one compile -----------------------------------------------------------------
+
+
+def run_nuts_batched(
+    potential_fn: Callable,
+    dim: int,
+    data,
+    settings: NutsSettings = NutsSettings(),
+    seed: int = 0,
+) -> list[NutsResult]:
+    """Fit one program to B datasets at once: one XLA compile for all of them.
+
+    potential_fn(u, data_b) -> scalar, with `data` a pytree whose leaves all have a leading
+    axis of length B (same shapes otherwise, e.g. simulated datasets for calibration checks).
+    Everything is vmapped over datasets (and chains), so every dataset waits for the slowest
+    trajectory at each step: worth it when compile time dominates, as for small models.
+    Returns one NutsResult per dataset; they share one `timing` (the whole batch's) and report
+    chain_method "batched". Init failures name flat indices dataset * chains + chain.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    batch, chains = _batch_size(data), settings.chains
+    start = time.perf_counter()
+    rng, keys = _seed_streams(seed, batch * chains)
+    with _CompileClock() as clock:
+        per_chain = jax.tree.map(lambda x: np.repeat(np.asarray(x), chains, axis=0), data)
+        check = _finite_checker(potential_fn, per_chain)
+        inits = _random_inits(check, dim, settings, rng, jnp.result_type(float), count=batch * chains)
+        inits = inits.reshape(batch, chains, dim)
+
+        def one(data_b, keys_b, inits_b):
+            return _run_chains(lambda u: potential_fn(u, data_b), keys_b, inits_b, settings, "vectorized")
+
+        try:
+            out = jax.jit(jax.vmap(one))(data, keys.reshape(batch, chains, 2), jnp.asarray(inits))
+            draws, stats, step_size, inv_mass = jax.tree.map(np.asarray, out)
+        except Exception as err:
+            raise _sampler_failed(err) from err
+    total = time.perf_counter() - start
+    compile_s = min(clock.seconds(), total)
+    timing = NutsTiming(compile_s=compile_s, sample_s=total - compile_s, total_s=total)
+    return [
+        NutsResult(
+            draws=draws[b],
+            stats={name: value[b] for name, value in stats.items()},
+            step_size=step_size[b],
+            inverse_mass_matrix=inv_mass[b],
+            init_u=inits[b],
+            timing=timing,
+            chain_method="batched",
+            seed=seed,
+            settings=settings,
+        )
+        for b in range(batch)
+    ]
+
+
+def _batch_size(data) -> int:
+    import jax
+
+    sizes = {np.shape(x)[0] if np.ndim(x) else None for x in jax.tree.leaves(data)}
+    if len(sizes) != 1 or None in sizes:
+        raise FitError(
+            "batched data must be a pytree whose leaves all share one leading batch axis; "
+            f"found leading sizes {sorted(sizes, key=str)}",
+            code="fit.bad_settings",
+        )
+    return int(sizes.pop())
