@@ -41,7 +41,7 @@ def main(argv=None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    for register in (_register_check,):
+    for register in (_register_check, _register_fit, _register_evidence):
         register(sub)
     return parser
 
@@ -124,6 +124,154 @@ def _check_text(path: str, result, payload: dict) -> str:
     else:
         lines.append(f"{path}: invalid ({len(result.errors)} error{'s' if len(result.errors) > 1 else ''})")
     return "\n".join(lines)
+
+
+# ---- fit / evidence --------------------------------------------------------------------------
+
+
+def _add_sampler_options(p) -> None:
+    p.add_argument("program", help="a .stan file in the boxloop Stan subset")
+    p.add_argument("data", help="Stan-JSON or CSV data")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--timeout", type=float, default=None,
+                   help="run the fit in a worker process and stop it after this many seconds")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _register_fit(sub) -> None:
+    p = sub.add_parser("fit", help="fit a program with NUTS and report the posterior and diagnostics")
+    _add_sampler_options(p)
+    p.set_defaults(run=run_fit)
+
+
+def _register_evidence(sub) -> None:
+    p = sub.add_parser("evidence", help="estimate the log marginal likelihood log p(data | program)")
+    _add_sampler_options(p)
+    p.add_argument("--method", choices=("bridge", "is"), default="bridge",
+                   help="bridge sampling (default) or importance sampling with a Student-t proposal")
+    p.set_defaults(run=run_evidence)
+
+
+def _settings(args):
+    from .infer.nuts import NutsSettings
+
+    return NutsSettings(chains=args.chains, warmup=args.warmup, draws=args.draws,
+                        target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
+
+
+def _fit(args, evidence: str | None):
+    """Run the fit here or in a worker; return a FitResult or raise/return the failure."""
+    _set_host_devices(args.chains)
+    from .infer.pipeline import fit_isolated, fit_program
+    from .infer.worker import WorkerLimits
+
+    source, data = read_program(args.program), read_data(args.data)
+    _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
+                    f"{args.draws} draws)")
+    if args.timeout is None:
+        return fit_program(source, data, _settings(args), args.seed, evidence)
+    limits = WorkerLimits(timeout_s=args.timeout, host_devices=max(args.chains, 1))
+    return fit_isolated(source, data, _settings(args), args.seed, evidence, limits)
+
+
+def _set_host_devices(chains: int) -> None:
+    # Chains run in parallel only if XLA sees one CPU device per chain; this must precede JAX start-up.
+    import os
+
+    flag = f"--xla_force_host_platform_device_count={max(chains, 1)}"
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+
+
+def _progress(args, message: str) -> None:
+    if not args.json:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _failed(args, exc_or_failure) -> int:
+    from .errors import ProgramError
+
+    if isinstance(exc_or_failure, ProgramError):
+        diags = [d.to_dict() for d in exc_or_failure.diagnostics]
+        emit({"error": {"code": exc_or_failure.code, "message": str(exc_or_failure)}, "diagnostics": diags},
+             args.json, "\n".join(f"{args.program}:{d['line']}:{d['column']}: {d['severity']} [{d['code']}] "
+                                   f"{d['message']}" for d in diags))
+        return EXIT_FAILED
+    code, message = exc_or_failure.code, getattr(exc_or_failure, "reason", None) or str(exc_or_failure)
+    emit({"error": {"code": code, "message": message}}, args.json, f"fit failed [{code}]: {message}")
+    return EXIT_FAILED
+
+
+def _run_fit_or_fail(args, evidence: str | None):
+    from .errors import FitError, ProgramError
+    from .infer.worker import FitFailure
+
+    try:
+        result = _fit(args, evidence)
+    except (ProgramError, FitError) as exc:
+        return None, _failed(args, exc)
+    if isinstance(result, FitFailure):
+        return None, _failed(args, result)
+    return result, EXIT_OK
+
+
+def run_fit(args) -> int:
+    result, code = _run_fit_or_fail(args, None)
+    if result is None:
+        return code
+    d = result.diagnostics.to_dict()
+    keys = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min", "pareto_k_bad_frac",
+            "elpd_loo", "elpd_loo_se", "score")
+    payload = {
+        "summary": result.summary(),
+        "diagnostics": {k: d.get(k) for k in keys},
+        "timing": {k: round(v, 3) for k, v in result.timing.items()},
+        "warnings": list(result.warnings),
+    }
+    emit(payload, args.json, _fit_text(payload, result))
+    return EXIT_OK
+
+
+def _fit_text(payload: dict, result) -> str:
+    rows = [f"{'parameter':<16}{'mean':>10}{'sd':>10}{'mcse':>10}{'ess_bulk':>10}{'rhat':>8}"]
+    for name, s in payload["summary"].items():
+        rows.append(f"{name:<16}" + "".join(_num(s.get(k), w, p) for k, w, p in (
+            ("mean", 10, 3), ("sd", 10, 3), ("mcse_mean", 10, 3), ("ess_bulk", 10, 0), ("rhat", 8, 3))))
+    d = result.diagnostics
+    rows.append("")
+    rows.append(f"reliability score B(M) = {d.score}/7 ({'reliable' if d.reliable else 'NOT reliable'})")
+    for check, reason in d.reasons.items():
+        rows.append(f"  failed {check}: {reason}")
+    rows.append(f"elpd_loo = {_num(d.elpd_loo, 0, 2).strip()} (se {_num(d.elpd_loo_se, 0, 2).strip()}), "
+                f"p_loo = {_num(d.p_loo, 0, 2).strip()}")
+    t = payload["timing"]
+    rows.append(f"compile {t.get('compile_s', 0):.1f} s, sampling {t.get('sample_s', 0):.1f} s")
+    rows += [f"warning: {w}" for w in payload["warnings"]]
+    return "\n".join(rows)
+
+
+def _num(x, width: int, places: int) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return f"{'-':>{width}}"
+    return f"{x:>{width}.{places}f}"
+
+
+def run_evidence(args) -> int:
+    result, code = _run_fit_or_fail(args, args.method)
+    if result is None:
+        return code
+    ev = result.evidence
+    payload = {"log_evidence": ev.log_evidence, "se": ev.se, "method": ev.method, "pareto_k": ev.pareto_k}
+    human = f"log p(data | program) = {ev.log_evidence:.3f} (se {ev.se:.3f}, {ev.method})"
+    if ev.pareto_k is not None:
+        human += f"; importance-weight Pareto k = {ev.pareto_k:.2f}" + (" (unreliable)" if ev.pareto_k > 0.7 else "")
+    emit(payload, args.json, human)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -749,8 +749,8 @@ def _support_hint(expr, support: Interval, checker: Checker) -> str:
             return f"; declare it as <lower=0> (e.g. `real<lower=0> {name};`)"
         if support.lo == 0 and support.hi == 1:
             return f"; declare it with <lower=0, upper=1>, or use the _logit form of the distribution"
-    if support.lo == 0 and support.hi == iv.INF:
-        return "; a scale must be positive: wrap it in exp(...) or use a <lower=0> parameter"
+    if support.lo == 0 and support.hi == iv.INF and support.lo_closed is False:
+        return "; this argument must be positive: wrap it in exp(...) or use a <lower=0> parameter"
     return ""
 
 

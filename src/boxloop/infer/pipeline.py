@@ -1,0 +1,104 @@
+"""Program text + data -> a checked, fitted, diagnosed posterior, in this process or a worker.
+
+`fit_program` is what every caller uses (the CLI, the search loop): it checks the program, compiles
+it, runs NUTS, computes the seven diagnostics and PSIS-LOO, and optionally the log evidence. The
+result holds only numpy arrays and frozen values, so it pickles back from a worker process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import FitError, ProgramError
+from ..lang import Program, check, structural_hash
+from .nuts import NutsSettings
+from .worker import FitFailure, WorkerLimits, run_in_worker
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A finished fit. Arrays are (chain, draw, ...); `log_lik` entries are (chain, draw, n)."""
+
+    program: str
+    hash: str
+    draws: dict = field(repr=False)
+    stats: dict = field(repr=False)
+    log_lik: dict = field(repr=False)
+    u: np.ndarray = field(repr=False)
+    diagnostics: object = None
+    evidence: object = None
+    timing: dict = field(default_factory=dict)
+    warnings: tuple = ()
+
+    def summary(self) -> dict:
+        from ..diagnose import summarize
+
+        return summarize(self.draws)
+
+    def inference_data(self):
+        from ..diagnose import to_inference_data
+
+        return to_inference_data(self.draws, self.stats, self.log_lik)
+
+
+def checked_program(source, data: Mapping | None) -> Program:
+    """Parse and check; raise ProgramError listing every error when the program is invalid."""
+    result = check(source, data=dict(data) if data is not None else None)
+    result.raise_for_errors()
+    return result.program
+
+
+def fit_program(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
+                evidence: str | None = None) -> FitResult:
+    """Check, compile, sample, diagnose. `evidence` is None, "bridge" or "is"."""
+    from ..diagnose import diagnose
+    from .compile import fit
+
+    program = checked_program(source, data)
+    settings = settings or NutsSettings()
+    fitted = fit(program, data, settings, seed=seed)
+    started = time.perf_counter()
+    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
+    ev = _evidence(fitted, evidence, seed) if evidence else None
+    timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
+    text = source if isinstance(source, str) else None
+    from ..lang import to_stan
+
+    return FitResult(text or to_stan(program), structural_hash(program), fitted.draws, fitted.stats,
+                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings)
+
+
+def _evidence(fitted, method: str, seed: int):
+    import jax
+
+    from ..diagnose import log_evidence
+
+    density = jax.jit(jax.vmap(fitted.model.log_density))
+
+    def log_density(u_batch):
+        return np.asarray(density(np.asarray(u_batch, dtype=np.float32)), dtype=np.float64)
+
+    return log_evidence(log_density, fitted.u, method=method, seed=seed)
+
+
+def fit_isolated(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
+                 evidence: str | None = None, limits: WorkerLimits | None = None) -> FitResult | FitFailure:
+    """`fit_program` in a spawned worker with a wall-clock timeout and memory cap. A crash, timeout
+    or error comes back as a FitFailure; the caller's process is never taken down."""
+    text = source if isinstance(source, str) else _text(source)
+    values = {k: np.asarray(v) for k, v in dict(data).items()}
+    return run_in_worker(fit_program, (text, values, settings, seed, evidence), limits=limits or WorkerLimits())
+
+
+def _text(program: Program) -> str:
+    from ..lang import to_stan
+
+    return to_stan(program)
+
+
+__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "checked_program",
+           "ProgramError", "FitError"]
