@@ -41,7 +41,9 @@ def main(argv=None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    for register in (_register_check, _register_fit, _register_evidence):
+    from . import cli_propose
+
+    for register in (_register_check, _register_fit, _register_evidence, cli_propose.register):
         register(sub)
     return parser
 

@@ -10,7 +10,7 @@ from boxloop.data import load_data, make_task
 from boxloop.data.infer_types import choose_target, infer_variables
 from boxloop.errors import DataError
 
-BENCH = Path("/work/shared/benchmarks")
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
 
 
 def bench(*parts):

@@ -12,7 +12,7 @@ import pytest
 from boxloop.data import Dataset, load_data
 from boxloop.errors import DataError
 
-BENCH = Path("/work/shared/benchmarks")
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
 POSTERIORDB = sorted((BENCH / "posteriordb" / "data").glob("*.json"))
 
 

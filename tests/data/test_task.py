@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from boxloop.data import DataDecl, Task, check_data_against, load_data, make_task
 
-BENCH = Path("/work/shared/benchmarks")
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
 POSTERIORDB = sorted((BENCH / "posteriordb" / "data").glob("*.json"))
 DECLARATION = re.compile(r"(?:array\[(?P<array>[^\]]*)\] )?(?P<kind>int|real|vector|matrix)"
                          r"(?:<(?P<bounds>[^>]*)>)?(?:\[(?P<sizes>[^\]]*)\])? (?P<name>\w+);")

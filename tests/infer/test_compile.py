@@ -19,7 +19,7 @@ from boxloop.infer import compile as C
 from boxloop.infer.nuts import NutsSettings
 from boxloop.lang.parser import parse
 
-PDB = Path("/work/shared/benchmarks/posteriordb")
+PDB = Path(__file__).resolve().parents[3] / "shared" / "benchmarks/posteriordb"
 needs_pdb = pytest.mark.skipif(not PDB.exists(), reason="posteriordb data not available")
 F32 = jnp.result_type(float) == jnp.float32
 RTOL = 2e-5 if F32 else 1e-10
