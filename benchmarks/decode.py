@@ -53,7 +53,7 @@ def measure(proposer, tasks, n: int, mode: str) -> dict:
     import numpy as np
 
     from boxloop.lang import check
-    from boxloop.propose.constrained import prompt_text
+    from boxloop.propose.prompt import completion_prompt
     from boxloop.propose.decode import decode, decode_free
     from boxloop.propose.target import make_target
 
@@ -62,7 +62,7 @@ def measure(proposer, tasks, n: int, mode: str) -> dict:
     started = time.perf_counter()
     for name, task in tasks.items():
         target = make_target(task.data_block())
-        prompt = proposer.tokenizer.prompt_ids(prompt_text(task))
+        prompt = proposer.tokenizer.prompt_ids(completion_prompt(task))
         for i in range(n):
             rows.append(run(proposer.lm, proposer.tokenizer, target, data=task.stan_json(), prompt_ids=prompt,
                             config=proposer.config, rng=np.random.default_rng([0, i])))

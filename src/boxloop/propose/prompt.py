@@ -239,3 +239,20 @@ def splice(context: str | None, block: str, program: str) -> str:
         return to_stan(with_block(parse(context), block, getattr(piece, block) or "model {\n}\n"))
     except ProgramError:
         return program
+
+
+_COMPLETION_ASK = {
+    "program": "Write a Stan program for these data: parameters, priors, and a likelihood for '{target}'.",
+    "prior": "Write the parameters and their priors (parameters and model blocks) for these data.",
+    "likelihood": "Write the likelihood of '{target}' given the data and parameters below.",
+}
+
+
+def completion_prompt(task, block: str = "program") -> str:
+    """A short plain-text prompt for completion models (no chat, small context), written as Stan
+    line comments so the program can follow directly. Chat servers get `build_prompt` instead."""
+    lines = ["Bayesian model discovery. The data:", *task.summary().splitlines()]
+    if task.description:
+        lines += ["Description:", *task.description.splitlines()]
+    lines.append(_COMPLETION_ASK[block].format(target=task.target))
+    return "".join(f"// {line}\n" for line in lines)
