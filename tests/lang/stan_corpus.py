@@ -307,3 +307,10 @@ PROGRAMS = {
     "nested_control": NESTED_CONTROL,
     "model_locals": MODEL_LOCALS,
 }
+
+# The reference models the checker tests use (tests/programs/valid) join the corpus, so every one of
+# them is also round-tripped and checked for layout/name/order invariance.
+_VALID_DIR = __import__("pathlib").Path(__file__).parents[1] / "programs" / "valid"
+# Their line comments are dropped: the variant generators re-flow lines, which a `//` would swallow.
+PROGRAMS.update({f"ref_{p.stem}": __import__("re").sub(r"//[^\n]*", "", p.read_text())
+                 for p in sorted(_VALID_DIR.glob("*.stan"))})
