@@ -373,7 +373,7 @@ def index(base: Val, items: tuple[Item, ...]) -> Val:
         raise ProgramError(f"{base.t} takes at most {base.t.rank} indices; got {len(items)}",
                            code="infer.index")
     x = index_value(base.x, items)
-    return Val(x, indexed_type(base.t, [i.kind != "single" for i in items]))
+    return Val(x, base.t.indexed([i.kind != "single" for i in items]))
 
 
 def index_value(x, items: tuple[Item, ...]):
@@ -385,12 +385,7 @@ def index_value(x, items: tuple[Item, ...]):
         n = shape_of(x)[axis]
         pre = (slice(None),) * axis
         if it.kind == "single":
-            i = it.value
-            if is_static(i):
-                i = int(i)
-                if not 1 <= i <= n:
-                    raise ProgramError(f"index {i} is out of range 1..{n}", code="infer.index_range")
-            x = x[pre + (i - 1,)]
+            x = x[pre + (position(it.value, n),)]
         elif it.kind == "slice":
             lo, hi = it.value
             lo = 1 if lo is None else lo
@@ -410,20 +405,13 @@ def index_value(x, items: tuple[Item, ...]):
     return x
 
 
-def indexed_type(t: ValueType, kept: list[bool]) -> ValueType:
-    """Type after indexing: single indexes drop a dimension, slices and multi-indexes keep it."""
-    array_kept = kept[: t.array_dims]
-    inner = kept[t.array_dims:]
-    kind = t.kind
-    if kind == "matrix" and inner:
-        if len(inner) == 1:
-            kind = "matrix" if inner[0] else "row_vector"
-        else:
-            kind = {(True, True): "matrix", (True, False): "vector", (False, True): "row_vector",
-                    (False, False): "real"}[(inner[0], inner[1])]
-    elif kind in ("vector", "row_vector") and inner:
-        kind = kind if inner[0] else "real"
-    return ValueType(kind, t.array_dims - len(array_kept) + sum(array_kept))
+def position(i, n: int):
+    """A 1-based Stan index as a 0-based position, range-checked when it is known while tracing."""
+    if is_static(i):
+        i = int(i)
+        if not 1 <= i <= n:
+            raise ProgramError(f"index {i} is out of range 1..{n}", code="infer.index_range")
+    return i - 1
 
 
 def positions(shape: tuple, items: tuple[Item, ...]):

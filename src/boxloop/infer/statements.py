@@ -24,7 +24,7 @@ from ..lang.ops import JAX
 from . import analysis, loops
 from .interp import (Context, Effect, Item, Lane, State, Val, all_static, as_real, binary, cast_to,
                      declared_shape, declared_type, distribution_term, eval_items, ev, fill,
-                     index_value, indexed_type, is_int_dtype, is_static, lookup, positions,
+                     index_value, is_int_dtype, position, is_static, lookup, positions,
                      shape_of)
 
 
@@ -104,7 +104,7 @@ def write(lhs, value, st: State, cx: Context, mask=None) -> State:
             new = jnp.where(mask, new, cur.x)
         return st._replace(env={**st.env, name: Val(new, cur.t)})
     items = eval_items(items_ast, st, cx)
-    target_t = indexed_type(cur.t, [i.kind != "single" for i in items])
+    target_t = cur.t.indexed([i.kind != "single" for i in items])
     if st.lane is not None and name not in st.lane.locals:
         pos = positions(shape_of(cur.x), items)
         val = cast_to(value, target_t, shape_of(pos))
@@ -142,12 +142,7 @@ def _basic_index(items, shape):
     out = []
     for it, n in zip(items, shape):
         if it.kind == "single":
-            i = it.value
-            if is_static(i):
-                i = int(i)
-                if not 1 <= i <= n:
-                    raise ProgramError(f"index {i} is out of range 1..{n}", code="infer.index_range")
-            out.append(i - 1)
+            out.append(position(it.value, n))
         else:
             lo, hi = it.value
             out.append(slice((lo or 1) - 1, n if hi is None else hi))

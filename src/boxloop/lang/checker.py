@@ -522,7 +522,7 @@ class Checker:
             keeps, item_dep = self._index_item(item)
             dep = dep or item_dep
             kept.append(keeps)
-        return Info(_indexed_type(vtype, kept), base.interval, None, dep)
+        return Info(vtype.indexed(kept), base.interval, None, dep)
 
     def _index_item(self, item) -> tuple[bool, bool]:
         """Check one index; return (keeps the dimension, depends on parameters)."""
@@ -673,24 +673,6 @@ class Checker:
 # ---- small helpers ---------------------------------------------------------------------------------
 
 
-def _indexed_type(vtype: ValueType, kept: list[bool]) -> ValueType:
-    """Type after indexing: single indexes drop a dimension, slices/multi-indexes keep it."""
-    array_kept = kept[: vtype.array_dims]
-    container_idx = kept[vtype.array_dims:]
-    kind = vtype.kind
-    if kind == "matrix" and container_idx:
-        if len(container_idx) == 1:
-            kind = "matrix" if container_idx[0] else "row_vector"
-        else:
-            rows, cols = container_idx[0], container_idx[1]
-            kind = {(True, True): "matrix", (True, False): "vector", (False, True): "row_vector",
-                    (False, False): "real"}[(rows, cols)]
-    elif kind in ("vector", "row_vector") and container_idx:
-        kind = kind if container_idx[0] else "real"
-    dims = vtype.array_dims - len(array_kept) + sum(array_kept)
-    return ValueType(kind, dims)
-
-
 def _sum_of_products(prod: Interval) -> Interval:
     # A dot product sums many products: only the sign survives.
     if prod.lo >= 0:
@@ -748,7 +730,7 @@ def _support_hint(expr, support: Interval, checker: Checker) -> str:
         if support.lo == 0 and support.hi == iv.INF:
             return f"; declare it as <lower=0> (e.g. `real<lower=0> {name};`)"
         if support.lo == 0 and support.hi == 1:
-            return f"; declare it with <lower=0, upper=1>, or use the _logit form of the distribution"
+            return "; declare it with <lower=0, upper=1>, or use the _logit form of the distribution"
     if support.lo == 0 and support.hi == iv.INF and support.lo_closed is False:
         return "; this argument must be positive: wrap it in exp(...) or use a <lower=0> parameter"
     return ""

@@ -48,6 +48,21 @@ class ValueType:
             return ValueType("real")
         raise TypeError(f"{self} cannot be indexed")
 
+    def indexed(self, kept) -> "ValueType":
+        """The type after indexing; `kept[k]` says index k keeps its dimension (a slice or a
+        multi-index) rather than dropping it (a single index)."""
+        array_kept = list(kept[: self.array_dims])
+        inner = list(kept[self.array_dims:])
+        kind = self.kind
+        if kind == "matrix" and len(inner) == 1:
+            kind = "matrix" if inner[0] else "row_vector"
+        elif kind == "matrix" and inner:
+            kind = {(True, True): "matrix", (True, False): "vector", (False, True): "row_vector",
+                    (False, False): "real"}[(inner[0], inner[1])]
+        elif kind in ("vector", "row_vector") and inner:
+            kind = kind if inner[0] else "real"
+        return ValueType(kind, self.array_dims - len(array_kept) + sum(array_kept))
+
     @property
     def rank(self) -> int:
         """Number of indices that reach a scalar."""

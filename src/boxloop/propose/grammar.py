@@ -269,7 +269,7 @@ def _measurement(d: Draft, w: Weights) -> None:
 
 def _direct(d: Draft) -> None:
     """An intercept-only model in the family's own parameters (theta ~ beta; y ~ binomial(n, theta))."""
-    r, rng = d.roles, d.rng
+    r = d.roles
     y = r.target if r.ndim < 2 else f"{r.target}[i]"
     n = (r.trials[0] if r.ndim < 2 else f"{r.trials[0]}[i]") if r.trials else None
     statement = _direct_statement(d, y, n)
