@@ -1,0 +1,193 @@
+"""Bad input gives a clear, structured failure, and the process that asked stays healthy.
+
+* a density that is NaN wherever it is evaluated -> FitError / FitFailure "fit.bad_init";
+* data missing a declared variable -> an error naming it, raised before anything is compiled;
+* a density that makes NUTS diverge nearly everywhere -> a finished fit whose diagnostics report
+  the divergences and a low reliability score (no exception);
+* a fit that would run for many minutes, given 5 s in a worker -> FitFailure "fit.timeout" soon
+  after, and the parent then fits a model normally.
+
+Jobs sent to workers are module-level functions: the spawned child imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+
+from boxloop.diagnose import diagnose
+from boxloop.errors import DataError, FitError, ProgramError
+from boxloop.infer.compile import compile_program, fit
+from boxloop.infer.nuts import NutsSettings
+from boxloop.infer.worker import FitFailure, WorkerLimits, run_in_worker
+from boxloop.lang import check, parse
+
+TINY = NutsSettings(chains=2, warmup=10, draws=10, init_tries=20)
+SMALL = dict(chains=2, chain_method="sequential")  # one single-chain compile: the cheapest here
+
+# log of a negative number at every x. The checker rejects it (phi5), so this is what the engine
+# does when a program reaches it unchecked.
+NAN_UNCHECKED = "parameters { real x; } model { x ~ normal(0, 1); target += log(-1 - exp(x)); }"
+# Accepted by the checker, yet inf - inf = NaN at every x (lgamma(0) = inf).
+NAN_CHECKED = "parameters { real x; } model { x ~ normal(0, 1); target += lgamma(x - x) - lgamma(x - x); }"
+
+NORMAL_MEAN = """
+data { int<lower=0> N; vector[N] y; real<lower=0> sigma; }
+parameters { real mu; }
+model { mu ~ normal(0, 10); y ~ normal(mu, sigma); }
+"""
+NORMAL_DATA = {"N": 5, "y": [0.3, -0.2, 1.1, 0.5, 0.9], "sigma": 1.0}
+
+# Log density jumps by 4000 (past NumPyro's 1000-nat divergence limit) between the plateaus of
+# round(sin(50 mu)), 0.06 apart: a trajectory that leaves its plateau downhill diverges.
+CLIFFS = """
+data { int<lower=0> N; vector[N] y; }
+parameters { real mu; }
+model {
+  mu ~ normal(0, 1);
+  target += 2000 * round(sin(50 * mu));
+  y ~ normal(mu, 1);
+}
+"""
+
+
+@contextlib.contextmanager
+def _jax_compiles():
+    """Collects the names of JAX trace/compile events that happen inside the block."""
+    import jax.monitoring
+
+    seen: list[str] = []
+
+    def record(event, duration, **_):
+        if event.startswith("/jax/core/compile") or event.startswith("/jax/compilation_cache"):
+            seen.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(record)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(record)
+
+
+# ---- worker jobs -------------------------------------------------------------------------------------
+
+
+def _fit_job(source: str, data: dict, settings: NutsSettings, seed: int = 0) -> dict:
+    f = fit(parse(source), data, settings, seed=seed)
+    return {k: np.asarray(v) for k, v in f.draws.items()}
+
+
+def _assert_no_children():
+    deadline = time.monotonic() + 5
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
+
+
+def _healthy_fit():
+    """A normal small fit in this (the parent) process, checked against the conjugate answer."""
+    f = fit(check(NORMAL_MEAN, NORMAL_DATA).program, NORMAL_DATA,
+            NutsSettings(warmup=200, draws=300, **SMALL), seed=5)
+    y = np.asarray(NORMAL_DATA["y"])
+    post_var = 1 / (1 / 100 + len(y))
+    post_mean = post_var * y.sum()
+    assert abs(f.draws["mu"].mean() - post_mean) < 0.15
+    assert abs(f.draws["mu"].std() / post_var**0.5 - 1) < 0.2
+
+
+# ---- NaN everywhere -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [NAN_UNCHECKED, NAN_CHECKED], ids=["log-of-negative", "inf-minus-inf"])
+def test_nan_density_everywhere_is_bad_init(source):
+    start = time.monotonic()
+    with pytest.raises(FitError) as err:
+        fit(parse(source), {}, TINY)
+    assert err.value.code == "fit.bad_init"
+    message = str(err.value)
+    assert "NaN/inf" in message and "initial" in message  # says what was wrong, and where
+    assert time.monotonic() - start < 60
+
+
+def test_checker_flags_the_unchecked_program():
+    assert not check(NAN_UNCHECKED).valid
+    assert check(NAN_CHECKED).valid
+
+
+@pytest.mark.slow  # ~8 s (spawn + JAX import + compile); error codes crossing workers: test_worker.py
+def test_nan_density_in_a_worker_is_a_bad_init_failure():
+    limits = WorkerLimits(timeout_s=120, memory_bytes=None, host_devices=2)
+    result = run_in_worker(_fit_job, (NAN_CHECKED, {}, TINY), limits=limits)
+    assert isinstance(result, FitFailure), result
+    assert result.code == "fit.bad_init"
+    assert "NaN/inf" in result.reason
+    _assert_no_children()
+
+
+# ---- data missing a variable ---------------------------------------------------------------------------
+
+
+def test_missing_data_variable_is_named_before_anything_compiles():
+    data = {"N": 5, "y": NORMAL_DATA["y"]}  # no sigma
+    # The checker, given the data, says so as a diagnostic...
+    result = check(NORMAL_MEAN, data)
+    [diag] = [d for d in result.errors if d.code == "data.missing_variable"]
+    assert "'sigma'" in diag.message and diag.line == 2
+    # ...and the compiler and `fit` raise DataError naming it, without tracing anything.
+    program = parse(NORMAL_MEAN)
+    with _jax_compiles() as compiles:
+        for call in (lambda: compile_program(program, data), lambda: fit(program, data, TINY)):
+            with pytest.raises(DataError, match="'sigma'") as err:
+                call()
+            assert err.value.code == "data.missing"
+            assert "declared in the data block" in str(err.value)
+    assert compiles == []
+
+
+def test_missing_data_through_the_pipeline_is_a_program_error_naming_it():
+    from boxloop.infer.pipeline import fit_program
+
+    with _jax_compiles() as compiles, pytest.raises(ProgramError) as err:
+        fit_program(NORMAL_MEAN, {"N": 5, "sigma": 1.0}, TINY)
+    assert compiles == []
+    assert any(d.code == "data.missing_variable" and "'y'" in d.message for d in err.value.diagnostics)
+
+
+# ---- divergent everywhere --------------------------------------------------------------------------------
+
+
+def test_density_that_diverges_everywhere_is_scored_not_raised():
+    data = {"N": 8, "y": [0.3, -0.2, 1.1, 0.5, 0.9, -0.4, 0.2, 0.7]}
+    program = check(CLIFFS, data).program
+    assert program is not None
+    f = fit(program, data, NutsSettings(warmup=200, draws=200, **SMALL), seed=0)
+    assert f.draws["mu"].shape == (2, 200) and np.all(np.isfinite(f.draws["mu"]))
+    d = diagnose(f.draws, f.stats, f.log_lik)
+    # Seeds 0-2 gave 267-299 divergent transitions of 400; half a chain's worth is a safe floor.
+    assert d.divergences >= 100, d.divergences
+    assert not d.checks["divergences"] and "divergences" in d.failed
+    assert "divergent" in d.reasons["divergences"]
+    # It also mixes badly (chains stuck on different plateaus): well short of reliable.
+    assert not d.reliable and d.score <= 4, (d.score, d.failed)
+
+
+# ---- timeout -----------------------------------------------------------------------------------------------
+
+
+def test_ten_minute_fit_times_out_and_the_parent_keeps_working():
+    # Four chains of two million iterations each: many minutes of sampling for this model.
+    endless = NutsSettings(chains=4, warmup=1_000_000, draws=1_000_000)
+    limits = WorkerLimits(timeout_s=5, memory_bytes=None, host_devices=4, grace_s=1.0)
+    start = time.monotonic()
+    result = run_in_worker(_fit_job, (NORMAL_MEAN, NORMAL_DATA, endless), limits=limits)
+    elapsed = time.monotonic() - start
+    assert isinstance(result, FitFailure), type(result)
+    assert result.code == "fit.timeout"
+    assert "5 s" in result.reason
+    assert elapsed < 15 and result.elapsed_s < 15, elapsed
+    _assert_no_children()
+    _healthy_fit()
