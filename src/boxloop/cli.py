@@ -41,9 +41,10 @@ def main(argv=None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    from . import cli_propose
+    from . import cli_discover, cli_propose
 
-    for register in (_register_check, _register_fit, _register_evidence, cli_propose.register):
+    for register in (_register_check, _register_fit, _register_evidence, cli_propose.register,
+                     cli_discover.register):
         register(sub)
     return parser
 

@@ -1,10 +1,24 @@
-"""NUTS over a flat unconstrained vector, through NumPyro, with Stan-style inits and timing.
+"""NUTS over a flat unconstrained vector, through NumPyro's NUTS kernel, with Stan-style inits.
 
 `run_nuts(potential_fn, init_u, settings, seed)` samples from exp(-potential_fn(u)), u a 1-d
 float vector (NumPyro's convention: the potential is the *negative* log density, Jacobians
-included). Chains run with `pmap` when the process has at least one XLA device per chain (on CPU
-that needs `numpyro.set_host_device_count(chains)` before JAX starts, which `worker.py` does),
-otherwise vectorised with `vmap` on one device.
+included). With `data=...` the potential is `potential_fn(u, data)` and the data are *arguments*
+of the compiled sampler, never constants baked into it, so:
+
+* in-process: the sampler is compiled once per (potential_fn, sampling settings, chain method)
+  and cached here (`_COMPILED`, an LRU keyed on the function object); refitting the same function
+  on data of the same shapes and dtypes compiles nothing. Pass the same function object each time
+  (`compile.fit` passes the cached kernel's `potential`).
+* across processes: the lowered program is identical for same-structure, same-shape data, so the
+  JAX persistent compilation cache (`enable_compilation_cache`) serves the XLA compile from disk;
+  only tracing and lowering are paid again.
+
+The sampler is NumPyro's functional NUTS (`numpyro.infer.hmc.hmc(potential_fn_gen=...)`): the same
+tree building and windowed step-size/mass-matrix adaptation that `MCMC` runs, driven here by one
+`fori_loop` over warmup + draws (one loop, so the kernel is traced and compiled once). Chains run
+with `pmap` when the process has at least one XLA device per chain (on CPU that needs
+`numpyro.set_host_device_count(chains)` before JAX starts, which `worker.py` does), otherwise
+vectorised with `vmap` on one device, or one after another (`lax.map`) when asked.
 
 JAX and NumPyro are imported inside the functions that use them, not at module level: a parent
 process must be able to build `NutsSettings` and unpickle a `NutsResult` coming back from a worker
@@ -14,9 +28,10 @@ Timing. XLA compilation dominates small fits, so it is reported apart:
 
 * ``compile_s``: wall seconds during the call spent tracing, lowering and XLA-compiling (the union
   of JAX's own compile-event intervals from `jax.monitoring`, so nested traces count once;
-  persistent-cache lookups count here too).
+  persistent-cache lookups count here too). Zero for an in-process refit.
 * ``sample_s``: the rest of the call: initial-point search, warmup, sampling, device-to-host copies.
-* ``total_s``: the whole call. The event listener is process-global: fits running concurrently in
+* ``total_s``: the whole call, except importing NumPyro the first time (`import_sampler`: a
+  per-process cost, like importing JAX). The event listener is process-global: fits running concurrently in
   threads of one process would see each other's compiles.
 """
 
@@ -24,8 +39,10 @@ from __future__ import annotations
 
 import numbers
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,6 +57,9 @@ __all__ = [
     "run_nuts_batched",
     "find_initial_points",
     "resolve_chain_method",
+    "enable_compilation_cache",
+    "clear_compiled",
+    "import_sampler",
 ]
 
 # Sample statistics kept for every draw; energy and diverging feed E-BFMI and divergence checks.
@@ -153,8 +173,10 @@ class _CompileClock:
         jax.monitoring.unregister_event_duration_listener(self._record)
         return False
 
-    def seconds(self) -> float:
-        return _union_length(self._spans)
+    def seconds(self, since: float = -np.inf, until: float = np.inf) -> float:
+        """Compile seconds, optionally only those inside the perf_counter window [since, until]."""
+        clipped = [(max(s, since), min(e, until)) for s, e in self._spans]
+        return _union_length([(s, e) for s, e in clipped if e > s])
 
 
 def _union_length(spans: list[tuple[float, float]]) -> float:
@@ -165,6 +187,165 @@ def _union_length(spans: list[tuple[float, float]]) -> float:
             total += end - max(start, reach)
             reach = end
     return total
+
+
+# --- persistent compilation cache ---------------------------------------------------------------
+
+
+def enable_compilation_cache(path: str) -> None:
+    """Use the JAX persistent compilation cache in `path`, caching every compiled program.
+
+    Samplers take their data as arguments, so a fresh process fitting a program structure it has
+    seen before (same data shapes, any values) loads the XLA executables from here instead of
+    compiling them; only tracing and lowering are paid again. JAX's default thresholds (1 s of
+    compile time, a minimum entry size) would skip the small programs that matter here, so both
+    are zero. Safe to call before or after JAX has compiled anything, and again with a new path.
+    The cache is trusted code: never point it at a directory others can write.
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    if jax.config.jax_compilation_cache_dir != path:
+        jax.config.update("jax_compilation_cache_dir", path)
+        compilation_cache.reset_cache()  # JAX opens the cache once; make it reopen at `path`
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+# --- compiled pieces, cached per potential function ---------------------------------------------
+
+_COMPILED: OrderedDict = OrderedDict()  # key -> jitted function; least recently used dropped
+_MAX_COMPILED = 64
+
+
+def clear_compiled() -> None:
+    """Forget every cached sampler and init checker (their compiled executables go with them)."""
+    _COMPILED.clear()
+
+
+def _cached(key: tuple, build: Callable) -> Callable:
+    try:
+        hit = _COMPILED.get(key)
+    except TypeError:  # an unhashable potential: nothing to key on, compile afresh
+        return build()
+    if hit is None:
+        hit = _COMPILED[key] = build()
+    _COMPILED.move_to_end(key)
+    while len(_COMPILED) > _MAX_COMPILED:
+        _COMPILED.popitem(last=False)
+    return hit
+
+
+def _with_data(potential_fn: Callable, with_data: bool) -> Callable:
+    """Every compiled piece takes (u, data); a data-free potential gets an empty `data` ()."""
+    if with_data:
+        return potential_fn
+    return lambda u, _data: potential_fn(u)
+
+
+def _checker(potential_fn: Callable, with_data: bool, data_axis):
+    """Jitted (points (n, dim), data) -> (n,) bool: potential and gradient finite at each point.
+    data_axis None: one dataset for all points; 0: point i uses data leaf[i]."""
+
+    def build():
+        import jax
+        import jax.numpy as jnp
+
+        value_and_grad = jax.vmap(jax.value_and_grad(_with_data(potential_fn, with_data)), (0, data_axis))
+
+        @jax.jit
+        def check(points, data):
+            values, grads = value_and_grad(points, data)
+            return jnp.isfinite(values) & jnp.all(jnp.isfinite(grads), axis=-1)
+
+        return check
+
+    return _cached(("check", potential_fn, with_data, data_axis), build)
+
+
+class _Chains(NamedTuple):
+    """What a sampler returns, chains first (and datasets before that when batched)."""
+
+    draws: object  # (chains, draws, dim)
+    stats: dict  # STAT_FIELDS -> (chains, draws)
+    step_size: object  # (chains,)
+    inverse_mass_matrix: object  # (chains, dim) or (chains, dim, dim)
+
+
+def _one_chain(potential_fn: Callable, settings: NutsSettings) -> Callable:
+    """(key, init_u, data) -> _Chains for one chain (no chain axis): NumPyro's NUTS kernel,
+    warmup with its windowed adaptation, then the draws, all in one traced loop."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from numpyro.infer.hmc import hmc
+
+    warmup, draws = settings.warmup, settings.draws
+
+    def bind(data):
+        return lambda u: potential_fn(u, data)
+
+    def record(state):
+        return state.z, {name: getattr(state, name) for name in STAT_FIELDS}
+
+    def run(key, init_u, data):
+        # hmc() keeps the adaptation schedule in its closure: build it inside the trace, per chain.
+        init_kernel, sample_kernel = hmc(potential_fn_gen=bind, algo="NUTS")
+        # MCMC.init splits the chain key first (the other half seeds its model init, unused with a
+        # potential); doing the same gives exactly the draws NumPyro's MCMC gives for a key.
+        key = jax.random.split(key)[0]
+        state = init_kernel(
+            init_u,
+            warmup,
+            target_accept_prob=settings.target_accept,
+            max_tree_depth=settings.max_tree_depth,
+            dense_mass=settings.dense_mass,
+            model_args=(data,),
+            rng_key=key,
+        )
+        kept = jax.tree.map(lambda x: jnp.zeros((draws, *jnp.shape(x)), jnp.result_type(x)), record(state))
+
+        def step(i, carry):
+            state, kept = carry
+            state = sample_kernel(state, model_args=(data,))
+            # Warmup iterations scribble on slot 0; the first real draw overwrites it. Cheaper to
+            # compile than two loops, which would trace and compile the NUTS kernel twice.
+            slot = jnp.maximum(i - warmup, 0)
+            kept = jax.tree.map(lambda buf, x: buf.at[slot].set(x), kept, record(state))
+            return state, kept
+
+        state, (z, stats) = lax.fori_loop(0, warmup + draws, step, (state, kept))
+        adapt = state.adapt_state
+        return _Chains(z, stats, adapt.step_size, adapt.inverse_mass_matrix)
+
+    return run
+
+
+def _sampler_settings(settings: NutsSettings) -> tuple:
+    # What the compiled program depends on; chains and dim are array shapes, which jit keys on.
+    return settings.warmup, settings.draws, settings.target_accept, settings.max_tree_depth, settings.dense_mass
+
+
+def _sampler(potential_fn: Callable, with_data: bool, settings: NutsSettings, method: str) -> Callable:
+    """Cached, compiled (keys (chains, 2), inits (chains, dim), data) -> _Chains.
+
+    method "batched": keys (B, chains, 2), inits (B, chains, dim), data leaves (B, ...)."""
+
+    def build():
+        import jax
+        from jax import lax
+
+        one = _one_chain(_with_data(potential_fn, with_data), settings)
+        if method == "parallel":
+            return jax.pmap(one, in_axes=(0, 0, None))
+        if method == "vectorized":
+            return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+        if method == "batched":
+            return jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, 0, None)), in_axes=(0, 0, 0)))
+        # sequential: chains one after another inside one program
+        return jax.jit(lambda keys, inits, data: lax.map(lambda ki: one(ki[0], ki[1], data), (keys, inits)))
+
+    return _cached(("run", potential_fn, with_data, method, _sampler_settings(settings)), build)
 
 
 # --- initial points -----------------------------------------------------------------------------
@@ -182,20 +363,10 @@ def _seed_streams(seed: int, chains: int) -> tuple[np.random.Generator, np.ndarr
     return np.random.default_rng(init_seq), keys
 
 
-def _finite_checker(potential_fn: Callable, data=None):
-    """points (n, dim) -> (n,) bool: potential and gradient finite at each point.
-
-    With `data` (leaves with leading axis n), point i is checked against potential_fn(u, data_i).
-    """
-    import jax
-    import jax.numpy as jnp
-
-    value_and_grad = jax.vmap(jax.value_and_grad(potential_fn))
-
-    @jax.jit
-    def check(points, data):
-        values, grads = value_and_grad(points) if data is None else value_and_grad(points, data)
-        return jnp.isfinite(values) & jnp.all(jnp.isfinite(grads), axis=-1)
+def _point_checker(potential_fn: Callable, data, data_axis=None):
+    """points (n, dim) numpy -> (n,) bool numpy, through the cached jitted checker."""
+    check = _checker(potential_fn, data is not None, data_axis)
+    data = () if data is None else data
 
     def run(points: np.ndarray) -> np.ndarray:
         try:
@@ -216,17 +387,19 @@ def find_initial_points(
     init_u,
     settings: NutsSettings,
     rng: np.random.Generator,
+    data=None,
 ) -> np.ndarray:
     """(chains, dim) starting points where the potential and its gradient are finite.
 
     init_u: an int dim -> draw uniform(-init_radius, init_radius) per chain, retrying a chain up to
     `init_tries` times (Stan's rule); or explicit points, shape (dim,) or (chains, dim), which are
-    checked but not replaced. Raises FitError "fit.bad_init" when some chain has no finite point.
+    checked but not replaced. With `data`, the potential is potential_fn(u, data).
+    Raises FitError "fit.bad_init" when some chain has no finite point.
     """
     import jax.numpy as jnp
 
     dtype = jnp.result_type(float)
-    check = _finite_checker(potential_fn)
+    check = _point_checker(potential_fn, data)
     if _is_int(init_u):
         return _random_inits(check, int(init_u), settings, rng, dtype)
     points = _explicit_inits(init_u, settings.chains, dtype)
@@ -296,48 +469,23 @@ def resolve_chain_method(settings: NutsSettings) -> str:
     return settings.chain_method
 
 
-def _run_chains(potential_fn: Callable, keys, inits, settings: NutsSettings, method: str):
-    """Build and run NumPyro's MCMC; returns JAX arrays. Traceable, so it also runs under vmap."""
-    import jax.numpy as jnp
-    from numpyro.infer import MCMC, NUTS
-
-    kernel = NUTS(
-        potential_fn=potential_fn,
-        target_accept_prob=settings.target_accept,
-        max_tree_depth=settings.max_tree_depth,
-        dense_mass=settings.dense_mass,
-    )
-    mcmc = MCMC(
-        kernel,
-        num_warmup=settings.warmup,
-        num_samples=settings.draws,
-        num_chains=settings.chains,
-        chain_method=method,
-        progress_bar=False,  # the progress bar forces a slower, host-synchronised loop
-    )
-    one = settings.chains == 1  # NumPyro wants an unbatched key and init for a single chain
-    mcmc.run(keys[0] if one else keys, init_params=inits[0] if one else inits, extra_fields=STAT_FIELDS)
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    adapt = mcmc.last_state.adapt_state
-    mass_ndim = 2 if settings.dense_mass else 1
-    mass_shape = (settings.chains,) + jnp.shape(adapt.inverse_mass_matrix)[-mass_ndim:]
-    return (
-        mcmc.get_samples(group_by_chain=True),
-        {name: extra[name] for name in STAT_FIELDS},
-        jnp.reshape(adapt.step_size, (settings.chains,)),
-        jnp.reshape(adapt.inverse_mass_matrix, mass_shape),
-    )
+def import_sampler() -> None:
+    """Import JAX and NumPyro's NUTS now (about a second, once per process), so that fit timings
+    measure fitting, not module loading; callers timing a fit call this before their clock."""
+    import numpyro.infer.hmc  # noqa: F401
 
 
-def _sample(potential_fn: Callable, inits, keys, settings: NutsSettings, method: str):
+def _sample(potential_fn: Callable, with_data: bool, keys, inits, data, settings, method) -> _Chains:
     import jax
-    import jax.numpy as jnp
 
+    run = _sampler(potential_fn, with_data, settings, method)
     try:
-        out = _run_chains(potential_fn, keys, jnp.asarray(inits), settings, method)
+        out = run(keys, inits, () if data is None else data)
+        return jax.tree.map(np.asarray, out)
+    except FitError:
+        raise
     except Exception as err:
         raise _sampler_failed(err) from err
-    return jax.tree.map(np.asarray, out)
 
 
 def _sampler_failed(err: Exception) -> FitError:
@@ -353,27 +501,31 @@ def run_nuts(
     init_u,
     settings: NutsSettings = NutsSettings(),
     seed: int = 0,
+    data=None,
 ) -> NutsResult:
     """Sample exp(-potential_fn(u)) with NUTS; the same seed and settings give the same draws.
 
-    potential_fn: jax-traceable, (dim,) float array -> scalar (negative log density).
+    potential_fn: jax-traceable, (dim,) float array -> scalar (negative log density); with `data`
+    (a pytree of arrays), potential_fn(u, data). Data are arguments of the compiled sampler, so a
+    second call with the same function object and same-shaped data compiles nothing.
     init_u: int dim for Stan-style random inits, or explicit points (dim,) / (chains, dim).
     Raises FitError: "fit.bad_init" (no finite starting point), "fit.compile_failed" (the
     potential cannot be traced), "fit.sampler_failed" (NumPyro raised while sampling).
     """
+    import_sampler()
     start = time.perf_counter()
     rng, keys = _seed_streams(seed, settings.chains)
     with _CompileClock() as clock:
         method = resolve_chain_method(settings)
-        inits = find_initial_points(potential_fn, init_u, settings, rng)
-        draws, stats, step_size, inv_mass = _sample(potential_fn, inits, keys, settings, method)
+        inits = find_initial_points(potential_fn, init_u, settings, rng, data=data)
+        out = _sample(potential_fn, data is not None, keys, inits, data, settings, method)
     total = time.perf_counter() - start
     compile_s = min(clock.seconds(), total)
     return NutsResult(
-        draws=draws,
-        stats=stats,
-        step_size=step_size,
-        inverse_mass_matrix=inv_mass,
+        draws=out.draws,
+        stats=out.stats,
+        step_size=np.reshape(out.step_size, (settings.chains,)),
+        inverse_mass_matrix=out.inverse_mass_matrix,
         init_u=np.asarray(inits),
         timing=NutsTiming(compile_s=compile_s, sample_s=total - compile_s, total_s=total),
         chain_method=method,
@@ -405,31 +557,24 @@ def run_nuts_batched(
     import jax.numpy as jnp
 
     batch, chains = _batch_size(data), settings.chains
+    import_sampler()
     start = time.perf_counter()
     rng, keys = _seed_streams(seed, batch * chains)
     with _CompileClock() as clock:
         per_chain = jax.tree.map(lambda x: np.repeat(np.asarray(x), chains, axis=0), data)
-        check = _finite_checker(potential_fn, per_chain)
+        check = _point_checker(potential_fn, per_chain, data_axis=0)
         inits = _random_inits(check, dim, settings, rng, jnp.result_type(float), count=batch * chains)
         inits = inits.reshape(batch, chains, dim)
-
-        def one(data_b, keys_b, inits_b):
-            return _run_chains(lambda u: potential_fn(u, data_b), keys_b, inits_b, settings, "vectorized")
-
-        try:
-            out = jax.jit(jax.vmap(one))(data, keys.reshape(batch, chains, 2), jnp.asarray(inits))
-            draws, stats, step_size, inv_mass = jax.tree.map(np.asarray, out)
-        except Exception as err:
-            raise _sampler_failed(err) from err
+        out = _sample(potential_fn, True, keys.reshape(batch, chains, 2), inits, data, settings, "batched")
     total = time.perf_counter() - start
     compile_s = min(clock.seconds(), total)
     timing = NutsTiming(compile_s=compile_s, sample_s=total - compile_s, total_s=total)
     return [
         NutsResult(
-            draws=draws[b],
-            stats={name: value[b] for name, value in stats.items()},
-            step_size=step_size[b],
-            inverse_mass_matrix=inv_mass[b],
+            draws=out.draws[b],
+            stats={name: value[b] for name, value in out.stats.items()},
+            step_size=np.reshape(out.step_size[b], (chains,)),
+            inverse_mass_matrix=out.inverse_mass_matrix[b],
             init_u=inits[b],
             timing=timing,
             chain_method="batched",

@@ -101,11 +101,6 @@ def _child_environment(limits: WorkerLimits, environ: Mapping[str, str]) -> dict
     env = dict(limits.env)
     if limits.enable_x64:
         env["JAX_ENABLE_X64"] = "1"
-    if limits.compilation_cache_dir:
-        env["JAX_COMPILATION_CACHE_DIR"] = limits.compilation_cache_dir
-        # Small NUTS programs compile in about a second; cache them all.
-        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-        env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     device_flag = "--xla_force_host_platform_device_count"
     inherited = env.get("XLA_FLAGS", environ.get("XLA_FLAGS", ""))
     flags = [f for f in inherited.split() if not f.startswith(device_flag)]
@@ -114,16 +109,15 @@ def _child_environment(limits: WorkerLimits, environ: Mapping[str, str]) -> dict
 
 
 def _configure_loaded_jax(limits: WorkerLimits) -> None:
-    """JAX reads its env vars at import; if the package import already pulled it in, set them now."""
+    """JAX reads its env vars at import; if the package import already pulled it in, set them now.
+    The persistent compilation cache is switched on here (importing JAX, after XLA_FLAGS is set)."""
     jax = sys.modules.get("jax")
-    if jax is None:
-        return
-    if limits.enable_x64:
+    if jax is not None and limits.enable_x64:
         jax.config.update("jax_enable_x64", True)
     if limits.compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", limits.compilation_cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        from boxloop.infer.nuts import enable_compilation_cache
+
+        enable_compilation_cache(limits.compilation_cache_dir)
 
 
 def _set_memory_cap(memory_bytes: int | None) -> None:

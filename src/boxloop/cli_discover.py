@@ -1,0 +1,116 @@
+"""`boxloop discover DATA ...`: search for a reliable model of the data (DESIGN §8).
+
+Exit 0 when a reliable program was found, 1 when none was (everything found is still printed),
+2 on usage or data errors. Progress goes to stderr (unless --json); the result to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit
+from .errors import BoxloopError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("discover", help="propose, fit, critique and revise models of the data")
+    add_arguments(p)
+    p.set_defaults(run=run_discover)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="Stan-JSON or CSV data")
+    p.add_argument("--target", help="the variable to model (default: boxloop's guess)")
+    p.add_argument("--describe", help="plain-language description of the data")
+    p.add_argument("--proposer", default="grammar", help="grammar (default), openai:<model>@<url>, hf:<path>")
+    p.add_argument("--strategy", choices=("refine", "average", "best-of-n"), default="refine")
+    p.add_argument("--budget", type=int, default=24, help="most distinct programs fitted (R_max)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="run directory (rerun the same command with it to resume)")
+    p.add_argument("--executor", default="local", help="local (default), ray or ray:<address>")
+    p.add_argument("--workers", type=int, help="fits at once (default: one per core)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per fit")
+    p.add_argument("--alpha", type=int, default=2, help="likelihood rewrites per lineage")
+    p.add_argument("--prior-rewrites", type=int, default=2, help="prior rewrites per lineage")
+    p.add_argument("--beta", type=int, default=4, help="stop after this many reliable programs (refine)")
+    p.add_argument("--zeta", type=int, default=5, help="B(M) >= zeta is reliable")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--cache-dir", help="shared fit cache (default ~/.cache/boxloop or $BOXLOOP_CACHE_DIR)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the shared fit cache")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run_discover(args) -> int:
+    from .data import make_task
+    from .infer.nuts import NutsSettings
+    from .search.config import SearchConfig
+    from .search.discover import discover_task
+    from .search.progress import ProgressLine
+
+    task = make_task(args.data, target=args.target, description=args.describe)
+    settings = NutsSettings(chains=args.chains, warmup=args.warmup, draws=args.draws,
+                            target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
+    config = SearchConfig(strategy=args.strategy, proposer=args.proposer, budget=args.budget, seed=args.seed,
+                          alpha=args.alpha, prior_rewrites=args.prior_rewrites, beta=args.beta, zeta=args.zeta,
+                          timeout_s=args.timeout, settings=settings)
+    progress = None if args.json else ProgressLine(sys.stderr)
+    cache = False if args.no_cache else (args.cache_dir or True)
+    try:
+        result = discover_task(task, config, out=args.out, executor=args.executor, workers=args.workers,
+                               cache=cache, on_progress=progress, command=" ".join(["boxloop", *sys.argv[1:]]))
+    finally:
+        if progress is not None:
+            progress.close()
+    emit(result.to_dict(), args.json, _text(result))
+    return EXIT_OK if result.best is not None else EXIT_FAILED
+
+
+def _text(result) -> str:
+    lines = []
+    if result.best is None:
+        lines.append(f"no reliable program among {len(result.candidates)} candidates")
+    else:
+        b = result.best
+        lines += [f"best: {b.hash}  B(M) = {b.score}/7  elpd_loo = {b.elpd_loo:.2f} (se {b.elpd_loo_se:.2f})", "",
+                  b.program.rstrip(), ""]
+    lines.append(f"{'hash':<18}{'status':<8}{'B(M)':>5}{'elpd_loo':>11}{'se':>8}  {'block':<11}failed")
+    for c in sorted(result.candidates, key=lambda c: (-c.reliable, -_finite(c.elpd_loo))):
+        lines.append(f"{c.hash:<18}{c.status:<8}{c.score:>5}{_num(c.elpd_loo, 11)}{_num(c.elpd_loo_se, 8)}  "
+                     f"{c.block:<11}{','.join(c.failed) or (c.code or '')}")
+    rate = "-" if result.run_rate is None else f"{result.run_rate:.2f}"
+    lines += ["", f"run rate {rate}; {result.counts['proposals']} proposals, {len(result.candidates)} fitted, "
+                  f"{result.counts['reliable']} reliable; {result.timing['wall_s']:.1f} s; store {result.store}"]
+    return "\n".join(lines)
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else -math.inf
+
+
+def _num(x: float, width: int) -> str:
+    return f"{x:>{width}.2f}" if math.isfinite(x) else f"{'-':>{width}}"
+
+
+def main(argv=None) -> int:
+    """`python -m boxloop.cli_discover DATA ...`, the same as `boxloop discover DATA ...`."""
+    parser = argparse.ArgumentParser(prog="boxloop discover", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_discover(args)
+    except BoxloopError as exc:
+        print(f"boxloop discover: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("boxloop discover: interrupted (rerun the same command to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

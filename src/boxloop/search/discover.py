@@ -1,0 +1,109 @@
+"""One discovery run, wired together: task + config -> store, cache, executor, loop, result.
+
+The run directory is the unit of resumption: the same command (same data, proposer, seed,
+strategy, settings) pointed at the same directory replays what is stored and continues. Without
+an explicit directory the run goes to `boxloop-runs/<data>-<config hash>` under the current
+directory, so rerunning the same command finds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from contextlib import ExitStack, closing
+from pathlib import Path
+
+from .cache import FitCache, default_cache_dir
+from .config import SearchConfig
+from .driver import run_search
+from .executor import Executor, make_executor
+from .fit_task import run_fit
+from .fitter import FitPlan, Fitter
+from .proposals import ProposalSource
+from .result import DiscoveryResult, build_result
+from .store import RunStore
+
+
+def default_run_dir(task, config_hash: str) -> Path:
+    source = getattr(task.dataset, "source", None)
+    stem = Path(source).stem if source else "data"
+    return Path.cwd() / "boxloop-runs" / f"{stem}-{config_hash[:10]}"
+
+
+def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, executor: str | Executor = "local",
+                  workers: int | None = None, cache: bool | str | Path = True, on_progress=None,
+                  command: str | None = None, fit_fn=run_fit, proposer=None,
+                  compilation_cache: bool | str | Path = True) -> DiscoveryResult:
+    """Run the search for `task`; everything is stored under `out` as it finishes.
+
+    executor: "local", "ray", "ray:<address>", or an Executor (then the caller closes it).
+    cache: True for the default shared fit cache, a directory, or False for none.
+    fit_fn: the job run per fit (tests substitute one that crashes or hangs on purpose).
+    proposer: a Proposer object, overriding `config.proposer` (which is resolved by name).
+    compilation_cache: JAX's persistent compilation cache for the local workers: True for
+        `<fit cache>/jax`, a directory, or False.
+    """
+    data_hash = task.dataset.data_hash
+    config_hash = config.config_hash(data_hash, task.target, task.description)
+    run_dir = Path(out) if out is not None else default_run_dir(task, config_hash)
+    cache_dir = _cache_dir(cache)
+    proposer = proposer if proposer is not None else _proposer(config.proposer)
+    with ExitStack() as stack:
+        store = stack.enter_context(RunStore(run_dir))
+        fit_cache = stack.enter_context(closing(FitCache(cache_dir))) if cache_dir is not None else None
+        if isinstance(executor, str):
+            jax_cache = _jax_cache_dir(compilation_cache, cache_dir)
+            executor = stack.enter_context(_executor(executor, config, workers, jax_cache, run_dir))
+        store.begin_run(config_hash, command=command or " ".join(sys.argv), strategy=config.strategy,
+                        proposer=config.proposer, seed=config.seed, data_hash=data_hash, target=task.target,
+                        config=_config_dict(config))
+        stack.push(_unfinished(store))  # a run that raised (or was interrupted) says so in the store
+        plan = FitPlan(dict(task.dataset.values), data_hash, config.settings, config.settings_hash(),
+                       config.fit_evidence, config.timeout_s)
+        fitter = Fitter(plan, store, executor, fit_cache, fit_fn)
+        source = ProposalSource(proposer, task, store, config_hash, config.seed)
+        session = run_search(config, source, fitter, slots=executor.slots, on_progress=on_progress)
+        result = build_result(config, session, run_dir, fitter.counts())
+        store.finish_run("finished", {k: v for k, v in result.to_dict().items() if k != "candidates"})
+        return result
+
+
+def _unfinished(store: RunStore):
+    def mark(exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            store.finish_run("interrupted" if issubclass(exc_type, KeyboardInterrupt) else "failed",
+                             {"error": f"{exc_type.__name__}: {exc}"})
+        return False  # never swallow the exception
+
+    return mark
+
+
+def _cache_dir(cache) -> Path | None:
+    if cache is False or cache is None:
+        return None
+    return default_cache_dir() if cache is True else Path(cache)
+
+
+def _proposer(spec: str):
+    from ..propose import get_proposer
+
+    return get_proposer(spec)
+
+
+def _jax_cache_dir(choice, cache_dir: Path | None) -> str | None:
+    if choice is False or choice is None:
+        return None
+    if choice is True:
+        return str(cache_dir / "jax") if cache_dir is not None else None
+    return str(choice)
+
+
+def _executor(spec: str, config: SearchConfig, workers: int | None, jax_cache: str | None, run_dir: Path):
+    return make_executor(spec, host_devices=config.settings.chains, workers=workers,
+                         compilation_cache_dir=jax_cache, log_dir=str(run_dir / "logs"))
+
+
+def _config_dict(config: SearchConfig) -> dict:
+    out = dataclasses.asdict(config)
+    out["settings"] = dataclasses.asdict(config.settings)
+    return out

@@ -1,0 +1,102 @@
+"""Where fits run: the executor interface shared by the local pool and Ray.
+
+A job is a picklable module-level function with its arguments, a key and a timeout. Executors
+run jobs concurrently and hand back `Done` values as they complete; whatever goes wrong in a job
+(an exception, a crash of the worker, a timeout) comes back as a `FitFailure` value, never as an
+exception in the caller. A cancelled job produces no `Done`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..infer.worker import FitFailure
+
+__all__ = ["Job", "Done", "Executor", "FitFailure", "as_completed", "make_executor", "parse_executor_spec"]
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    fn: Callable = field(repr=False)
+    args: tuple = field(default=(), repr=False)
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Done:
+    key: str
+    value: Any = field(repr=False)  # fn's return value, or a FitFailure
+    elapsed_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return isinstance(self.value, FitFailure)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    slots: int  # how many jobs run at once
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; it starts when a slot is free. Keys must be unique among pending jobs."""
+
+    def wait(self, timeout: float | None = None) -> list[Done]:
+        """Block until at least one job completes (or `timeout` seconds pass, or nothing is
+        pending); return every job completed since the last call."""
+
+    def cancel(self, key: str) -> bool:
+        """Drop a queued job or stop a running one; True when there was such a job."""
+
+    def pending(self) -> int:
+        """Jobs queued or running."""
+
+    def close(self) -> None:
+        """Stop every worker; pending jobs are dropped."""
+
+
+def as_completed(executor: Executor) -> Iterator[Done]:
+    """Every result, as it completes, until nothing is pending."""
+    while executor.pending():
+        yield from executor.wait()
+
+
+def parse_executor_spec(spec: str) -> tuple[str, str | None]:
+    """"local" -> ("local", None); "ray" -> ("ray", None); "ray:<address>" -> ("ray", address)."""
+    name, _, address = spec.partition(":")
+    name = name.strip().lower()
+    if name not in ("local", "ray") or (name == "local" and address):
+        from .config import SearchError
+
+        raise SearchError(f"unknown executor {spec!r}; use local, ray or ray:<address>", code="search.bad_executor")
+    return name, address or None
+
+
+def make_executor(spec: str = "local", *, host_devices: int = 4, workers: int | None = None,
+                  compilation_cache_dir: str | None = None, log_dir: str | None = None) -> Executor:
+    """Build the executor named on the command line (`--executor local|ray[:address]`)."""
+    name, address = parse_executor_spec(spec)
+    if name == "ray":
+        try:
+            from .ray_executor import RayExecutor
+
+            return RayExecutor(address=address, host_devices=host_devices, slots=workers)
+        except ImportError:
+            from .config import SearchError
+
+            raise SearchError("the ray executor needs Ray: pip install 'boxloop[ray]'",
+                              code="search.ray_unavailable") from None
+    from .local import LocalExecutor
+
+    return LocalExecutor(workers=workers or default_workers(), host_devices=host_devices,
+                         compilation_cache_dir=compilation_cache_dir, log_dir=log_dir)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,67 @@
+"""Proposals for a search: replay from the store, or ask the proposer; check; hash; record.
+
+A request's slot (lineage, depth, block, attempt, parent) names one proposal of the run. If the
+store already holds that slot (a resumed run) its text is replayed and the proposer is not
+called (no tokens spent twice, and an LM's sampling noise cannot fork the resumed run).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import BoxloopError
+from ..lang import check, structural_hash
+from .records import ProposalRecord, Request
+from .store import RunStore
+
+
+def request_seed(run_seed: int, req: Request) -> int:
+    """The proposer's seed for a slot: fixed by the run seed and the slot, independent of order."""
+    entropy = [run_seed, req.lineage, req.depth, ("program", "prior", "likelihood").index(req.block), req.attempt]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0]) & 0x7FFFFFFF
+
+
+class ProposalSource:
+    def __init__(self, proposer, task, store: RunStore, config_hash: str, run_seed: int):
+        self.proposer, self.task, self.store = proposer, task, store
+        self.config_hash, self.run_seed = config_hash, run_seed
+        self.data = dict(task.dataset.values)
+        self.proposed = 0  # proposer calls made this session (not replays)
+
+    def get(self, req: Request) -> ProposalRecord:
+        known = self.store.find_proposal(self.config_hash, req.slot)
+        if known is not None:
+            return known
+        rec = self._propose(req)
+        self.store.add_proposal(self.config_hash, rec)
+        self.proposed += 1
+        return rec
+
+    def _propose(self, req: Request) -> ProposalRecord:
+        started = time.perf_counter()
+        name = getattr(self.proposer, "name", type(self.proposer).__name__)
+        try:
+            proposal = self.proposer.propose(self.task, context=req.context, block=req.block, n=1,
+                                             seed=request_seed(self.run_seed, req))[0]
+        except BoxloopError as err:  # the proposer could not write one (server down, no rewrite)
+            return _record(req, name, "", False, None, (), error=f"[{err.code}] {err}",
+                           seconds=time.perf_counter() - started)
+        acc = proposal.accounting
+        cost = dict(tokens_generated=acc.tokens_generated, tokens_discarded=acc.tokens_discarded, tries=acc.tries,
+                    seconds=acc.seconds)
+        try:
+            result = check(proposal.text, data=self.data)
+        except Exception as err:  # noqa: BLE001 - a checker bug must not end the search; record it
+            return _record(req, proposal.proposer or name, proposal.text, False, None, (),
+                           error=f"the checker failed: {type(err).__name__}: {err}", **cost)
+        digest = structural_hash(result.program) if result.valid else None
+        return _record(req, proposal.proposer or name, proposal.text, result.valid, digest,
+                       tuple(d.to_dict() for d in result.diagnostics), **cost)
+
+
+def _record(req: Request, proposer: str, text: str, valid: bool, digest, diagnostics: tuple, **extra) -> ProposalRecord:
+    return ProposalRecord(slot=req.slot, lineage=req.lineage, depth=req.depth, block=req.block, attempt=req.attempt,
+                          parent_hash=req.parent_hash, proposer=proposer, text=text, valid=valid,
+                          structural_hash=digest, check=diagnostics, **extra)

@@ -1,0 +1,141 @@
+"""`RayExecutor`: the executor interface on a Ray cluster (`--executor ray[:address]`).
+
+Ray is an optional extra (`pip install boxloop[ray]`). Each job is a Ray task with `num_cpus`
+cores and `max_retries=0` (a failed fit is a result, not something to retry). Its workers get
+the XLA host device count through `runtime_env`, so the variable is set before JAX starts in
+them; `max_calls` recycles a worker process after that many fits, freeing JIT caches.
+
+Timeouts count from submission; at most `slots` tasks are submitted at once, so a task starts
+(almost) when it is submitted: the first task on a fresh worker also pays the worker's start-up.
+An overdue or cancelled task is stopped with `ray.cancel(force=True)`, which kills its worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from .executor import Done, FitFailure, Job
+from .pool_worker import DEVICE_FLAG
+
+
+def _call(fn, args):
+    return fn(*args)
+
+
+class RayExecutor:
+    def __init__(self, address: str | None = None, *, slots: int | None = None, num_cpus: float = 1,
+                 host_devices: int = 4, max_calls: int = 25, init_kwargs: dict | None = None):
+        import ray
+
+        self._ray = ray
+        self._started_ray = not ray.is_initialized()
+        if self._started_ray:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
+        cpus = ray.cluster_resources().get("CPU", 1)
+        self.slots = max(1, int(slots or cpus // num_cpus))
+        env = {"XLA_FLAGS": f"{DEVICE_FLAG}={host_devices}", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+        task = ray.remote(num_cpus=num_cpus, max_retries=0, max_calls=max_calls)(_call)
+        self._remote = task.options(runtime_env={"env_vars": env})
+        self._queue: deque[Job] = deque()
+        self._running: dict = {}  # ObjectRef -> (job, started)
+        self._done: list[Done] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
+        self._dispatch()
+
+    def pending(self) -> int:
+        return len(self._queue) + len(self._running)
+
+    def wait(self, timeout: float | None = None) -> list[Done]:
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._dispatch()
+            if self._done or not self._running:
+                return self._take()
+            now = time.monotonic()
+            if until is not None and now >= until:
+                return []
+            wake = min([t for t in (until, self._next_deadline()) if t is not None], default=None)
+            ready, _ = self._ray.wait(list(self._running), num_returns=1,
+                                      timeout=None if wake is None else max(0.0, wake - now))
+            for ref in ready:
+                self._collect(ref)
+            self._expire()
+
+    def cancel(self, key: str) -> bool:
+        for job in self._queue:
+            if job.key == key:
+                self._queue.remove(job)
+                return True
+        for ref, (job, _) in list(self._running.items()):
+            if job.key == key:
+                self._kill(ref)
+                return True
+        return False
+
+    def close(self) -> None:
+        self._queue.clear()
+        for ref in list(self._running):
+            self._kill(ref)
+        if self._started_ray:
+            self._ray.shutdown()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self._queue and len(self._running) < self.slots:
+            job = self._queue.popleft()
+            self._running[self._remote.remote(job.fn, job.args)] = (job, time.monotonic())
+
+    def _collect(self, ref) -> None:
+        job, started = self._running.pop(ref)
+        elapsed = time.monotonic() - started
+        try:
+            value = self._ray.get(ref)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a recorded FitFailure
+            value = _failure(err, elapsed)
+        self._done.append(Done(job.key, value, elapsed))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for ref, (job, started) in list(self._running.items()):
+            if job.timeout_s is not None and now - started >= job.timeout_s:
+                self._kill(ref)
+                reason = (f"the fit did not finish within {job.timeout_s:g} s and its Ray task was cancelled; "
+                          "raise the timeout or shrink the model, data or draws")
+                self._done.append(Done(job.key, FitFailure("fit.timeout", reason, "", now - started), now - started))
+
+    def _kill(self, ref) -> None:
+        self._running.pop(ref, None)
+        try:
+            self._ray.cancel(ref, force=True)
+        except Exception:  # noqa: BLE001 - already finished or gone
+            pass
+
+    def _next_deadline(self) -> float | None:
+        return min((s + j.timeout_s for j, s in self._running.values() if j.timeout_s), default=None)
+
+    def _take(self) -> list[Done]:
+        done, self._done = self._done, []
+        return done
+
+
+def _failure(err: Exception, elapsed: float) -> FitFailure:
+    from ray import exceptions as rex
+
+    if isinstance(err, rex.RayTaskError):
+        cause = err.cause if getattr(err, "cause", None) is not None else err
+        return FitFailure("fit.error", f"{type(cause).__name__}: {cause}", str(err)[-4000:], elapsed)
+    if isinstance(err, (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError)):
+        return FitFailure("fit.crashed", f"the Ray worker died: {type(err).__name__}", str(err)[-4000:], elapsed)
+    if isinstance(err, rex.OutOfMemoryError):
+        return FitFailure("fit.out_of_memory", "Ray killed the task for memory", str(err)[-4000:], elapsed)
+    return FitFailure("fit.crashed", f"{type(err).__name__}: {err}", str(err)[-4000:], elapsed)

@@ -1,0 +1,18 @@
+"""Shared fixtures: every test gets its own fit cache; a JAX compilation cache is shared by the
+session so that the same small structures compile once across tests."""
+
+import pytest
+
+from boxloop.infer.nuts import NutsSettings
+
+CI_SETTINGS = NutsSettings(chains=2, warmup=200, draws=200)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOXLOOP_CACHE_DIR", str(tmp_path / "user-cache"))
+
+
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("jax-cache"))

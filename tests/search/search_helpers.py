@@ -1,0 +1,90 @@
+"""Module-level jobs, proposers and fit functions for the search tests (spawned workers import
+this module by name, so everything a worker runs must live at module level here)."""
+
+import os
+import time
+
+
+def add(a, b):
+    return a + b
+
+
+def sleep_then(seconds, value):
+    time.sleep(seconds)
+    return value
+
+
+def exit_now(code):
+    os._exit(code)
+
+
+def raise_value_error():
+    raise ValueError("prior scale must be positive")
+
+
+def pid_and_jax_loaded():
+    import sys
+
+    return os.getpid(), "jax" in sys.modules, os.environ.get("XLA_FLAGS", "")
+
+
+# ---- a proposer that replays fixed programs, and a fit job that fails on request ----------------
+
+import numpy as np  # noqa: E402
+
+from boxloop.propose.base import Accounting, Proposal  # noqa: E402
+
+TINY_DATA = {"y": np.round(np.random.default_rng(1).normal(1.5, 2.0, size=20), 3)}
+
+_PROGRAM = """data {{
+  int<lower=0> N;
+  vector[N] y;
+}}
+parameters {{
+  real mu;
+  real<lower=0> sigma;
+}}
+model {{
+  mu ~ normal(0, {scale});{marker}
+  sigma ~ normal(0, 5);
+  y ~ {family};
+}}
+"""
+
+
+def tiny(scale=10, family="normal(mu, sigma)", marker=""):
+    return _PROGRAM.format(scale=scale, family=family, marker=f"  // {marker}" if marker else "")
+
+
+# The same structure as tiny(10): other names, other layout.
+TINY_RENAMED = """data { int<lower=0> N; vector[N] y; }
+parameters { real<lower=0> s; real m; }
+model { y ~ normal(m, s);
+  s ~ normal(0, 5); m ~ normal(0, 10); }
+"""
+
+
+class FixedProposer:
+    """Writes programs[k] on its k-th call (whole programs only; rewrites fall back to the list)."""
+
+    name = "fixed"
+
+    def __init__(self, programs):
+        self.programs = list(programs)
+        self.calls = 0
+
+    def propose(self, task, *, context=None, block="program", n=1, seed=0):
+        text = self.programs[self.calls % len(self.programs)]
+        self.calls += 1
+        return [Proposal(text, True, block, Accounting(tokens_generated=len(text.split())), (), self.name)]
+
+
+def faulty_fit(job):
+    """run_fit, except that a program marked CRASH kills its worker and one marked HANG never ends."""
+    if "CRASH" in job.program:
+        os._exit(9)
+    if "HANG" in job.program:
+        time.sleep(3600)
+    from boxloop.search.fit_task import run_fit
+
+    return run_fit(job)
