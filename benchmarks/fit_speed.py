@@ -9,7 +9,8 @@ Models: the RefineStat datasets with their expert-style models (posteriordb data
 our Stan subset (tests/programs/valid/) and once by hand in PyMC. Both run 4 chains x (1000 warmup +
 1000 draws), default target acceptance 0.8.
 
-boxloop, each case in a FRESH worker process (`run_in_worker`, 4 XLA host devices, chains pmapped):
+boxloop, each case in a FRESH worker process (`run_in_worker`, 4 XLA host devices, chains pmapped,
+float64 like PyMC: in float32 the GP's 1e-10 jitter vanishes and its Cholesky fails):
   (a) new      a structure never seen before: empty persistent compilation cache
   (b) cached   same structure and shapes, new data values, persistent cache filled by (a)
   (c) refit    same process, second call (on the new data values)
@@ -116,9 +117,9 @@ def run_boxloop(name: str, cache_root: str) -> dict:
     os.makedirs(cache)
     out = {}
     for case, limits, datasets in (
-        ("a_new", WorkerLimits(host_devices=4, compilation_cache_dir=cache), [data]),
-        ("b_cached", WorkerLimits(host_devices=4, compilation_cache_dir=cache), [other]),
-        ("c_refit", WorkerLimits(host_devices=4), [data, other]),
+        ("a_new", WorkerLimits(host_devices=4, compilation_cache_dir=cache, enable_x64=True), [data]),
+        ("b_cached", WorkerLimits(host_devices=4, compilation_cache_dir=cache, enable_x64=True), [other]),
+        ("c_refit", WorkerLimits(host_devices=4, enable_x64=True), [data, other]),
     ):
         rows = run_in_worker(boxloop_job, (name, datasets, time.time()), limits=limits)
         if isinstance(rows, FitFailure):

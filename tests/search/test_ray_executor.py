@@ -45,3 +45,8 @@ def test_timeout_and_cancel(executor):
     executor.submit(Job("after", h.add, (2, 3)))
     assert [d.value for d in as_completed(executor)] == [5]
     assert time.monotonic() - started < 60
+
+
+def test_workers_are_not_deprioritised(executor):
+    executor.submit(Job("nice", os.nice, (0,)))
+    assert [d.value for d in as_completed(executor)] == [0]

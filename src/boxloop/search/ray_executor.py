@@ -8,10 +8,12 @@ them; `max_calls` recycles a worker process after that many fits, freeing JIT ca
 Timeouts count from submission; at most `slots` tasks are submitted at once, so a task starts
 (almost) when it is submitted: the first task on a fresh worker also pays the worker's start-up.
 An overdue or cancelled task is stopped with `ray.cancel(force=True)`, which kills its worker.
+When this executor starts Ray itself, its workers run at niceness 0 (Ray's default is 15).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 
@@ -31,6 +33,9 @@ class RayExecutor:
         self._ray = ray
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
+            # Ray's raylet runs workers at nice 15 unless told otherwise: on a shared machine fits
+            # would then crawl (10x slower XLA compiles were seen). Workers of a Ray we start run at 0.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
         cpus = ray.cluster_resources().get("CPU", 1)
         self.slots = max(1, int(slots or cpus // num_cpus))
