@@ -3,10 +3,6 @@ session so that the same small structures compile once across tests."""
 
 import pytest
 
-from boxloop.infer.nuts import NutsSettings
-
-CI_SETTINGS = NutsSettings(chains=2, warmup=200, draws=200)
-
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):

@@ -4,6 +4,13 @@ this module by name, so everything a worker runs must live at module level here)
 import os
 import time
 
+import numpy as np
+
+from boxloop.infer.nuts import NutsSettings
+from boxloop.propose.base import Accounting, Proposal
+
+CI_SETTINGS = NutsSettings(chains=2, warmup=200, draws=200)  # CI-sized NUTS
+
 
 def add(a, b):
     return a + b
@@ -29,10 +36,6 @@ def pid_and_jax_loaded():
 
 
 # ---- a proposer that replays fixed programs, and a fit job that fails on request ----------------
-
-import numpy as np  # noqa: E402
-
-from boxloop.propose.base import Accounting, Proposal  # noqa: E402
 
 TINY_DATA = {"y": np.round(np.random.default_rng(1).normal(1.5, 2.0, size=20), 3)}
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import search_helpers as h
-from conftest import CI_SETTINGS
+from search_helpers import CI_SETTINGS
 
 import boxloop.api
 from boxloop.cli_discover import main

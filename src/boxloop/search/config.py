@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from .. import __version__
 from ..errors import BoxloopError
 from ..infer.nuts import NutsSettings
 
@@ -103,7 +104,9 @@ class SearchConfig:
 
 
 def settings_hash(settings: NutsSettings, evidence: str | None) -> str:
-    return _digest({"nuts": dataclasses.asdict(settings), "evidence": evidence, "version": FIT_CACHE_VERSION})
+    # A new release may fit differently: its fits are keyed apart.
+    return _digest({"nuts": dataclasses.asdict(settings), "evidence": evidence, "version": FIT_CACHE_VERSION,
+                    "boxloop": __version__})
 
 
 def fit_key(structural_hash: str, data_hash: str, settings_hash_: str) -> str:
