@@ -36,7 +36,9 @@ DATASETS = {
     "dugongs": ("dugongs_data.json", "Y", "22.43", "8.35 ± 0.06", "23.40", "22.83 ± 8.12"),
     "surgical": ("surgical_data.json", "r", "−39.73", "−46.51 ± 3.49", "−38.03", "−38.73 ± 0.51"),
     "peregrine": ("GLM_Binomial_data.json", "C", "−112.60", "−114.29 ± 2.76", "−173.11", "−133.29 ± 10.33"),
-    "gp_k": ("gp_pois_regr.json", "k", "−26.53*", "−23.39 ± 1.14", "–", "−34.95 ± 13.28"),
+    # The expert's −26.53 is gp_regr, a GP for y; o3's −34.95 modelled the counts k instead (a
+    # different target, so a different elpd scale: research/refinestat_boxlm.md §3).
+    "gp": ("gp_pois_regr.json", "y", "−26.53", "−23.39 ± 1.14", "–", "−34.95 ± 13.28 (k)"),
 }
 
 
@@ -159,7 +161,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="*", default=list(DATASETS), help="names: " + ", ".join(DATASETS))
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    p.add_argument("--strategies", nargs="*", default=["refine", "best-of-n", "refine-full"],
+    p.add_argument("--strategies", nargs="*", default=["refine", "best-of-n"],
                    help="refine, best-of-n, refine-full (refine without the beta stop), average")
     p.add_argument("--proposer", default="grammar")
     p.add_argument("--budget", type=int, default=12)

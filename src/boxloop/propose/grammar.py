@@ -137,7 +137,10 @@ def _replicate(d: Draft) -> None:
 
 def _direct_chance(roles: Roles, w: Weights) -> float:
     plain = not roles.covariates and not roles.groups and not roles.series
-    return w.direct * (1.6 if plain else 0.4) if roles.ndim <= 1 else w.direct * 0.3
+    if roles.ndim > 1:
+        return w.direct * 0.3
+    # one common rate is exactly what overdispersed counts rule out
+    return w.direct * (1.6 if plain else 0.4) / _dispersion_lean(roles, w, plain)
 
 
 # ---- model shapes -------------------------------------------------------------------------------
@@ -149,7 +152,8 @@ def _regression(d: Draft, w: Weights) -> None:
     fam = pick_family(rng, r)
     center, spread = hint(r, fam)
     growth_inputs = [c for c in r.covariates if c.positive and not c.binary]
-    if fam.link == "identity" and growth_inputs and r.ndim == 1 and rng.random() < w.growth:
+    bends = any(c.log_better or c.curved for c in growth_inputs)
+    if fam.link == "identity" and growth_inputs and r.ndim == 1 and rng.random() < w.growth * (2 if bends else 1):
         terms = [growth_curve(d, growth_inputs[int(rng.integers(len(growth_inputs)))])]
         return _observe(d, fam, terms, w)
     latent = _latent_choice(d, fam, w)
@@ -164,11 +168,20 @@ def _regression(d: Draft, w: Weights) -> None:
         terms.append(gp_term(d, gp))
     plain = not r.covariates and not r.groups  # then extra-binomial/Poisson variation is the main question
     if latent is None and fam.link != "identity" and r.ndim == 1 and size_value(d) <= UNIT_EFFECTS_MAX \
-            and rng.random() < w.unit_effects * (2.5 if plain else 1.0):
+            and rng.random() < w.unit_effects * (2.5 if plain else 1.0) * _dispersion_lean(r, w, plain):
         terms.append(Term(f"{hierarchy(d, 'u', r.size, None, 0.5 * spread)}", True))
     if latent == "lag":
         return _lagged(d, fam, terms)
     _observe(d, fam, terms, w)
+
+
+def _dispersion_lean(r: Roles, w: Weights, plain: bool) -> float:
+    """Unit effects are what extra-binomial/Poisson variation asks for; with none, they are
+    mostly dead weight (the threshold leaves room for sampling noise in the statistic). Read only
+    without covariates: around one common rate, a covariate's effect also looks like dispersion."""
+    if r.dispersion is None or not plain:
+        return 1.0
+    return w.overdispersed if r.dispersion > 1.5 else 1 / w.overdispersed
 
 
 def _latent_choice(d: Draft, fam: Family, w: Weights) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..lang.library import DISTRIBUTIONS, FUNCTIONS
+from . import eda
 
 # Words a generated name must avoid: Stan keywords and types, and every library name
 # (a variable called `beta` or `e` would shadow a distribution or a constant).
@@ -39,11 +40,14 @@ class Weights:
     covariate: float = 0.65  # each covariate enters the predictor
     standardise: float = 0.5  # a real covariate is standardised in transformed data
     log_positive: float = 0.3  # a positive covariate enters as log(x)
+    log_when_better: float = 0.75  # ... when log(x) is the better straight-line scale (eda)
     quadratic: float = 0.2
+    quadratic_when_curved: float = 0.6  # ... when the data show a curve (eda)
     interaction: float = 0.15
     group_intercept: float = 0.75
     group_slope: float = 0.2
     unit_effects: float = 0.2  # observation-level effects for non-Gaussian families
+    overdispersed: float = 1.5  # unit effects this much likelier when counts are overdispersed (eda)
     latent: float = 0.35  # a latent AR(1) / random walk (or an AR(1) on y) when the data are a series
     gp: float = 0.12  # a Gaussian process over a 1-d input (costly to fit: kept rare)
     growth: float = 0.2  # a nonlinear growth curve instead of a linear predictor
@@ -69,6 +73,8 @@ class Covariate:
     sd: float
     log_sd: float  # sd of log(x) when positive, else nan
     span: float  # max - min
+    log_better: bool = False  # log(x) is the clearly better straight-line scale (eda)
+    curved: bool = False  # a square term earns its place on the scale log_better picks (eda)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class Roles:
     groups: tuple[Group, ...]
     levels: str | None  # K for a categorical target
     series: bool  # observations are ordered in time
+    dispersion: float | None = None  # Pearson dispersion around one common rate (eda), if it applies
 
     @property
     def size(self) -> str:
@@ -112,13 +119,16 @@ def analyse(task) -> Roles:
     aligned = [v for v in task.variables if v.name != info.name and v.shape == info.shape and v.dims == info.dims]
     trials = tuple(n for n in info.at_most if n in {v.name for v in aligned})
     known = _known_scale(info, aligned)
+    kind = _target_kind(info.kind)
+    n = np.asarray(task.dataset[trials[0]], dtype=float) if trials else None
+    z = eda.link_scale(y, kind, n)
     covs = tuple(c for v in aligned if v.name not in trials and v.name != known
-                 and (c := _covariate(v, task.dataset[v.name])) is not None)
+                 and (c := _covariate(v, task.dataset[v.name], z)) is not None)
     groups = tuple(Group(v.name, v.levels_var or str(v.levels)) for v in aligned
                    if v.kind == "categorical" and (v.levels or 0) >= 2)
     positive_y = y.size and np.all(y > 0)
     return Roles(
-        target=info.name, kind=_target_kind(info.kind), ndim=info.ndim, dims=tuple(str(d) for d in info.dims),
+        target=info.name, kind=kind, ndim=info.ndim, dims=tuple(str(d) for d in info.dims),
         is_int=info.is_int, y_mean=_finite(np.mean(y), 0.0), y_sd=_positive(np.std(y), 1.0),
         log_mean=float(np.mean(np.log(y))) if positive_y else math.nan,
         log_sd=_positive(np.std(np.log(y)), 1.0) if positive_y else math.nan,
@@ -128,6 +138,7 @@ def analyse(task) -> Roles:
         known_scale=known, covariates=covs, groups=groups,
         levels=(info.levels_var or str(info.levels)) if info.kind == "categorical" else None,
         series=_is_series(info, aligned, covs),
+        dispersion=eda.dispersion(y, kind, n),
     )
 
 
@@ -142,7 +153,8 @@ def _known_scale(info, aligned) -> str | None:
     return next((v.name for v in aligned if v.kind == "positive_real" and _SCALE_NAME.search(v.name)), None)
 
 
-def _covariate(v, values) -> Covariate | None:
+def _covariate(v, values, z: np.ndarray) -> Covariate | None:
+    """z: the target on its empirical link scale, for the shape checks of `eda`."""
     if v.kind not in NUMERIC_KINDS:
         return None
     x = np.asarray(values, dtype=float)
@@ -150,12 +162,14 @@ def _covariate(v, values) -> Covariate | None:
         return None  # a constant column carries no information and standardising it divides by 0
     positive = bool(np.all(x > 0))
     flat = x.ravel()
+    log_better = positive and eda.log_fits_better(x, z)
     return Covariate(
         name=v.name, is_int=v.is_int, positive=positive, binary=v.kind == "binary",
         increasing=bool(x.ndim == 1 and np.all(np.diff(flat) > 0)),
         mean=float(np.mean(x)), sd=float(np.std(x, ddof=1)),
         log_sd=_positive(np.std(np.log(x), ddof=1), 1.0) if positive else math.nan,
         span=float(np.ptp(x)),
+        log_better=log_better, curved=eda.curved(np.log(x) if log_better else x, z),
     )
 
 

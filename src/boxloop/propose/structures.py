@@ -66,7 +66,7 @@ def covariate_input(d: Draft, cov: Covariate, w: Weights) -> Input:
     vec = f"to_vector({cov.name})" if cov.is_int else cov.name
     if cov.binary:
         return _as_vector(d, cov, x, vec)
-    use_log = cov.positive and d.rng.random() < w.log_positive
+    use_log = cov.positive and d.rng.random() < (w.log_when_better if cov.log_better else w.log_positive)
     if use_log:
         x, vec = np.log(x), f"log({vec})"
     if d.rng.random() < w.standardise:
@@ -107,7 +107,7 @@ def covariate_terms(d: Draft, spread: float, w: Weights, group: str | None) -> l
             terms.append(Term(f"{b}[{group}] .* {x.text}", True))
         else:
             terms.append(Term(f"{slope(d, f'b_{cov.name}', x.values, spread)} * {x.text}", True))
-        if not cov.binary and d.rng.random() < w.quadratic:
+        if not cov.binary and d.rng.random() < (w.quadratic_when_curved if cov.curved else w.quadratic):
             b2 = slope(d, f"b_{cov.name}_sq", x.values ** 2, spread)
             terms.append(Term(f"{b2} * square({x.text})", True))
     if len(inputs) >= 2 and d.rng.random() < w.interaction * (len(inputs) - 1):
