@@ -73,3 +73,11 @@ def test_evidence_reports_log_evidence_with_se(capsys):
     assert code == 0
     assert payload["method"] == "is" and payload["se"] >= 0
     assert -40 < payload["log_evidence"] < -25
+
+
+def test_fit_without_json_shows_progress_on_stderr_and_a_table_on_stdout(capsys):
+    code = main(["fit", str(EIGHT), str(EIGHT_DATA), "--chains", "2", "--warmup", "200", "--draws", "200"])
+    out = capsys.readouterr()
+    assert code == 0
+    assert "sampling [" in out.err and "400/400 iterations" in out.err and "compile" in out.err
+    assert "mu" in out.out and "sampling [" not in out.out

@@ -8,6 +8,7 @@ input is well-formed but fails (an invalid program, no reliable model), 2 on usa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -173,13 +174,21 @@ def _fit(args, evidence: str | None):
     from .infer.pipeline import fit_isolated, fit_program
     from .infer.worker import WorkerLimits
 
+    from .infer.progress import ProgressBar, listening
+
     source, data = read_program(args.program), read_data(args.data)
     _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
                     f"{args.draws} draws)")
-    if args.timeout is None:
-        return fit_program(source, data, _settings(args), args.seed, evidence)
-    limits = WorkerLimits(timeout_s=args.timeout, host_devices=max(args.chains, 1))
-    return fit_isolated(source, data, _settings(args), args.seed, evidence, limits)
+    bar = None if args.json else ProgressBar(sys.stderr, label=Path(args.program).name)
+    try:
+        if args.timeout is None:
+            with listening(bar) if bar else contextlib.nullcontext():
+                return fit_program(source, data, _settings(args), args.seed, evidence)
+        limits = WorkerLimits(timeout_s=args.timeout, host_devices=max(args.chains, 1))
+        return fit_isolated(source, data, _settings(args), args.seed, evidence, limits, on_progress=bar)
+    finally:
+        if bar:
+            bar.close()
 
 
 def _set_host_devices(chains: int) -> None:

@@ -15,7 +15,9 @@ of the compiled sampler, never constants baked into it, so:
 
 The sampler is NumPyro's functional NUTS (`numpyro.infer.hmc.hmc(potential_fn_gen=...)`): the same
 tree building and windowed step-size/mass-matrix adaptation that `MCMC` runs, driven here by one
-`fori_loop` over warmup + draws (one loop, so the kernel is traced and compiled once). Chains run
+`fori_loop` over warmup + draws (one loop, so the kernel is traced and compiled once) whose bounds
+are arguments: with a `progress` listener the same compiled loop runs in chunks, and the draws
+are identical either way. Chains run
 with `pmap` when the process has at least one XLA device per chain (on CPU that needs
 `numpyro.set_host_device_count(chains)` before JAX starts, which `worker.py` does), otherwise
 vectorised with `vmap` on one device, or one after another (`lax.map`) when asked.
@@ -47,6 +49,8 @@ from typing import NamedTuple
 import numpy as np
 
 from boxloop.errors import FitError
+
+from . import progress
 
 __all__ = [
     "NutsSettings",
@@ -272,9 +276,17 @@ class _Chains(NamedTuple):
     inverse_mass_matrix: object  # (chains, dim) or (chains, dim, dim)
 
 
-def _one_chain(potential_fn: Callable, settings: NutsSettings) -> Callable:
-    """(key, init_u, data) -> _Chains for one chain (no chain axis): NumPyro's NUTS kernel,
-    warmup with its windowed adaptation, then the draws, all in one traced loop."""
+class _Kernels(NamedTuple):
+    """One chain's sampler in two pure pieces: `start(key, init_u, data) -> carry` and
+    `advance(carry, data, begin, end) -> carry`, which runs iterations [begin, end) of warmup +
+    draws. The bounds are traced, so one compiled `advance` serves one call or many (progress)."""
+
+    start: Callable
+    advance: Callable
+
+
+def _one_chain(potential_fn: Callable, settings: NutsSettings) -> _Kernels:
+    """NumPyro's NUTS kernel with its windowed adaptation; a carry is (HMCState, kept draws)."""
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -288,22 +300,24 @@ def _one_chain(potential_fn: Callable, settings: NutsSettings) -> Callable:
     def record(state):
         return state.z, {name: getattr(state, name) for name in STAT_FIELDS}
 
-    def run(key, init_u, data):
-        # hmc() keeps the adaptation schedule in its closure: build it inside the trace, per chain.
+    def kernel(init_u, data, key):
+        # hmc() keeps the adaptation schedule in its closure, set by init_kernel: build both inside
+        # the trace, per chain.
         init_kernel, sample_kernel = hmc(potential_fn_gen=bind, algo="NUTS")
-        # MCMC.init splits the chain key first (the other half seeds its model init, unused with a
-        # potential); doing the same gives exactly the draws NumPyro's MCMC gives for a key.
-        key = jax.random.split(key)[0]
-        state = init_kernel(
-            init_u,
-            warmup,
-            target_accept_prob=settings.target_accept,
-            max_tree_depth=settings.max_tree_depth,
-            dense_mass=settings.dense_mass,
-            model_args=(data,),
-            rng_key=key,
-        )
+        state = init_kernel(init_u, warmup, target_accept_prob=settings.target_accept,
+                            max_tree_depth=settings.max_tree_depth, dense_mass=settings.dense_mass,
+                            model_args=(data,), rng_key=key)
+        return state, sample_kernel
+
+    def start(key, init_u, data):
+        # Split the chain key first, as MCMC.init does (the other half seeds its model init).
+        state, _ = kernel(init_u, data, jax.random.split(key)[0])
         kept = jax.tree.map(lambda x: jnp.zeros((draws, *jnp.shape(x)), jnp.result_type(x)), record(state))
+        return state, kept
+
+    def advance(carry, data, begin, end):
+        # Only the closure of this init matters (its state is unused, and compiled away).
+        _, sample_kernel = kernel(carry[0].z, data, carry[0].rng_key)
 
         def step(i, carry):
             state, kept = carry
@@ -314,11 +328,15 @@ def _one_chain(potential_fn: Callable, settings: NutsSettings) -> Callable:
             kept = jax.tree.map(lambda buf, x: buf.at[slot].set(x), kept, record(state))
             return state, kept
 
-        state, (z, stats) = lax.fori_loop(0, warmup + draws, step, (state, kept))
-        adapt = state.adapt_state
-        return _Chains(z, stats, adapt.step_size, adapt.inverse_mass_matrix)
+        return lax.fori_loop(begin, end, step, carry)
 
-    return run
+    return _Kernels(start, advance)
+
+
+def _chains_of(carry) -> _Chains:
+    state, (z, stats) = carry
+    adapt = state.adapt_state
+    return _Chains(z, stats, adapt.step_size, adapt.inverse_mass_matrix)
 
 
 def _sampler_settings(settings: NutsSettings) -> tuple:
@@ -326,8 +344,9 @@ def _sampler_settings(settings: NutsSettings) -> tuple:
     return settings.warmup, settings.draws, settings.target_accept, settings.max_tree_depth, settings.dense_mass
 
 
-def _sampler(potential_fn: Callable, with_data: bool, settings: NutsSettings, method: str) -> Callable:
-    """Cached, compiled (keys (chains, 2), inits (chains, dim), data) -> _Chains.
+def _sampler(potential_fn: Callable, with_data: bool, settings: NutsSettings, method: str) -> _Kernels:
+    """Cached, compiled `start(keys (chains, 2), inits (chains, dim), data)` and
+    `advance(carry, data, begin, end)`, chains first.
 
     method "batched": keys (B, chains, 2), inits (B, chains, dim), data leaves (B, ...)."""
 
@@ -335,15 +354,20 @@ def _sampler(potential_fn: Callable, with_data: bool, settings: NutsSettings, me
         import jax
         from jax import lax
 
-        one = _one_chain(_with_data(potential_fn, with_data), settings)
+        start, advance = _one_chain(_with_data(potential_fn, with_data), settings)
         if method == "parallel":
-            return jax.pmap(one, in_axes=(0, 0, None))
+            return _Kernels(jax.pmap(start, in_axes=(0, 0, None)), jax.pmap(advance, in_axes=(0, None, None, None)))
         if method == "vectorized":
-            return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+            return _Kernels(jax.jit(jax.vmap(start, in_axes=(0, 0, None))),
+                            jax.jit(jax.vmap(advance, in_axes=(0, None, None, None))))
         if method == "batched":
-            return jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, 0, None)), in_axes=(0, 0, 0)))
+            return _Kernels(jax.jit(jax.vmap(jax.vmap(start, in_axes=(0, 0, None)), in_axes=(0, 0, 0))),
+                            jax.jit(jax.vmap(jax.vmap(advance, in_axes=(0, None, None, None)),
+                                             in_axes=(0, 0, None, None))))
         # sequential: chains one after another inside one program
-        return jax.jit(lambda keys, inits, data: lax.map(lambda ki: one(ki[0], ki[1], data), (keys, inits)))
+        return _Kernels(
+            jax.jit(lambda keys, inits, data: lax.map(lambda ki: start(ki[0], ki[1], data), (keys, inits))),
+            jax.jit(lambda carry, data, begin, end: lax.map(lambda c: advance(c, data, begin, end), carry)))
 
     return _cached(("run", potential_fn, with_data, method, _sampler_settings(settings)), build)
 
@@ -478,14 +502,32 @@ def import_sampler() -> None:
 def _sample(potential_fn: Callable, with_data: bool, keys, inits, data, settings, method) -> _Chains:
     import jax
 
-    run = _sampler(potential_fn, with_data, settings, method)
+    kernels = _sampler(potential_fn, with_data, settings, method)
+    data = () if data is None else data
     try:
-        out = run(keys, inits, () if data is None else data)
-        return jax.tree.map(np.asarray, out)
+        carry = kernels.start(keys, inits, data)
+        for begin, end in _spans(settings):
+            carry = kernels.advance(carry, data, np.int32(begin), np.int32(end))
+            if progress.is_listening():
+                jax.block_until_ready(carry)
+                progress.report("warmup" if end <= settings.warmup else "sampling", end,
+                                settings.warmup + settings.draws)
+        return jax.tree.map(np.asarray, _chains_of(carry))
     except FitError:
         raise
     except Exception as err:
         raise _sampler_failed(err) from err
+
+
+def _spans(settings: NutsSettings) -> list[tuple[int, int]]:
+    """[begin, end) iteration ranges: one for all, or progress.CHUNKS when someone listens (the
+    warmup/draws boundary is kept, so a report says which phase finished)."""
+    total = settings.warmup + settings.draws
+    if not progress.is_listening():
+        return [(0, total)]
+    cuts = {0, total, settings.warmup} | {round(total * k / progress.CHUNKS) for k in range(1, progress.CHUNKS)}
+    points = sorted(cuts)
+    return list(zip(points[:-1], points[1:]))
 
 
 def _sampler_failed(err: Exception) -> FitError:

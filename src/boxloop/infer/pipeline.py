@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import FitError, ProgramError
 from ..lang import Program, check, structural_hash
+from . import progress
 from .nuts import NutsSettings
 from .worker import FitFailure, WorkerLimits, run_in_worker
 
@@ -61,7 +62,9 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     program = checked_program(source, data)
     settings = settings or NutsSettings()
     _double_precision()
+    progress.report("compile")
     fitted = fit(program, data, settings, seed=seed)
+    progress.report("diagnose")
     started = time.perf_counter()
     diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
     ev = _evidence(fitted, evidence, seed) if evidence else None
@@ -96,12 +99,15 @@ def _evidence(fitted, method: str, seed: int):
 
 
 def fit_isolated(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
-                 evidence: str | None = None, limits: WorkerLimits | None = None) -> FitResult | FitFailure:
+                 evidence: str | None = None, limits: WorkerLimits | None = None,
+                 on_progress=None) -> FitResult | FitFailure:
     """`fit_program` in a spawned worker with a wall-clock timeout and memory cap. A crash, timeout
-    or error comes back as a FitFailure; the caller's process is never taken down."""
+    or error comes back as a FitFailure; the caller's process is never taken down. `on_progress`
+    receives the worker's `progress.FitProgress` events."""
     text = source if isinstance(source, str) else _text(source)
     values = {k: np.asarray(v) for k, v in dict(data).items()}
-    return run_in_worker(fit_program, (text, values, settings, seed, evidence), limits=limits or WorkerLimits())
+    return run_in_worker(fit_program, (text, values, settings, seed, evidence), limits=limits or WorkerLimits(),
+                         on_progress=on_progress)
 
 
 def _text(program: Program) -> str:

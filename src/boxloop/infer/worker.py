@@ -158,12 +158,19 @@ def _describe_error(err: BaseException) -> tuple[str, str, str]:
     return "fit.error", reason, detail
 
 
-def _child_main(conn, payload: bytes, limits: WorkerLimits, stderr_path: str, deadline: float) -> None:
+def _child_main(conn, payload: bytes, limits: WorkerLimits, stderr_path: str, deadline: float,
+                forward_progress: bool = False) -> None:
     """Entry point of the worker process. `deadline` is the parent's timeout, in time.time()."""
+    from boxloop.infer import progress
+
     try:
         _prepare_child(limits, stderr_path, deadline)
         fn, args, kwargs = pickle.loads(payload)
-        value = fn(*args, **kwargs)
+        if forward_progress:
+            with progress.listening(lambda event: conn.send(("progress", event))):
+                value = fn(*args, **kwargs)
+        else:
+            value = fn(*args, **kwargs)
         conn.send(("ok", value))  # pickles fully before writing, so a bad value raises here
     except BaseException as err:  # noqa: BLE001 - everything must reach the parent as data
         try:
@@ -222,16 +229,23 @@ def _crash_failure(exitcode: int | None, stderr: str, elapsed: float) -> FitFail
     return FitFailure(code, reason, stderr, elapsed)
 
 
-def _collect(proc, conn, deadline: float, start: float, stderr_path: str):
-    """Wait for a message or the child's exit, whichever comes first, up to the deadline."""
-    remaining = max(0.0, deadline - time.monotonic())
-    ready = multiprocessing.connection.wait([conn, proc.sentinel], timeout=remaining)
-    if conn in ready or (ready and conn.poll()):
+def _collect(proc, conn, deadline: float, start: float, stderr_path: str, on_progress=None):
+    """Wait for the result or the child's exit, whichever comes first, up to the deadline; progress
+    messages on the way go to `on_progress`."""
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        ready = multiprocessing.connection.wait([conn, proc.sentinel], timeout=remaining)
+        if not (conn in ready or (ready and conn.poll())):
+            break
         try:
             status, body = conn.recv()
         except (EOFError, OSError):  # died mid-message or closed without sending
             proc.join()
             return _crash_failure(proc.exitcode, _stderr_tail(stderr_path), time.monotonic() - start)
+        if status == "progress":
+            if on_progress is not None:
+                on_progress(body)
+            continue
         if status == "ok":
             return body
         code, reason, detail = body
@@ -247,8 +261,10 @@ def run_in_worker(
     args: tuple = (),
     kwargs: Mapping[str, Any] | None = None,
     limits: WorkerLimits = WorkerLimits(),
+    on_progress: Callable | None = None,
 ) -> Any | FitFailure:
-    """`fn(*args, **kwargs)` in a spawned child under `limits`, or a FitFailure.
+    """`fn(*args, **kwargs)` in a spawned child under `limits`, or a FitFailure. With
+    `on_progress`, the child's `progress.report` events are passed to it as they happen.
 
     Raises FitError "fit.not_picklable" (in the parent, before starting anything) when the job
     cannot be pickled; every failure inside the child comes back as a FitFailure.
@@ -262,7 +278,8 @@ def run_in_worker(
     start = time.monotonic()
     deadline = time.time() + limits.timeout_s
     proc = ctx.Process(
-        target=_child_main, args=(sender, payload, limits, stderr_path, deadline), daemon=True
+        target=_child_main, args=(sender, payload, limits, stderr_path, deadline, on_progress is not None),
+        daemon=True
     )
     try:
         proc.start()
@@ -273,7 +290,7 @@ def run_in_worker(
     finally:
         sender.close()  # the child holds the only writer now, so its death reads as EOF here
     try:
-        outcome = _collect(proc, receiver, start + limits.timeout_s, start, stderr_path)
+        outcome = _collect(proc, receiver, start + limits.timeout_s, start, stderr_path, on_progress)
         if outcome is None:
             _stop(proc, limits.grace_s)
             return FitFailure(
