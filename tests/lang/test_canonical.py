@@ -421,3 +421,14 @@ def test_with_block_rejects_what_the_piece_does_not_own():
         with_block(program, "likelihood", "y ~ normal(theta sigma);")
     with pytest.raises(ValueError):
         with_block(program, "posterior", "")
+
+
+def test_tree_rewrite_replaces_top_down_and_shares_what_it_did_not_touch():
+    from boxloop.lang.printer import to_stan
+
+    stmt = parse("y ~ normal(a + b * x, exp(log(x)));", start="statement")
+    wrapped = ast.rewrite(stmt, lambda n: n if isinstance(n, ast.Call) and n.name == "exp"
+                          else (ast.Call("log", (n,)) if isinstance(n, ast.Var) and n.name == "x" else None))
+    assert to_stan(wrapped).strip() == "y ~ normal(a + b * log(x), exp(log(x)));"
+    assert wrapped.args[1] is stmt.args[1]  # not descended into, not copied
+    assert ast.rewrite(stmt, lambda n: None) is stmt

@@ -179,3 +179,33 @@ def test_factory_and_bad_block(tasks):
     with pytest.raises(ProposerError) as err:
         get_proposer("spfn")
     assert err.value.code == "propose.unavailable" and "grammar" in str(err.value)
+
+
+_WEIBULL_RAW_X = """
+parameters { real alpha; real b_x; real<lower=0> shape; }
+model {
+  alpha ~ normal(0, 1); b_x ~ normal(0, 1); shape ~ gamma(2, 1);
+  for (i in 1:N) Y[i] ~ weibull(shape, exp(alpha + b_x * x[i]));
+}
+"""
+
+
+def _likelihood_rewrites(task, text, n=60):
+    return [p for p in GrammarProposer().propose(task, context=text, block="likelihood", n=n, seed=3)]
+
+
+def test_likelihood_rewrite_moves_a_covariate_to_the_log_scale_the_data_prefer(tasks):
+    task = tasks["dugongs_data"]  # dugong length grows like log(age): eda says log is better
+    rewrites = _likelihood_rewrites(task, task.data_block() + _WEIBULL_RAW_X)
+    assert all(p.valid for p in rewrites)
+    logged = [p for p in rewrites if "log(x[i])" in p.text]
+    assert len(logged) >= len(rewrites) / 3  # the data agree: the move is the likeliest one
+    assert all("weibull(shape, exp(alpha + b_x * log(x[i])))" in p.text for p in logged)
+
+
+def test_likelihood_rewrite_rarely_moves_a_covariate_against_the_data(tasks):
+    task = tasks["dugongs_data"]
+    already_logged = task.data_block() + _WEIBULL_RAW_X.replace("x[i]", "log(x[i])")
+    rewrites = _likelihood_rewrites(task, already_logged)
+    assert all(p.valid and "log(log(" not in p.text for p in rewrites)
+    assert sum("* x[i]" in p.text for p in rewrites) <= len(rewrites) / 6

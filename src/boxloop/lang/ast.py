@@ -5,6 +5,7 @@ Positions never take part in equality, so two trees that differ only in layout c
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -277,3 +278,27 @@ def walk(node):
 def free_names(node) -> set[str]:
     """Names of variables an expression reads (loop variables included)."""
     return {n.name for n in walk(node) if isinstance(n, Var)}
+
+
+def rewrite(node, fn):
+    """`node` with sub-trees replaced top-down: `fn(n)` returns a replacement for `n` (not descended
+    into) or None to keep `n` and rewrite its children. Untouched sub-trees are shared."""
+    replacement = fn(node)
+    if replacement is not None:
+        return replacement
+    if not dataclasses.is_dataclass(node) or isinstance(node, Pos):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            new = tuple(rewrite(v, fn) for v in value)
+            changed = any(a is not b for a, b in zip(new, value))
+        elif dataclasses.is_dataclass(value):
+            new = rewrite(value, fn)
+            changed = new is not value
+        else:
+            continue
+        if changed:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node

@@ -4,7 +4,9 @@
   (the expression on the link scale) and its scale parameters, and changes family or link
   (normal -> student_t, poisson_log -> neg_binomial_2_log, binomial_logit -> binomial(n, Phi(.))...).
   Parameters live in P, so the new statement may only use what P declares: a family that needs a
-  dispersion the old statement did not have is not offered.
+  dispersion the old statement did not have is not offered. Or the family stays and a positive
+  covariate the likelihood reads moves to the log scale (or back): likely when the data say log
+  is the better straight-line scale (`eda`), rare otherwise.
 - A new prior given D ‖ L: every parameter the likelihood (or the transformed parameters, or the
   generated quantities) still reads is declared again with its type, and gets a fresh prior by
   its constraint (real line, positive, bounded), keeping the old prior's centre and width when
@@ -37,7 +39,7 @@ def rewrite(context: str, block: str, task, roles, rng: np.random.Generator, wei
     program = _parse_context(context)
     dpl = blocks(program)
     if block == "likelihood":
-        return to_stan(new_likelihood(program, dpl, task, rng))
+        return to_stan(new_likelihood(program, dpl, task, rng, roles))
     if not dpl.likelihood_stmts:  # a prior needs a likelihood to mean anything: write both
         from .grammar import sample_program
 
@@ -69,19 +71,63 @@ class Form:
     dof: str | None = None
 
 
-def new_likelihood(program: ast.Program, dpl, task, rng: np.random.Generator) -> ast.Program:
+def new_likelihood(program: ast.Program, dpl, task, rng: np.random.Generator, roles=None) -> ast.Program:
     observed = _declared(program, ("data", "transformed data"))
     sites = [t for s in dpl.likelihood_stmts for t in ast.walk(s)
              if isinstance(t, ast.Tilde) and _base(t.lhs) in observed and _options(t, task)]
-    if not sites:
+    moves = {("rescale", cov.name, to_log): weight for cov, to_log, weight in _rescalings(dpl.likelihood_stmts, roles)}
+    if sites:
+        moves[("family",)] = FAMILY_WEIGHT
+    if not moves:
         raise ProposerError("the likelihood has no observation statement whose family the grammar proposer "
                             "can change; rewrite the prior instead, or use an LM proposer",
                             code="propose.cannot_rewrite")
-    site = sites[int(rng.integers(len(sites)))]
-    options = _options(site, task)
-    new = parse(choose(rng, options), start="statement")
-    stmts = tuple(_replace(s, site, new) for s in dpl.likelihood_stmts)
+    move = choose(rng, moves)
+    if move[0] == "rescale":
+        stmts = tuple(ast.rewrite(s, _rescaler(move[1], move[2])) for s in dpl.likelihood_stmts)
+    else:
+        site = sites[int(rng.integers(len(sites)))]
+        new = parse(choose(rng, _options(site, task)), start="statement")
+        stmts = tuple(_replace(s, site, new) for s in dpl.likelihood_stmts)
     return join(dataclasses.replace(dpl, likelihood_stmts=stmts))
+
+
+# Odds of the likelihood moves: a new family, or a covariate to the log scale (or back).
+FAMILY_WEIGHT = 1.0
+RESCALE_WEIGHTS = {"log, data agree": 1.5, "log, data silent": 0.15, "back, data agree": 0.5,
+                   "back, data silent": 0.05}
+
+
+def _rescalings(stmts, roles) -> list[tuple]:
+    """(covariate, to_log, weight) for each positive covariate the likelihood reads."""
+    if roles is None:
+        return []
+    names = {n.name for s in stmts for n in ast.walk(s) if isinstance(n, ast.Var)}
+    logged = {_base(n.args[0]) for s in stmts for n in ast.walk(s) if _call(n, "log") and len(n.args) == 1}
+    out = []
+    for cov in roles.covariates:
+        if not cov.positive or cov.name not in names:
+            continue
+        to_log = cov.name not in logged
+        agree = cov.log_better == to_log
+        key = f"{'log' if to_log else 'back'}, data {'agree' if agree else 'silent'}"
+        out.append((cov, to_log, RESCALE_WEIGHTS[key]))
+    return out
+
+
+def _rescaler(name: str, to_log: bool):
+    """A tree rewriter: `x` and `x[i]` -> `log(x)`, `log(x[i])` (to_log), or the reverse."""
+    def reads(e) -> bool:
+        return _base(e) == name and isinstance(e, (ast.Var, ast.Index))
+
+    def fn(node):
+        is_log = _call(node, "log") and len(node.args) == 1 and reads(node.args[0])
+        if to_log:
+            if is_log:
+                return node  # already on the log scale: leave it, do not wrap it twice
+            return ast.Call("log", (node,)) if reads(node) else None
+        return node.args[0] if is_log else None
+    return fn
 
 
 def _declared(program: ast.Program, names) -> set[str]:
