@@ -191,3 +191,47 @@ def test_ten_minute_fit_times_out_and_the_parent_keeps_working():
     assert elapsed < 15 and result.elapsed_s < 15, elapsed
     _assert_no_children()
     _healthy_fit()
+
+
+# ---- integer data used as indices ---------------------------------------------------------------
+
+_GROUPS = """
+data { int<lower=1> N; int<lower=1> J; array[N] int g; array[N, 2] int pair; vector[N] y; }
+parameters { vector[J] a; vector[2] b; real<lower=0> s; }
+model {
+  a ~ normal(0, 1); b ~ normal(0, 1); s ~ normal(0, 1);
+  for (i in 1:N) y[i] ~ normal(a[g[i]] + b[pair[i, 2]] + a[pair[i, 1]], s);
+}
+"""
+
+
+def _groups(g, pair_first=(1, 2, 3, 1, 2, 3)):
+    return {"N": 6, "J": 3, "g": list(g), "pair": [[p, 1 + i % 2] for i, p in enumerate(pair_first)],
+            "y": [1.0, 2.0, 3.0, 1.5, 2.5, 3.5]}
+
+
+@pytest.mark.parametrize("g, found, hint", [
+    ((0, 1, 2, 0, 1, 2), "g[1] = 0", "add 1 to it"),  # counted from 0: would wrap to the last element
+    ((1, 2, 3, 1, 2, 4), "g[6] = 4", "must lie in 1..3"),  # would be clamped to 3
+])
+def test_an_index_array_outside_what_it_indexes_is_a_data_error(g, found, hint):
+    from boxloop.errors import DataError
+    from boxloop.infer.compile import compile_program
+    from boxloop.lang import check
+
+    with pytest.raises(DataError) as err:
+        compile_program(check(_GROUPS).program, _groups(g))
+    assert err.value.code == "data.index_range"
+    assert "g indexes a" in str(err.value) and found in str(err.value) and hint in str(err.value)
+
+
+def test_a_column_of_an_index_table_is_checked_against_what_that_column_indexes():
+    from boxloop.errors import DataError
+    from boxloop.infer.compile import compile_program
+    from boxloop.lang import check
+
+    program = check(_GROUPS).program
+    compile_program(program, _groups((1, 2, 3, 1, 2, 3)))  # column 2 holds 1..2 and indexes b: fine
+    with pytest.raises(DataError) as err:
+        compile_program(program, _groups((1, 2, 3, 1, 2, 3), pair_first=(1, 2, 3, 1, 2, 5)))
+    assert "pair indexes a" in str(err.value) and "pair[6, 1] = 5" in str(err.value)

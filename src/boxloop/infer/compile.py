@@ -47,6 +47,7 @@ import numpy as np
 from ..errors import BoxloopError, DataError, FitError, ProgramError
 from ..lang import ast
 from . import analysis, interp, statements, transforms
+from .indexcheck import check_index_data
 from .interp import Context, KeyBox, State, Val
 
 __all__ = ["ParamSpec", "Model", "Fit", "compile_program", "cache_key", "fit", "clear_cache"]
@@ -473,6 +474,7 @@ def compile_program(program: ast.Program, data: Mapping) -> Model:
     log density cannot be traced."""
     info = _analysis(program)
     values = _prepare(program, data, info)
+    check_index_data(program, values, _extents(program, info, values))
     # Try with as much data as possible passed as arguments; fall back to integer data fixed in the
     # trace (sizes read from int arrays), then to all data fixed (sizes computed from real data).
     for level in ("args", "ints", "all"):
@@ -560,6 +562,22 @@ def _build_kernel(program, info, values, static, dyn) -> _Kernel:
     jax.eval_shape(kernel.log_density, jax.ShapeDtypeStruct((offset,), jnp.result_type(float)),
                    {n: jnp.asarray(v) for n, v in dyn.items()})
     return kernel
+
+
+def _extents(program: ast.Program, info, values: Mapping) -> dict:
+    """Shape by name of the data and of every top-level declaration whose sizes the data fix."""
+    st = State({n: Val(v, interp.declared_type(info.decls[n].type)) for n, v in values.items()},
+               0.0, None, None, KeyBox(None))
+    cx = Context(info)
+    out = {n: np.shape(v) for n, v in values.items()}
+    for block in ("parameters", "transformed parameters", "model", "generated quantities"):
+        for d in program.stmts(block):
+            if isinstance(d, ast.Decl):
+                try:
+                    out[d.name] = tuple(int(n) for n in interp.declared_shape(d.type, st, cx))
+                except (BoxloopError, *interp.TRACE_ERRORS, KeyError, TypeError, ValueError):
+                    pass  # a size that needs parameters: not a container the check can use
+    return out
 
 
 def _prepare(program: ast.Program, data: Mapping, info=None) -> dict:

@@ -1,0 +1,100 @@
+"""Integer data used as indices, checked against what they index before any sampling.
+
+Inside the compiled density an index array is traced, so JAX cannot stop on a bad value: an index
+0 wraps round to the last element and one past the end is clamped (or turns the density into
+NaN). The result is a silently wrong posterior or a baffling failure to initialise. Stan stops with
+an index error; so do we, earlier: every integer data array that indexes a container directly
+(`a[g]`, `a[g[i]]`, `a[g[i], k]`, `b[j][g[i]]`) is checked on the data, once per fit, against the
+extent of the axis it indexes. The check is conservative in one way: it reads every value of the
+index array, also those a loop might skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..errors import DataError
+from ..lang import ast
+
+__all__ = ["check_index_data"]
+
+_ORDINAL = {1: "1st", 2: "2nd", 3: "3rd"}
+
+
+def check_index_data(program: ast.Program, values: Mapping[str, np.ndarray], extents: Mapping[str, tuple]) -> None:
+    """Raise DataError "data.index_range" for the first integer data array that holds an index
+    outside the axis it indexes. `values`: data and transformed data; `extents`: shape by name of
+    every container whose size is known (data, parameters, transformed parameters)."""
+    indices = {n for n, v in values.items() if np.ndim(v) >= 1 and np.issubdtype(np.asarray(v).dtype, np.integer)}
+    for block in program.blocks:
+        for stmt in block.stmts:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Index):
+                    _check(node, values, extents, indices)
+
+
+def _check(node: ast.Index, values, extents, indices: set[str]) -> None:
+    target, offset = _container(node.base)
+    shape = extents.get(target) if target else None
+    if shape is None:
+        return
+    for k, item in enumerate(node.indices):
+        source = _index_source(item)
+        axis = offset + k
+        if source in indices and axis < len(shape):
+            g = np.asarray(values[source])
+            _check_values(source, g, _reachable(item, g), target, axis, shape[axis], node)
+
+
+def _container(base) -> tuple[str | None, int]:
+    """The named container and how many of its axes earlier single indexes used: `b[j]` -> (b, 1)."""
+    offset = 0
+    while isinstance(base, ast.Index):
+        if any(isinstance(i, ast.Slice) for i in base.indices):
+            return None, 0  # a slice keeps its axis: not worth following
+        offset += len(base.indices)
+        base = base.base
+    return (base.name, offset) if isinstance(base, ast.Var) else (None, 0)
+
+
+def _index_source(item) -> str | None:
+    """`g` when the index expression is `g` itself or `g[...]` with single indexes."""
+    if isinstance(item, ast.Var):
+        return item.name
+    if isinstance(item, ast.Index) and isinstance(item.base, ast.Var) \
+            and not any(isinstance(i, ast.Slice) for i in item.indices):
+        return item.base.name
+    return None
+
+
+def _reachable(item, g: np.ndarray) -> np.ndarray:
+    """Where in `g` the index can read: a literal index narrows its axis (`pair[i, 1]` reads only
+    the first column), anything else may take the whole axis. Out-of-range literals are left to
+    the compiler's own check."""
+    mask = np.ones(g.shape, dtype=bool)
+    if isinstance(item, ast.Index):
+        for axis, (i, n) in enumerate(zip(item.indices, g.shape)):
+            if isinstance(i, ast.IntLit) and 1 <= i.value <= n:
+                keep = np.zeros(n, dtype=bool)
+                keep[i.value - 1] = True
+                mask &= np.expand_dims(keep, tuple(a for a in range(g.ndim) if a != axis))
+    return mask
+
+
+def _check_values(source: str, g: np.ndarray, reachable: np.ndarray, target: str, axis: int, extent: int,
+                  node: ast.Index) -> None:
+    bad = np.argwhere(reachable & ((g < 1) | (g > extent)))
+    if not bad.size:
+        return
+    where = bad[0]
+    value = int(g[tuple(where)])
+    position = ", ".join(str(int(i) + 1) for i in where)
+    hint = (f"Stan indices start at 1; if {source} counts from 0, add 1 to it" if value < 1 and g[reachable].min() == 0
+            else f"its values must lie in 1..{extent}")
+    line = f" (line {node.pos.line})" if node.pos is not None and node.pos.line else ""
+    raise DataError(
+        f"{source} indexes {target}{line} along its {_ORDINAL.get(axis + 1, f'{axis + 1}th')} dimension, "
+        f"of size {extent}, but {source}[{position}] = {value} ({bad.shape[0]} value(s) out of range); {hint}",
+        code="data.index_range")
