@@ -58,3 +58,9 @@ def test_the_proposer_leans_towards_the_scale_the_data_point_at():
         return sum("log(x)" in t for t in texts) / len(texts)
     leaning, blind = share(Weights()), share(Weights(log_when_better=Weights().log_positive))
     assert leaning > blind + 0.15
+
+
+def test_a_covariate_is_related_when_it_explains_the_target_on_some_scale():
+    assert eda.related(X, 0.5 * X + RNG.normal(0, 1.0, X.size))
+    assert eda.related(X, (X - 15.0) ** 2 + RNG.normal(0, 5.0, X.size))  # a bend, no straight trend
+    assert not eda.related(X, RNG.normal(0, 1.0, X.size))

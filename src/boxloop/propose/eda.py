@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["link_scale", "r_squared", "log_fits_better", "curved", "dispersion"]
+__all__ = ["link_scale", "r_squared", "related", "log_fits_better", "curved", "dispersion"]
 
 F_THRESHOLD = 4.0  # partial F for one extra term: about the 5 % point for n >= 10
 MIN_POINTS = 6  # fewer points than this say nothing about shape
 LOG_MARGIN = 0.02  # R^2 gained by log(x) before log counts as the better scale
+RELATED_R2 = 0.2  # a covariate that explains this share of the target's variation is worth a slope
 
 
 def link_scale(y: np.ndarray, kind: str, trials: np.ndarray | None = None) -> np.ndarray:
@@ -52,6 +53,18 @@ def r_squared(x: np.ndarray, z: np.ndarray) -> float:
 def _usable(x: np.ndarray, z: np.ndarray) -> bool:
     return x.shape == z.shape and x.ndim == 1 and x.size >= MIN_POINTS and np.all(np.isfinite(x)) \
         and np.all(np.isfinite(z)) and np.std(x) > 0 and np.std(z) > 0
+
+
+def related(x: np.ndarray, z: np.ndarray) -> bool:
+    """The covariate explains a fair share of z on some scale: straight, logged or with a bend."""
+    x, z = np.asarray(x, dtype=float), np.asarray(z, dtype=float)
+    if not _usable(x, z):
+        return False
+    u = (x - x.mean()) / x.std()
+    total = float(np.sum((z - z.mean()) ** 2))
+    best = max(r_squared(x, z), 1.0 - _rss([u, u ** 2], z) / total,
+               r_squared(np.log(x), z) if np.all(x > 0) else 0.0)
+    return best > RELATED_R2
 
 
 def log_fits_better(x: np.ndarray, z: np.ndarray) -> bool:

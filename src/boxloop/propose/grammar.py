@@ -344,7 +344,7 @@ def _grid(d: Draft, w: Weights) -> None:
         col = hierarchy(d, "a_col", cols, None, spread)
         terms.append(f"{col}'" if matrix else col)
     for cov in r.covariates:
-        if rng.random() < w.covariate:
+        if rng.random() < w.include(cov):
             b = slope(d, f"b_{cov.name}", np.asarray(d.values[cov.name], dtype=float), spread)
             terms.append(f"{b} * {_grid_row(cov, matrix)}")
     y, n = f"{r.target}[i]", (f"{r.trials[0]}[i]" if r.trials else None)
@@ -384,7 +384,7 @@ def _categorical_logit(d: Draft, w: Weights) -> None:
     r, rng = d.roles, d.rng
     k, y, size = r.levels, r.target, r.size
     b0 = d.param(f"vector[{k}]", "b0", real_prior(rng, 0.0, 2.0))
-    inputs = [covariate_input(d, c, w) for c in r.covariates if rng.random() < w.covariate]
+    inputs = [covariate_input(d, c, w) for c in r.covariates if rng.random() < w.include(c)]
     if not inputs:
         d.likelihood.append(f"{y} ~ categorical_logit({b0});")
         return

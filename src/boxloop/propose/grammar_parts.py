@@ -38,16 +38,17 @@ class Weights:
     """How often each optional piece of structure is drawn (probabilities in [0, 1])."""
 
     covariate: float = 0.65  # each covariate enters the predictor
+    covariate_when_related: float = 0.9  # ... when the data show it explains the target (eda)
     standardise: float = 0.5  # a real covariate is standardised in transformed data
     log_positive: float = 0.3  # a positive covariate enters as log(x)
     log_when_better: float = 0.75  # ... when log(x) is the better straight-line scale (eda)
     quadratic: float = 0.2
-    quadratic_when_curved: float = 0.6  # ... when the data show a curve (eda)
+    quadratic_when_curved: float = 0.75  # ... when the data show a curve (eda)
     interaction: float = 0.15
     group_intercept: float = 0.75
     group_slope: float = 0.2
     unit_effects: float = 0.2  # observation-level effects for non-Gaussian families
-    overdispersed: float = 1.5  # unit effects this much likelier when counts are overdispersed (eda)
+    overdispersed: float = 2.0  # unit effects this much likelier when counts are overdispersed (eda)
     latent: float = 0.35  # a latent AR(1) / random walk (or an AR(1) on y) when the data are a series
     gp: float = 0.12  # a Gaussian process over a 1-d input (costly to fit: kept rare)
     growth: float = 0.2  # a nonlinear growth curve instead of a linear predictor
@@ -55,6 +56,10 @@ class Weights:
     direct: float = 0.2  # an intercept-only model in the family's natural parameters
     named_predictor: float = 0.5  # the predictor is a named vector rather than inline text
     replicate: float = 0.15  # generated quantities with replicated data (y_rep)
+
+    def include(self, cov: "Covariate") -> float:
+        """Odds that a covariate enters the predictor."""
+        return self.covariate_when_related if cov.related else self.covariate
 
 
 # ---- roles --------------------------------------------------------------------------------------
@@ -73,6 +78,7 @@ class Covariate:
     sd: float
     log_sd: float  # sd of log(x) when positive, else nan
     span: float  # max - min
+    related: bool = False  # explains a fair share of the target on its link scale (eda)
     log_better: bool = False  # log(x) is the clearly better straight-line scale (eda)
     curved: bool = False  # a square term earns its place on the scale log_better picks (eda)
 
@@ -169,7 +175,7 @@ def _covariate(v, values, z: np.ndarray) -> Covariate | None:
         mean=float(np.mean(x)), sd=float(np.std(x, ddof=1)),
         log_sd=_positive(np.std(np.log(x), ddof=1), 1.0) if positive else math.nan,
         span=float(np.ptp(x)),
-        log_better=log_better, curved=eda.curved(np.log(x) if log_better else x, z),
+        related=eda.related(x, z), log_better=log_better, curved=eda.curved(np.log(x) if log_better else x, z),
     )
 
 

@@ -95,7 +95,7 @@ def slope(d: Draft, base: str, values: np.ndarray, spread: float) -> str:
 def covariate_terms(d: Draft, spread: float, w: Weights, group: str | None) -> list[Term]:
     """Slopes for a random subset of covariates, with optional squares, one interaction and
     group-varying slopes."""
-    chosen = [c for c in d.roles.covariates if d.rng.random() < w.covariate]
+    chosen = [c for c in d.roles.covariates if d.rng.random() < w.include(c)]
     inputs = [(c, covariate_input(d, c, w)) for c in chosen]
     terms = []
     for cov, x in inputs:
