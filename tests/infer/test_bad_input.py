@@ -235,3 +235,12 @@ def test_a_column_of_an_index_table_is_checked_against_what_that_column_indexes(
     with pytest.raises(DataError) as err:
         compile_program(program, _groups((1, 2, 3, 1, 2, 3), pair_first=(1, 2, 3, 1, 2, 5)))
     assert "pair indexes a" in str(err.value) and "pair[6, 1] = 5" in str(err.value)
+
+
+def test_checking_against_the_data_reports_the_bad_index_with_its_place():
+    from boxloop.lang import check
+
+    result = check(_GROUPS, data=_groups((0, 1, 2, 0, 1, 2)))
+    [diag] = [d for d in result.diagnostics if d.code == "data.index_range"]
+    assert diag.is_error and diag.line == 6 and "add 1 to it" in diag.message
+    assert not [d for d in check(_GROUPS, data=_groups((1, 2, 3, 1, 2, 3))).diagnostics if d.is_error]

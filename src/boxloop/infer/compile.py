@@ -46,8 +46,8 @@ import numpy as np
 
 from ..errors import BoxloopError, DataError, FitError, ProgramError
 from ..lang import ast
+from ..lang.indexcheck import index_range_diagnostics
 from . import analysis, interp, statements, transforms
-from .indexcheck import check_index_data
 from .interp import Context, KeyBox, State, Val
 
 __all__ = ["ParamSpec", "Model", "Fit", "compile_program", "cache_key", "fit", "clear_cache"]
@@ -474,7 +474,7 @@ def compile_program(program: ast.Program, data: Mapping) -> Model:
     log density cannot be traced."""
     info = _analysis(program)
     values = _prepare(program, data, info)
-    check_index_data(program, values, _extents(program, info, values))
+    _check_indices(program, values)
     # Try with as much data as possible passed as arguments; fall back to integer data fixed in the
     # trace (sizes read from int arrays), then to all data fixed (sizes computed from real data).
     for level in ("args", "ints", "all"):
@@ -564,20 +564,12 @@ def _build_kernel(program, info, values, static, dyn) -> _Kernel:
     return kernel
 
 
-def _extents(program: ast.Program, info, values: Mapping) -> dict:
-    """Shape by name of the data and of every top-level declaration whose sizes the data fix."""
-    st = State({n: Val(v, interp.declared_type(info.decls[n].type)) for n, v in values.items()},
-               0.0, None, None, KeyBox(None))
-    cx = Context(info)
-    out = {n: np.shape(v) for n, v in values.items()}
-    for block in ("parameters", "transformed parameters", "model", "generated quantities"):
-        for d in program.stmts(block):
-            if isinstance(d, ast.Decl):
-                try:
-                    out[d.name] = tuple(int(n) for n in interp.declared_shape(d.type, st, cx))
-                except (BoxloopError, *interp.TRACE_ERRORS, KeyError, TypeError, ValueError):
-                    pass  # a size that needs parameters: not a container the check can use
-    return out
+def _check_indices(program: ast.Program, values: Mapping) -> None:
+    """Integer data that index outside what they index: a traced index cannot stop the sampler."""
+    found = index_range_diagnostics(program, values)
+    if found:
+        first = found[0]
+        raise DataError(f"line {first.line}: {first.message}", code=first.code)
 
 
 def _prepare(program: ast.Program, data: Mapping, info=None) -> dict:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..data import DataDecl, check_data_against
 from . import ast
 from .consteval import try_float, try_int
 from .diagnostics import Diagnostic
+from .indexcheck import index_range_diagnostics
 
 
 def data_decls(program: ast.Program, data: dict) -> list[DataDecl]:
@@ -27,11 +30,13 @@ def data_decls(program: ast.Program, data: dict) -> list[DataDecl]:
 
 
 def check_data_declarations(program: ast.Program, data: dict) -> list[Diagnostic]:
-    """One diagnostic per mismatch between the data and the data block."""
-    return [
+    """One diagnostic per mismatch between the data and the data block; when the data fit the
+    block, also one per index expression whose integer data reach outside what they index."""
+    found = [
         Diagnostic(m.code, "data", m.message, m.line, m.column, "error")
         for m in check_data_against(data_decls(program, data), data)
     ]
+    return found or index_range_diagnostics(program, {k: np.asarray(v) for k, v in data.items()})
 
 
 __all__ = ["check_data_declarations", "data_decls"]

@@ -3,7 +3,8 @@
 Inside the compiled density an index array is traced, so JAX cannot stop on a bad value: an index
 0 wraps round to the last element and one past the end is clamped (or turns the density into
 NaN). The result is a silently wrong posterior or a baffling failure to initialise. Stan stops with
-an index error; so do we, earlier: every integer data array that indexes a container directly
+an index error; we do earlier, when a program is checked against its data (and again when it is
+compiled, for callers that skip the check): every integer data array that indexes a container directly
 (`a[g]`, `a[g[i]]`, `a[g[i], k]`, `b[j][g[i]]`) is checked on the data, once per fit, against the
 extent of the axis it indexes. The check is conservative in one way: it reads every value of the
 index array, also those a loop might skip.
@@ -15,37 +16,57 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import DataError
-from ..lang import ast
+from . import ast
+from .consteval import try_int
+from .diagnostics import Diagnostic
 
-__all__ = ["check_index_data"]
+__all__ = ["index_range_diagnostics"]
 
 _ORDINAL = {1: "1st", 2: "2nd", 3: "3rd"}
+_DECLARING = ("parameters", "transformed parameters", "model", "generated quantities")
 
 
-def check_index_data(program: ast.Program, values: Mapping[str, np.ndarray], extents: Mapping[str, tuple]) -> None:
-    """Raise DataError "data.index_range" for the first integer data array that holds an index
-    outside the axis it indexes. `values`: data and transformed data; `extents`: shape by name of
-    every container whose size is known (data, parameters, transformed parameters)."""
+def index_range_diagnostics(program: ast.Program, values: Mapping[str, np.ndarray]) -> list[Diagnostic]:
+    """One error ("data.index_range") per index expression whose integer data reach outside the
+    axis they index. `values`: the data (and transformed data, when known), by name."""
     indices = {n for n, v in values.items() if np.ndim(v) >= 1 and np.issubdtype(np.asarray(v).dtype, np.integer)}
+    if not indices:
+        return []
+    extents = _extents(program, values)
+    found = []
     for block in program.blocks:
         for stmt in block.stmts:
             for node in ast.walk(stmt):
                 if isinstance(node, ast.Index):
-                    _check(node, values, extents, indices)
+                    found.extend(_check(node, values, extents, indices))
+    return found
 
 
-def _check(node: ast.Index, values, extents, indices: set[str]) -> None:
+def _extents(program: ast.Program, values: Mapping) -> dict:
+    """Shape by name of the data and of every top-level declaration whose sizes the data fix."""
+    out = {n: np.shape(v) for n, v in values.items()}
+    for block in _DECLARING:
+        for d in program.stmts(block):
+            if isinstance(d, ast.Decl):
+                sizes = [try_int(s, values) for s in (*d.type.array_sizes, *d.type.sizes)]
+                if None not in sizes:
+                    out[d.name] = tuple(sizes)
+    return out
+
+
+def _check(node: ast.Index, values, extents, indices: set[str]) -> list[Diagnostic]:
     target, offset = _container(node.base)
     shape = extents.get(target) if target else None
     if shape is None:
-        return
+        return []
+    found = []
     for k, item in enumerate(node.indices):
         source = _index_source(item)
         axis = offset + k
         if source in indices and axis < len(shape):
             g = np.asarray(values[source])
-            _check_values(source, g, _reachable(item, g), target, axis, shape[axis], node)
+            found.extend(_check_values(source, g, _reachable(item, g), target, axis, shape[axis], node))
+    return found
 
 
 def _container(base) -> tuple[str | None, int]:
@@ -84,17 +105,15 @@ def _reachable(item, g: np.ndarray) -> np.ndarray:
 
 
 def _check_values(source: str, g: np.ndarray, reachable: np.ndarray, target: str, axis: int, extent: int,
-                  node: ast.Index) -> None:
+                  node: ast.Index) -> list[Diagnostic]:
     bad = np.argwhere(reachable & ((g < 1) | (g > extent)))
     if not bad.size:
-        return
+        return []
     where = bad[0]
     value = int(g[tuple(where)])
     position = ", ".join(str(int(i) + 1) for i in where)
     hint = (f"Stan indices start at 1; if {source} counts from 0, add 1 to it" if value < 1 and g[reachable].min() == 0
             else f"its values must lie in 1..{extent}")
-    line = f" (line {node.pos.line})" if node.pos is not None and node.pos.line else ""
-    raise DataError(
-        f"{source} indexes {target}{line} along its {_ORDINAL.get(axis + 1, f'{axis + 1}th')} dimension, "
-        f"of size {extent}, but {source}[{position}] = {value} ({bad.shape[0]} value(s) out of range); {hint}",
-        code="data.index_range")
+    message = (f"{source} indexes {target} along its {_ORDINAL.get(axis + 1, f'{axis + 1}th')} dimension, of "
+               f"size {extent}, but {source}[{position}] = {value} ({bad.shape[0]} value(s) out of range); {hint}")
+    return [Diagnostic("data.index_range", "data", message, node.pos.line, node.pos.column, "error")]
