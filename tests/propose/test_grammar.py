@@ -209,3 +209,18 @@ def test_likelihood_rewrite_rarely_moves_a_covariate_against_the_data(tasks):
     rewrites = _likelihood_rewrites(task, already_logged)
     assert all(p.valid and "log(log(" not in p.text for p in rewrites)
     assert sum("* x[i]" in p.text for p in rewrites) <= len(rewrites) / 6
+
+
+def test_a_count_that_ignored_its_trials_is_rewritten_as_binomial_mostly(tasks):
+    task = tasks["GLM_Binomial_data"]
+    text = task.data_block() + """
+parameters { real alpha; real b; }
+model {
+  alpha ~ normal(0, 2); b ~ normal(0, 1);
+  for (i in 1:nyears) C[i] ~ poisson_log(alpha + b * year[i]);
+}
+"""
+    rewrites = _likelihood_rewrites(task, text, n=40)
+    assert all(p.valid for p in rewrites)
+    binomial = [p for p in rewrites if "C[i] ~ binomial_logit(N[i], alpha + b * year[i]);" in p.text]
+    assert len(binomial) >= len(rewrites) / 2

@@ -208,7 +208,7 @@ def pick_family(rng: np.random.Generator, roles: Roles, *, grid: bool = False) -
         if f.name == "poisson_exposure" and (grid or roles.ndim != 1):
             weight = 0.0  # the exposure offset is a vector over one axis
         if roles.trials and not f.trials:
-            weight *= 0.25
+            weight *= 0.1  # a count out of known trials is what binomial families are for
         if grid and f.repeats_eta:
             weight = 0.0
         if weight > 0:

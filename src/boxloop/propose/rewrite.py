@@ -73,8 +73,9 @@ class Form:
 
 def new_likelihood(program: ast.Program, dpl, task, rng: np.random.Generator, roles=None) -> ast.Program:
     observed = _declared(program, ("data", "transformed data"))
+    trials = roles.trials if roles is not None else ()
     sites = [t for s in dpl.likelihood_stmts for t in ast.walk(s)
-             if isinstance(t, ast.Tilde) and _base(t.lhs) in observed and _options(t, task)]
+             if isinstance(t, ast.Tilde) and _base(t.lhs) in observed and _options(t, task, trials)]
     moves = {("rescale", cov.name, to_log): weight for cov, to_log, weight in _rescalings(dpl.likelihood_stmts, roles)}
     if sites:
         moves[("family",)] = FAMILY_WEIGHT
@@ -87,7 +88,7 @@ def new_likelihood(program: ast.Program, dpl, task, rng: np.random.Generator, ro
         stmts = tuple(ast.rewrite(s, _rescaler(move[1], move[2])) for s in dpl.likelihood_stmts)
     else:
         site = sites[int(rng.integers(len(sites)))]
-        new = parse(choose(rng, _options(site, task)), start="statement")
+        new = parse(choose(rng, _options(site, task, trials)), start="statement")
         stmts = tuple(_replace(s, site, new) for s in dpl.likelihood_stmts)
     return join(dataclasses.replace(dpl, likelihood_stmts=stmts))
 
@@ -155,14 +156,26 @@ def _replace(node, old, new):
     return node
 
 
-def _options(t: ast.Tilde, task) -> dict:
-    """Replacement statements (text -> weight) for one observation statement; {} if none."""
+def _options(t: ast.Tilde, task, trials: tuple[str, ...] = ()) -> dict:
+    """Replacement statements (text -> weight) for one observation statement; {} if none.
+    `trials`: the target's trials variables, for counts a log-scale statement has been ignoring."""
     form = read_form(t)
     if form is None or t.truncation is not None:
         return {}
     kind = _kind(task, _base(t.lhs))
+    if form.scale == "log" and form.trials is None and trials and _base(t.lhs) == task.target:
+        # the same predictor, read on the logit scale: a count out of n is binomial first
+        form = dataclasses.replace(form, trials=_aligned(t.lhs, trials[0]))
     lhs = to_stan(t.lhs)
     return {text: w for key, text, w in _alternatives(form, kind, lhs) if key != form.key and w > 0}
+
+
+def _aligned(lhs, name: str) -> str:
+    """`name` indexed as the observation is: y -> n, y[i] -> n[i]."""
+    if isinstance(lhs, ast.Index):
+        return to_stan(dataclasses.replace(lhs, base=ast.Var(name))) if isinstance(lhs.base, ast.Var) \
+            else f"{_aligned(lhs.base, name)}[{', '.join(to_stan(i) for i in lhs.indices)}]"
+    return name
 
 
 def _kind(task, name: str) -> str:
@@ -264,6 +277,8 @@ def _alternatives(f: Form, kind: str, y: str):
         yield "cauchy", f"{y} ~ cauchy({e}, {s});", 0.2
     elif f.scale == "log" and kind in ("count", "size", "time_index"):
         yield from _count_log(e, s, y)
+        if f.trials is not None:
+            yield "binomial/logit", f"{y} ~ binomial_logit({f.trials}, {e});", 6.0
     elif f.scale == "log" and kind == "positive_real":
         yield "exponential", f"{y} ~ exponential(exp(-({e})));", 0.5
         if s is not None:
