@@ -9,13 +9,15 @@ exception in the caller. A cancelled job produces no `Done`.
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..infer.worker import FitFailure
 
-__all__ = ["Job", "Done", "Executor", "FitFailure", "as_completed", "make_executor", "parse_executor_spec"]
+__all__ = ["Job", "Done", "Executor", "QueueingExecutor", "FitFailure", "as_completed", "make_executor", "parse_executor_spec"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,54 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Stop every worker; pending jobs are dropped."""
+
+
+class QueueingExecutor:
+    """What the local pool and Ray share: a queue of jobs waiting for a slot, results collected
+    as they complete, and the wait loop that wakes for the caller's timeout or the next job
+    deadline. A subclass says how to start queued jobs (`_dispatch`), what is pending, how to
+    block until something happens (`_block`), how to stop a running job (`_stop_running`), when
+    the next deadline falls (`_next_deadline`) and what to do once it passes (`_expire`)."""
+
+    slots: int
+
+    def __init__(self):
+        self._queue: deque[Job] = deque()
+        self._done: list[Done] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
+        self._dispatch()
+
+    def wait(self, timeout: float | None = None) -> list[Done]:
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._dispatch()
+            if self._done or not self.pending():
+                return self._take_done()
+            now = time.monotonic()
+            if until is not None and now >= until:
+                return []
+            wake = min([t for t in (until, self._next_deadline()) if t is not None], default=None)
+            self._block(None if wake is None else max(0.0, wake - now))
+            self._expire()
+
+    def cancel(self, key: str) -> bool:
+        for job in self._queue:
+            if job.key == key:
+                self._queue.remove(job)
+                return True
+        return self._stop_running(key)
+
+    def _take_done(self) -> list[Done]:
+        done, self._done = self._done, []
+        return done
 
 
 def as_completed(executor: Executor) -> Iterator[Done]:

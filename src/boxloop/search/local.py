@@ -20,10 +20,9 @@ import shutil
 import signal
 import tempfile
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 
-from .executor import Done, FitFailure, Job
+from .executor import Done, FitFailure, Job, QueueingExecutor
 from .pool_worker import DEFAULT_WARM, WorkerConfig, serve
 
 _LOG_TAIL = 4000
@@ -47,7 +46,7 @@ class _Worker:
     jobs_done: int = 0
 
 
-class LocalExecutor:
+class LocalExecutor(QueueingExecutor):
     """Run jobs on `workers` persistent processes; see the module docstring.
 
     host_devices: XLA CPU devices per worker (set it to the number of chains).
@@ -73,55 +72,20 @@ class LocalExecutor:
         self._max_jobs = max_jobs_per_worker
         self._start_timeout = start_timeout_s
         self._ctx = multiprocessing.get_context("spawn")
-        self._queue: deque[Job] = deque()
-        self._done: list[Done] = []
+        super().__init__()
         self._start_failures = 0
         self._closed = False
         self._workers = [self._spawn(i) for i in range(self.slots)]
 
     # -- public -------------------------------------------------------------------------------
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def submit(self, job: Job) -> None:
         if self._closed:
             raise RuntimeError("the executor is closed")
-        self._queue.append(job)
-        self._dispatch()
+        super().submit(job)
 
     def pending(self) -> int:
         return len(self._queue) + sum(w.job is not None for w in self._workers)
-
-    def wait(self, timeout: float | None = None) -> list[Done]:
-        until = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._dispatch()
-            if self._done or not self.pending():
-                return self._take_done()
-            now = time.monotonic()
-            if until is not None and now >= until:
-                return []
-            wake = min([t for t in (until, self._next_deadline()) if t is not None], default=None)
-            objects = [w.conn for w in self._workers] + [w.proc.sentinel for w in self._workers]
-            ready = multiprocessing.connection.wait(objects, None if wake is None else max(0.0, wake - now))
-            for worker in list(self._workers):
-                self._service(worker, ready)
-            self._expire()
-
-    def cancel(self, key: str) -> bool:
-        for job in self._queue:
-            if job.key == key:
-                self._queue.remove(job)
-                return True
-        for worker in self._workers:
-            if worker.job is not None and worker.job.key == key:
-                self._replace(worker)
-                return True
-        return False
 
     def close(self) -> None:
         if self._closed:
@@ -144,6 +108,21 @@ class LocalExecutor:
 
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def _block(self, seconds: float | None) -> None:
+        objects = [w.conn for w in self._workers] + [w.proc.sentinel for w in self._workers]
+        ready = multiprocessing.connection.wait(objects, seconds)
+        for worker in list(self._workers):
+            self._service(worker, ready)
+
+    def _stop_running(self, key: str) -> bool:
+        for worker in self._workers:
+            if worker.job is not None and worker.job.key == key:
+                self._replace(worker)
+                return True
+        return False
 
     # -- workers ------------------------------------------------------------------------------
 
@@ -268,10 +247,6 @@ class LocalExecutor:
 
     def _finish(self, job: Job, value, elapsed: float) -> None:
         self._done.append(Done(job.key, value, elapsed))
-
-    def _take_done(self) -> list[Done]:
-        done, self._done = self._done, []
-        return done
 
     def _next_deadline(self) -> float | None:
         times = [w.started + w.job.timeout_s for w in self._workers if w.job is not None and w.job.timeout_s]

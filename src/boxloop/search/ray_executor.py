@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
 
-from .executor import Done, FitFailure, Job
+from .executor import Done, FitFailure, QueueingExecutor
 from .pool_worker import DEVICE_FLAG
 
 
@@ -25,7 +24,7 @@ def _call(fn, args):
     return fn(*args)
 
 
-class RayExecutor:
+class RayExecutor(QueueingExecutor):
     def __init__(self, address: str | None = None, *, slots: int | None = None, num_cpus: float = 1,
                  host_devices: int = 4, max_calls: int = 25, init_kwargs: dict | None = None):
         import ray
@@ -42,49 +41,11 @@ class RayExecutor:
         env = {"XLA_FLAGS": f"{DEVICE_FLAG}={host_devices}", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
         task = ray.remote(num_cpus=num_cpus, max_retries=0, max_calls=max_calls)(_call)
         self._remote = task.options(runtime_env={"env_vars": env})
-        self._queue: deque[Job] = deque()
+        super().__init__()
         self._running: dict = {}  # ObjectRef -> (job, started)
-        self._done: list[Done] = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def submit(self, job: Job) -> None:
-        self._queue.append(job)
-        self._dispatch()
 
     def pending(self) -> int:
         return len(self._queue) + len(self._running)
-
-    def wait(self, timeout: float | None = None) -> list[Done]:
-        until = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self._dispatch()
-            if self._done or not self._running:
-                return self._take()
-            now = time.monotonic()
-            if until is not None and now >= until:
-                return []
-            wake = min([t for t in (until, self._next_deadline()) if t is not None], default=None)
-            ready, _ = self._ray.wait(list(self._running), num_returns=1,
-                                      timeout=None if wake is None else max(0.0, wake - now))
-            for ref in ready:
-                self._collect(ref)
-            self._expire()
-
-    def cancel(self, key: str) -> bool:
-        for job in self._queue:
-            if job.key == key:
-                self._queue.remove(job)
-                return True
-        for ref, (job, _) in list(self._running.items()):
-            if job.key == key:
-                self._kill(ref)
-                return True
-        return False
 
     def close(self) -> None:
         self._queue.clear()
@@ -94,6 +55,18 @@ class RayExecutor:
             self._ray.shutdown()
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _block(self, seconds: float | None) -> None:
+        ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=seconds)
+        for ref in ready:
+            self._collect(ref)
+
+    def _stop_running(self, key: str) -> bool:
+        for ref, (job, _) in list(self._running.items()):
+            if job.key == key:
+                self._kill(ref)
+                return True
+        return False
 
     def _dispatch(self) -> None:
         while self._queue and len(self._running) < self.slots:
@@ -127,10 +100,6 @@ class RayExecutor:
 
     def _next_deadline(self) -> float | None:
         return min((s + j.timeout_s for j, s in self._running.values() if j.timeout_s), default=None)
-
-    def _take(self) -> list[Done]:
-        done, self._done = self._done, []
-        return done
 
 
 def _failure(err: Exception, elapsed: float) -> FitFailure:
