@@ -12,6 +12,7 @@ iterations over all of warmup + draws), "diagnose".
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,15 +58,13 @@ class ProgressBar:
     WIDTH = 30
 
     def __init__(self, stream, label: str = "fit"):
-        import time
-
-        self.stream, self.label, self._clock = stream, label, time.perf_counter
+        self.stream, self.label = stream, label
         self.live = bool(getattr(stream, "isatty", lambda: False)())
-        self.started = self._clock()
+        self.started = time.perf_counter()
         self._last = None
 
     def __call__(self, event: FitProgress) -> None:
-        text = self.render(event, self._clock() - self.started)
+        text = self.render(event, time.perf_counter() - self.started)
         if self.live:
             self.stream.write("\r\033[K" + text)
         else:

@@ -26,6 +26,7 @@ What callers must know:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -166,10 +167,9 @@ def _child_main(conn, payload: bytes, limits: WorkerLimits, stderr_path: str, de
     try:
         _prepare_child(limits, stderr_path, deadline)
         fn, args, kwargs = pickle.loads(payload)
-        if forward_progress:
-            with progress.listening(lambda event: conn.send(("progress", event))):
-                value = fn(*args, **kwargs)
-        else:
+        forward = progress.listening(lambda event: conn.send(("progress", event))) if forward_progress \
+            else contextlib.nullcontext()
+        with forward:
             value = fn(*args, **kwargs)
         conn.send(("ok", value))  # pickles fully before writing, so a bad value raises here
     except BaseException as err:  # noqa: BLE001 - everything must reach the parent as data

@@ -44,10 +44,10 @@ def _rss(columns: list[np.ndarray], z: np.ndarray) -> float:
     return float(np.sum((z - design @ coef) ** 2))
 
 
-def r_squared(x: np.ndarray, z: np.ndarray) -> float:
-    """Share of z's variation a straight line in x explains."""
+def r_squared(x: np.ndarray, z: np.ndarray, *more: np.ndarray) -> float:
+    """Share of z's variation a least-squares fit on x (and any `more` columns) explains."""
     total = float(np.sum((z - z.mean()) ** 2))
-    return 1.0 - _rss([x], z) / total if total > 0 else 0.0
+    return 1.0 - _rss([x, *more], z) / total if total > 0 else 0.0
 
 
 def _usable(x: np.ndarray, z: np.ndarray) -> bool:
@@ -61,9 +61,7 @@ def related(x: np.ndarray, z: np.ndarray) -> bool:
     if not _usable(x, z):
         return False
     u = (x - x.mean()) / x.std()
-    total = float(np.sum((z - z.mean()) ** 2))
-    best = max(r_squared(x, z), 1.0 - _rss([u, u ** 2], z) / total,
-               r_squared(np.log(x), z) if np.all(x > 0) else 0.0)
+    best = max(r_squared(x, z), r_squared(u, z, u ** 2), r_squared(np.log(x), z) if np.all(x > 0) else 0.0)
     return best > RELATED_R2
 
 

@@ -165,17 +165,16 @@ def _options(t: ast.Tilde, task, trials: tuple[str, ...] = ()) -> dict:
     kind = _kind(task, _base(t.lhs))
     if form.scale == "log" and form.trials is None and trials and _base(t.lhs) == task.target:
         # the same predictor, read on the logit scale: a count out of n is binomial first
-        form = dataclasses.replace(form, trials=_aligned(t.lhs, trials[0]))
+        form = dataclasses.replace(form, trials=to_stan(_aligned(t.lhs, trials[0])))
     lhs = to_stan(t.lhs)
     return {text: w for key, text, w in _alternatives(form, kind, lhs) if key != form.key and w > 0}
 
 
-def _aligned(lhs, name: str) -> str:
-    """`name` indexed as the observation is: y -> n, y[i] -> n[i]."""
+def _aligned(lhs, name: str):
+    """`name` indexed as the observation is: y -> n, y[i] -> n[i], y[i][j] -> n[i][j]."""
     if isinstance(lhs, ast.Index):
-        return to_stan(dataclasses.replace(lhs, base=ast.Var(name))) if isinstance(lhs.base, ast.Var) \
-            else f"{_aligned(lhs.base, name)}[{', '.join(to_stan(i) for i in lhs.indices)}]"
-    return name
+        return dataclasses.replace(lhs, base=_aligned(lhs.base, name))
+    return ast.Var(name)
 
 
 def _kind(task, name: str) -> str:
