@@ -193,11 +193,13 @@ def _fit(args, evidence: str | None):
 
 def _set_host_devices(chains: int) -> None:
     # Chains run in parallel only if XLA sees one CPU device per chain; this must precede JAX start-up.
+    # A device count the caller set in XLA_FLAGS is kept.
     import os
 
-    flag = f"--xla_force_host_platform_device_count={max(chains, 1)}"
-    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+    from .infer.xla_env import device_count, xla_flags
+
+    inherited = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = xla_flags(device_count(inherited) or chains, inherited)
 
 
 def _progress(args, message: str) -> None:

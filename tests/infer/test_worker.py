@@ -173,9 +173,11 @@ def test_child_environment_sets_devices_and_keeps_other_xla_flags():
         WorkerLimits(host_devices=3, enable_x64=True, env={"XLA_FLAGS": "--xla_cpu_foo=1"}),
         {"XLA_FLAGS": "--xla_force_host_platform_device_count=8 --ignored=1"},
     )
-    assert env["XLA_FLAGS"] == "--xla_cpu_foo=1 --xla_force_host_platform_device_count=3"
+    assert env["XLA_FLAGS"] == ("--xla_cpu_foo=1 --xla_cpu_use_fusion_emitters=false "
+                                "--xla_force_host_platform_device_count=3")
     assert env["JAX_ENABLE_X64"] == "1"
     inherited = _child_environment(
         WorkerLimits(host_devices=2), {"XLA_FLAGS": "--a=1 --xla_force_host_platform_device_count=8"}
     )
-    assert inherited["XLA_FLAGS"] == "--a=1 --xla_force_host_platform_device_count=2"
+    assert inherited["XLA_FLAGS"] == ("--a=1 --xla_cpu_use_fusion_emitters=false "
+                                      "--xla_force_host_platform_device_count=2")

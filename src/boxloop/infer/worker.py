@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from boxloop.errors import BoxloopError, FitError
+from boxloop.infer.xla_env import xla_flags
 
 __all__ = ["FitFailure", "WorkerLimits", "run_in_worker"]
 
@@ -102,10 +103,7 @@ def _child_environment(limits: WorkerLimits, environ: Mapping[str, str]) -> dict
     env = dict(limits.env)
     if limits.enable_x64:
         env["JAX_ENABLE_X64"] = "1"
-    device_flag = "--xla_force_host_platform_device_count"
-    inherited = env.get("XLA_FLAGS", environ.get("XLA_FLAGS", ""))
-    flags = [f for f in inherited.split() if not f.startswith(device_flag)]
-    env["XLA_FLAGS"] = " ".join([*flags, f"{device_flag}={limits.host_devices}"])
+    env["XLA_FLAGS"] = xla_flags(limits.host_devices, env.get("XLA_FLAGS", environ.get("XLA_FLAGS", "")))
     return env
 
 

@@ -22,7 +22,6 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 
-DEVICE_FLAG = "--xla_force_host_platform_device_count"
 DEFAULT_WARM = ("boxloop.search.fit_task", "boxloop.infer.compile", "boxloop.infer.pipeline", "boxloop.diagnose")
 
 
@@ -37,10 +36,12 @@ class WorkerConfig:
 
 
 def environment(config: WorkerConfig, inherited: dict) -> dict:
-    """The variables to set before JAX starts; inherited XLA_FLAGS are kept, minus the device count."""
+    """The variables to set before JAX starts; inherited XLA_FLAGS are kept, with the device count
+    replaced (`infer.xla_env.xla_flags`)."""
+    from ..infer.xla_env import xla_flags
+
     env = dict(config.env)
-    flags = [f for f in env.get("XLA_FLAGS", inherited.get("XLA_FLAGS", "")).split() if not f.startswith(DEVICE_FLAG)]
-    env["XLA_FLAGS"] = " ".join([*flags, f"{DEVICE_FLAG}={config.host_devices}"])
+    env["XLA_FLAGS"] = xla_flags(config.host_devices, env.get("XLA_FLAGS", inherited.get("XLA_FLAGS", "")))
     if "XLA_PYTHON_CLIENT_PREALLOCATE" not in inherited:
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     return env

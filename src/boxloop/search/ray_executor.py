@@ -17,7 +17,7 @@ import os
 import time
 
 from .executor import Done, FitFailure, QueueingExecutor
-from .pool_worker import DEVICE_FLAG
+from ..infer.xla_env import xla_flags
 
 
 def _call(fn, args):
@@ -38,7 +38,7 @@ class RayExecutor(QueueingExecutor):
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **(init_kwargs or {}))
         cpus = ray.cluster_resources().get("CPU", 1)
         self.slots = max(1, int(slots or cpus // num_cpus))
-        env = {"XLA_FLAGS": f"{DEVICE_FLAG}={host_devices}", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+        env = {"XLA_FLAGS": xla_flags(host_devices), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
         task = ray.remote(num_cpus=num_cpus, max_retries=0, max_calls=max_calls)(_call)
         self._remote = task.options(runtime_env={"env_vars": env})
         super().__init__()
