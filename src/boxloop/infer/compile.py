@@ -402,11 +402,12 @@ class Model:
 
     def record_draws(self, u) -> tuple[dict, dict]:
         """(S, dim) draws -> ({parameters and transformed parameters: (S, ...)},
-        {log-lik entry: (S, n)}), in one compiled pass."""
+        {log-lik entry: (S, n)}), in one compiled pass; the log-likelihoods as numpy arrays."""
         fn = self._vmapped("record", lambda: jax.vmap(self.kernel.log_likelihood, (0, None)))
         _, ll, counts, values = fn(u, self.dyn)
         obs = self._observations(counts)
-        return values, {k: ll[k][:, idx] for k, idx in obs.items()}
+        # Select in numpy: indexing the JAX array would compile four small kernels on first use.
+        return values, {k: np.asarray(ll[k])[:, idx] for k, idx in obs.items()}
 
     def generated_quantities_draws(self, u, keys) -> dict:
         fn = self._vmapped("gq", lambda: jax.vmap(self.kernel.generated_quantities, (0, 0, None)))
