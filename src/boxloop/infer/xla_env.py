@@ -6,7 +6,7 @@ the one-shot worker, the pool and Ray workers) sets them first, through `xla_fla
 * One CPU device per chain (`--xla_force_host_platform_device_count`), so chains run in parallel.
 * `--xla_cpu_use_fusion_emitters=false`: XLA's newer CPU fusion emitters spend 30-45 % more time
   compiling NumPyro's NUTS than the classic emitters, and the compiled sampler is no faster
-  (docs/benchmarks.md, "Fit speed"); for a search, which compiles every new program, compile
+  (docs/benchmarks.md, "Where a new structure's seconds go"); for a search, which compiles every new program, compile
   time is the cost that counts. A flag the caller already set wins.
 """
 

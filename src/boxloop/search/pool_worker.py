@@ -22,6 +22,8 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 
+from ..infer.xla_env import xla_flags
+
 DEFAULT_WARM = ("boxloop.search.fit_task", "boxloop.infer.compile", "boxloop.infer.pipeline", "boxloop.diagnose")
 
 
@@ -38,8 +40,6 @@ class WorkerConfig:
 def environment(config: WorkerConfig, inherited: dict) -> dict:
     """The variables to set before JAX starts; inherited XLA_FLAGS are kept, with the device count
     replaced (`infer.xla_env.xla_flags`)."""
-    from ..infer.xla_env import xla_flags
-
     env = dict(config.env)
     env["XLA_FLAGS"] = xla_flags(config.host_devices, env.get("XLA_FLAGS", inherited.get("XLA_FLAGS", "")))
     if "XLA_PYTHON_CLIENT_PREALLOCATE" not in inherited:

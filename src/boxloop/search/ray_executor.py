@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import time
 
-from .executor import Done, FitFailure, QueueingExecutor
 from ..infer.xla_env import xla_flags
+from .executor import Done, FitFailure, QueueingExecutor
 
 
 def _call(fn, args):
