@@ -6,7 +6,8 @@ import time
 import pytest
 import search_helpers as h
 
-from boxloop.search.executor import FitFailure, Job, as_completed, make_executor, parse_executor_spec
+from boxloop.search.backends import make_executor, parse_executor_spec
+from boxloop.search.executor import FitFailure, Job, as_completed
 from boxloop.search.local import LocalExecutor
 
 

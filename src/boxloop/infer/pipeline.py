@@ -46,10 +46,21 @@ class FitResult:
         return to_inference_data(self.draws, self.stats, self.log_lik)
 
 
-def checked_program(source, data: Mapping | None) -> Program:
-    """Parse and check; raise ProgramError listing every error when the program is invalid."""
+IMPROPER_PRIOR = "prior.missing"  # the checker's finding that a parameter's prior is flat and improper
+
+
+def checked_program(source, data: Mapping | None, evidence: str | None = None) -> Program:
+    """Parse and check; raise ProgramError listing every error when the program is invalid, and
+    EvidenceError "evidence.improper_prior" when evidence is asked of a program whose marginal
+    likelihood does not exist (a finite estimate of it would be a wrong answer)."""
     result = check(source, data=dict(data) if data is not None else None)
     result.raise_for_errors()
+    improper = [d.message for d in result.diagnostics if d.code == IMPROPER_PRIOR]
+    if evidence and improper:
+        from ..diagnose import EvidenceError
+
+        raise EvidenceError("the log evidence is not defined for this program: " + "; ".join(improper),
+                            code="evidence.improper_prior")
     return result.program
 
 
@@ -59,7 +70,7 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     from ..diagnose import diagnose
     from .compile import fit
 
-    program = checked_program(source, data)
+    program = checked_program(source, data, evidence)
     settings = settings or NutsSettings()
     _double_precision()
     progress.report("compile")

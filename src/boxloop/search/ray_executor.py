@@ -1,9 +1,13 @@
 """`RayExecutor`: the executor interface on a Ray cluster (`--executor ray[:address]`).
 
 Ray is an optional extra (`pip install boxloop[ray]`). Each job is a Ray task with `num_cpus`
-cores and `max_retries=0` (a failed fit is a result, not something to retry). Its workers get
-the XLA host device count through `runtime_env`, so the variable is set before JAX starts in
-them; `max_calls` recycles a worker process after that many fits, freeing JIT caches.
+cores. A fit that fails in Python is a result, never retried; a worker process that dies under a
+fit (killed, crashed, its node lost) has the task run once more (`max_retries=1`), and a second
+death is recorded as the fit's failure with its reason. Its workers get the XLA host device count
+through `runtime_env`, so the variable is set before JAX starts in them; `max_calls` recycles a
+worker process after that many fits, freeing JIT caches. Each fit runs under RLIMIT_DATA (private
+memory; Ray's shared object store is mapped into every worker, so an address-space cap would not
+do), restored when the fit ends.
 
 Timeouts count from submission; at most `slots` tasks are submitted at once, so a task starts
 (almost) when it is submitted: the first task on a fresh worker also pays the worker's start-up.
@@ -14,19 +18,31 @@ When this executor starts Ray itself, its workers run at niceness 0 (Ray's defau
 from __future__ import annotations
 
 import os
+import resource
 import time
 
+from ..infer.worker import default_memory_bytes
 from ..infer.xla_env import xla_flags
 from .executor import Done, FitFailure, QueueingExecutor
 
+_WAIT_SLICE_S = 0.5  # ray.wait is not interrupted by Ctrl-C: block in short slices
 
-def _call(fn, args):
-    return fn(*args)
+
+def _call(fn, args, memory_bytes):
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = memory_bytes or default_memory_bytes(max(1, os.cpu_count() or 1))
+    if cap is not None:
+        resource.setrlimit(resource.RLIMIT_DATA, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+    try:
+        return fn(*args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 class RayExecutor(QueueingExecutor):
     def __init__(self, address: str | None = None, *, slots: int | None = None, num_cpus: float = 1,
-                 host_devices: int = 4, max_calls: int = 25, init_kwargs: dict | None = None):
+                 host_devices: int = 4, max_calls: int = 25, init_kwargs: dict | None = None,
+                 memory_bytes: int | None = None):
         import ray
 
         self._ray = ray
@@ -39,7 +55,8 @@ class RayExecutor(QueueingExecutor):
         cpus = ray.cluster_resources().get("CPU", 1)
         self.slots = max(1, int(slots or cpus // num_cpus))
         env = {"XLA_FLAGS": xla_flags(host_devices), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-        task = ray.remote(num_cpus=num_cpus, max_retries=0, max_calls=max_calls)(_call)
+        self._memory_bytes = memory_bytes
+        task = ray.remote(num_cpus=num_cpus, max_retries=1, retry_exceptions=False, max_calls=max_calls)(_call)
         self._remote = task.options(runtime_env={"env_vars": env})
         super().__init__()
         self._running: dict = {}  # ObjectRef -> (job, started)
@@ -57,6 +74,7 @@ class RayExecutor(QueueingExecutor):
     # -- internals ------------------------------------------------------------------------------
 
     def _block(self, seconds: float | None) -> None:
+        seconds = _WAIT_SLICE_S if seconds is None else min(seconds, _WAIT_SLICE_S)
         ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=seconds)
         for ref in ready:
             self._collect(ref)
@@ -71,7 +89,7 @@ class RayExecutor(QueueingExecutor):
     def _dispatch(self) -> None:
         while self._queue and len(self._running) < self.slots:
             job = self._queue.popleft()
-            self._running[self._remote.remote(job.fn, job.args)] = (job, time.monotonic())
+            self._running[self._remote.remote(job.fn, job.args, self._memory_bytes)] = (job, time.monotonic())
 
     def _collect(self, ref) -> None:
         job, started = self._running.pop(ref)
