@@ -61,13 +61,13 @@ def jsonable(x):
     return x
 
 
-def fail(command: str, code: str, message: str, status: int, as_json: bool, **extra) -> int:
+def fail(command: str, code: str, message: str, exit_status: int, as_json: bool, **extra) -> int:
     """Report a failure on stderr (and as the JSON object on stdout); return the exit code."""
     message, extra = redact(message), redact_all(extra)
     print(f"{' '.join(('boxloop', command)).strip()}: {message}", file=sys.stderr, flush=True)
     if as_json:
         print(json.dumps(jsonable({"error": {"code": code, "message": message, **extra}})), flush=True)
-    return status
+    return exit_status
 
 
 def run_guarded(command: str, run, args, as_json: bool) -> int:

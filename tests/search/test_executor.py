@@ -88,3 +88,20 @@ def test_executor_specs():
 
     with pytest.raises(SearchError):
         make_executor("dask")
+
+
+def test_a_job_past_its_memory_cap_is_recorded_and_the_pool_goes_on():
+    gib = 2**30
+    with LocalExecutor(1, warm_imports=(), memory_bytes=1 * gib) as pool:
+        pool.submit(Job("big", h.allocate, (2 * gib,)))
+        pool.submit(Job("small", h.allocate, (8 * 2**20,)))
+        done = _collect(pool)
+    assert done["big"].value.code == "fit.out_of_memory"
+    assert done["small"].value == 2**20
+
+
+def test_every_local_fit_is_memory_capped_by_default():
+    from boxloop.infer.worker import default_memory_bytes
+
+    with make_executor("local", workers=2, host_devices=2) as pool:
+        assert pool._config.memory_bytes == default_memory_bytes(2) >= 4 * 2**30
