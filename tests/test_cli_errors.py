@@ -50,10 +50,13 @@ def flat_program(tmp_path):
     (["discover", str(EIGHT_DATA), "--executor", "dask"], 2, "search.bad_executor"),
     (["nonsense-command"], 2, "usage"),
 ])
-def test_usage_file_and_data_errors_are_one_json_object_and_exit_2(capsys, argv, status, code):
+def test_usage_file_and_data_errors_are_one_json_object_and_exit_2(capsys, argv, status, code, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be left behind, not even a default run directory
     assert main([*argv, "--json"]) == status
     error = _one_json(capsys)["error"]
     assert error["code"].startswith(code) and error["message"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_evidence_is_refused_for_an_improper_prior_with_the_reason(capsys, flat_program):

@@ -16,7 +16,7 @@ from pathlib import Path
 from .cache import FitCache, default_cache_dir
 from .config import SearchConfig
 from .driver import run_search
-from .backends import make_executor
+from .backends import make_executor, parse_executor_spec
 from .executor import Executor
 from .fit_task import run_fit
 from .fitter import FitPlan, Fitter
@@ -49,6 +49,8 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
     run_dir = Path(out) if out is not None else default_run_dir(task, config_hash)
     cache_dir = _cache_dir(cache)
     proposer = proposer if proposer is not None else _proposer(config.proposer)
+    if isinstance(executor, str):
+        parse_executor_spec(executor)  # a bad spec is refused before the run directory is touched
     with ExitStack() as stack:
         store = stack.enter_context(RunStore(run_dir))
         fit_cache = stack.enter_context(closing(FitCache(cache_dir))) if cache_dir is not None else None
