@@ -137,7 +137,8 @@ def soak(cluster, args, out: Path) -> dict:
             "bad_draws": len(bad_draws), "proposals_not_stored": result.counts["proposals"] - len(proposals)}
     lost["total"] = sum(lost.values())
     return {"candidates": len(result.candidates), "fits_stored": len(fits), "fit_outcomes": dict(codes),
-            "workers_killed": len(killer.kills), "kills_at_s": [t for t, _ in killer.kills], "lost": lost,
+            "workers_killed": len(killer.kills), "fits_rerun_after_a_worker_died": executor.retried,
+            "kills_at_s": [t for t, _ in killer.kills], "lost": lost,
             "wall_s": round(wall, 1), "fit_s_total": result.timing["fit_s"], "store": str(out)}
 
 

@@ -59,8 +59,8 @@ def _wait_for(predicate, seconds: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_worker_killed_mid_fit_is_retried_and_one_that_keeps_dying_is_recorded(tmp_path, ray_executor):
-    marks = tmp_path / "attempts"
+def test_a_worker_killed_mid_fit_is_rerun_and_one_that_keeps_dying_is_recorded(tmp_path, ray_executor):
+    marks, retried = tmp_path / "attempts", ray_executor.retried
     job = FitJob(h.tiny(10), dict(make_task(dict(h.TINY_DATA)).dataset.values), CI_SETTINGS, seed=7)
     ray_executor.submit(Job("survivor", h.note_pid_then_fit, (str(marks), job), timeout_s=300.0))
     first = int(_wait_for(lambda: marks.exists() and marks.read_text().split(), 120, "the fit to start")[0])
@@ -73,7 +73,8 @@ def test_a_worker_killed_mid_fit_is_retried_and_one_that_keeps_dying_is_recorded
     assert survivor.diagnostics.score >= 5 and survivor.netcdf
     attempts = [int(p) for p in marks.read_text().split()]
     assert len(attempts) == 2 and attempts[0] == first != attempts[1]
-    assert done["doomed"].value.code == "fit.crashed" and "died" in done["doomed"].value.reason
+    assert done["doomed"].value.code == "fit.crashed" and "died under the fit" in done["doomed"].value.reason
+    assert ray_executor.retried - retried == 1 + 2  # the survivor once; the doomed job until its third death
 
 
 def _fits(run_dir) -> list[str]:

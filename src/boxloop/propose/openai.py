@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ProposerError
 from ..lang import check
@@ -134,9 +134,17 @@ class Endpoint:
     host: str
     port: int
     path: str  # base path
-    query: str  # kept as given: a key in it must still be sent
-    auth: str | None  # Basic credentials from user:key@ in the URL
-    display: str
+    query: str = field(repr=False)  # kept as given: a key in it must still be sent
+    auth: str | None = field(repr=False)  # Basic credentials from user:key@ in the URL
+    netloc: str = field(default="", repr=False)  # as given, credentials included: shown only via `shown`
+
+    @property
+    def display(self) -> str:
+        return self.shown("")
+
+    def shown(self, route: str) -> str:
+        """The URL of `route` as it may be printed or stored (credentials masked)."""
+        return redact(urllib.parse.urlunsplit((self.scheme, self.netloc, self.path + route, self.query, "")))
 
     @classmethod
     def parse(cls, base_url: str) -> "Endpoint":
@@ -149,7 +157,7 @@ class Endpoint:
             userinfo = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
             auth = "Basic " + base64.b64encode(userinfo.encode()).decode()
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), parts.query, auth, redact(base_url))
+        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), parts.query, auth, parts.netloc)
 
     def target(self, route: str) -> str:
         return f"{self.path}{route}" + (f"?{self.query}" if self.query else "")
@@ -175,7 +183,7 @@ class ChatClient:
     @property
     def url(self) -> str:
         """The chat URL as it may be shown (credentials masked)."""
-        return f"{self.endpoint.display}/chat/completions"
+        return self.endpoint.shown("/chat/completions")
 
     def complete(self, messages: list[dict], *, seed: int, extra: dict | None = None) -> Reply:
         s = self.settings

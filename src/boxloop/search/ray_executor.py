@@ -1,9 +1,10 @@
 """`RayExecutor`: the executor interface on a Ray cluster (`--executor ray[:address]`).
 
 Ray is an optional extra (`pip install boxloop[ray]`). Each job is a Ray task with `num_cpus`
-cores. A fit that fails in Python is a result, never retried; a worker process that dies under a
-fit (killed, crashed, its node lost) has the task run once more (`max_retries=1`), and a second
-death is recorded as the fit's failure with its reason. Its workers get the XLA host device count
+cores. A fit that fails in Python is a result, never retried; a fit whose worker process dies
+under it (killed, crashed, its node lost) is run again, up to `worker_deaths` times in all (3 by
+default: one retry lost half the time to a soak that killed a worker every minute), and only then
+recorded as failed with the reason of the last death; `retried` counts these reruns. Its workers get the XLA host device count
 through `runtime_env`, so the variable is set before JAX starts in them; `max_calls` recycles a
 worker process after that many fits, freeing JIT caches. Each fit runs under RLIMIT_DATA (private
 memory; Ray's shared object store is mapped into every worker, so an address-space cap would not
@@ -42,7 +43,7 @@ def _call(fn, args, memory_bytes):
 class RayExecutor(QueueingExecutor):
     def __init__(self, address: str | None = None, *, slots: int | None = None, num_cpus: float = 1,
                  host_devices: int = 4, max_calls: int = 25, init_kwargs: dict | None = None,
-                 memory_bytes: int | None = None):
+                 memory_bytes: int | None = None, worker_deaths: int = 3):
         import ray
 
         self._ray = ray
@@ -55,11 +56,13 @@ class RayExecutor(QueueingExecutor):
         cpus = ray.cluster_resources().get("CPU", 1)
         self.slots = max(1, int(slots or cpus // num_cpus))
         env = {"XLA_FLAGS": xla_flags(host_devices), "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-        self._memory_bytes = memory_bytes
-        task = ray.remote(num_cpus=num_cpus, max_retries=1, retry_exceptions=False, max_calls=max_calls)(_call)
+        self._memory_bytes, self._worker_deaths = memory_bytes, max(1, worker_deaths)
+        task = ray.remote(num_cpus=num_cpus, max_retries=0, max_calls=max_calls)(_call)
         self._remote = task.options(runtime_env={"env_vars": env})
         super().__init__()
         self._running: dict = {}  # ObjectRef -> (job, started)
+        self._deaths: dict[str, int] = {}  # job key -> worker deaths so far
+        self.retried = 0
 
     def pending(self) -> int:
         return len(self._queue) + len(self._running)
@@ -98,6 +101,12 @@ class RayExecutor(QueueingExecutor):
             value = self._ray.get(ref)
         except Exception as err:  # noqa: BLE001 - every failure becomes a recorded FitFailure
             value = _failure(err, elapsed)
+            if _worker_died(err) and self._deaths.get(job.key, 0) + 1 < self._worker_deaths:
+                self._deaths[job.key] = self._deaths.get(job.key, 0) + 1
+                self.retried += 1
+                self._queue.appendleft(job)  # the fit itself did nothing wrong: run it again first
+                return
+        self._deaths.pop(job.key, None)
         self._done.append(Done(job.key, value, elapsed))
 
     def _expire(self) -> None:
@@ -120,14 +129,21 @@ class RayExecutor(QueueingExecutor):
         return min((s + j.timeout_s for j, s in self._running.values() if j.timeout_s), default=None)
 
 
+def _worker_died(err: Exception) -> bool:
+    from ray import exceptions as rex
+
+    return isinstance(err, (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError))
+
+
 def _failure(err: Exception, elapsed: float) -> FitFailure:
     from ray import exceptions as rex
 
     if isinstance(err, rex.RayTaskError):
         cause = err.cause if getattr(err, "cause", None) is not None else err
         return FitFailure("fit.error", f"{type(cause).__name__}: {cause}", str(err)[-4000:], elapsed)
-    if isinstance(err, (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError)):
-        return FitFailure("fit.crashed", f"the Ray worker died: {type(err).__name__}", str(err)[-4000:], elapsed)
+    if _worker_died(err):
+        return FitFailure("fit.crashed", f"the Ray worker died under the fit: {type(err).__name__}",
+                          str(err)[-4000:], elapsed)
     if isinstance(err, rex.OutOfMemoryError):
         return FitFailure("fit.out_of_memory", "Ray killed the task for memory", str(err)[-4000:], elapsed)
     return FitFailure("fit.crashed", f"{type(err).__name__}: {err}", str(err)[-4000:], elapsed)
