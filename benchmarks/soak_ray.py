@@ -26,21 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "search"))  # the tests' small normal model
+from search_helpers import tiny  # noqa: E402
+
 FAMILIES = ("normal(mu, sigma)", "student_t(4, mu, sigma)", "cauchy(mu, sigma)", "logistic(mu, sigma)")
-PROGRAM = """data {{
-  int<lower=0> N;
-  vector[N] y;
-}}
-parameters {{
-  real mu;
-  real<lower=0> sigma;
-}}
-model {{
-  mu ~ normal(0, {scale});
-  sigma ~ normal(0, 5);
-  y ~ {family};
-}}
-"""
 
 
 class DistinctProposer:
@@ -55,7 +44,7 @@ class DistinctProposer:
         from boxloop.propose.base import Accounting, Proposal
 
         k, self.calls = self.calls, self.calls + 1
-        text = PROGRAM.format(scale=5 + k // len(FAMILIES), family=FAMILIES[k % len(FAMILIES)])
+        text = tiny(scale=5 + k // len(FAMILIES), family=FAMILIES[k % len(FAMILIES)])
         return [Proposal(text, True, block, Accounting(tokens_generated=1), (), self.name)]
 
 

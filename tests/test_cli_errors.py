@@ -3,7 +3,6 @@ and the documented exit code (0 ok, 1 well-formed input that fails, 2 usage/file
 130 Ctrl-C)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import alive, live_children
 
 from boxloop import cli
 from boxloop.cli import main
@@ -95,20 +95,6 @@ def test_secrets_in_arguments_never_reach_the_output(capsys, monkeypatch):
         assert secret not in captured.out and secret not in captured.err
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid and fields[0] != "Z":
-                    out.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
 def test_ctrl_c_ends_fit_promptly_with_its_worker(tmp_path):
     """`fit` without --timeout: the sampler runs in a worker; SIGINT stops both within seconds."""
     proc = subprocess.Popen([sys.executable, "-m", "boxloop.cli", "fit", str(EIGHT), str(EIGHT_DATA), "--json",
@@ -116,9 +102,9 @@ def test_ctrl_c_ends_fit_promptly_with_its_worker(tmp_path):
                             text=True)
     try:
         deadline = time.monotonic() + 120
-        while not _children(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
+        while not live_children(proc.pid) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        workers = _children(proc.pid)
+        workers = live_children(proc.pid)
         assert workers, "the fit's worker never started"
         time.sleep(3.0)  # let it get into JAX
         proc.send_signal(signal.SIGINT)
@@ -132,6 +118,4 @@ def test_ctrl_c_ends_fit_promptly_with_its_worker(tmp_path):
     assert json.loads(out) == {"error": {"code": "interrupted",
                                          "message": "interrupted (Ctrl-C); what had finished is kept"}}
     time.sleep(0.5)
-    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and pid in _children(proc.pid)]
-    assert not any(os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-                   != "Z" for pid in workers)
+    assert not [pid for pid in workers if alive(pid)]

@@ -10,20 +10,7 @@ import sys
 import time
 
 import search_helpers as h
-
-
-def _live_children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid and fields[0] != "Z":
-                    out.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
+from processes import alive, live_children
 
 
 def _rows(db_path, query):
@@ -50,7 +37,7 @@ def test_ctrl_c_stops_discover_and_its_workers_and_keeps_the_store(tmp_path):
         while time.monotonic() < deadline and proc.poll() is None and \
                 not _rows(db, "SELECT slot FROM proposals"):
             time.sleep(0.3)
-        workers = _live_children(proc.pid)
+        workers = live_children(proc.pid)
         assert proc.poll() is None and workers, "the run never got to fitting"
         time.sleep(2.0)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
@@ -63,7 +50,6 @@ def test_ctrl_c_stops_discover_and_its_workers_and_keeps_the_store(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert json.loads(out)["error"]["code"] == "interrupted"
     time.sleep(0.5)
-    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and
-                open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert not [pid for pid in workers if alive(pid)]
     assert [r[0] for r in _rows(db, "SELECT status FROM runs")] == ["interrupted"]
     assert _rows(db, "SELECT slot FROM proposals") and _rows(db, "SELECT key FROM fits") == []
