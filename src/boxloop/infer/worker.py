@@ -152,6 +152,7 @@ def _prepare_child(limits: WorkerLimits, stderr_path: str, deadline: float) -> N
     ignore_interrupts()
     fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
     os.dup2(fd, 2)
+    os.dup2(fd, 1)  # nothing the fit prints may reach the caller's stdout (--json owns it)
     os.close(fd)
     faulthandler.enable()
     # Dump every thread's stack shortly before the parent gives up (wall-clock deadline).

@@ -191,7 +191,7 @@ class ChatClient:
                    "seed": seed, "n": 1, "max_tokens": s.max_tokens, **(extra or {})}
         if not self._answered:
             self._probe()
-        return _reply(self._post(payload), self.url)
+        return _reply(self._post(payload), self.url, self.endpoint.display)
 
     def _headers(self, body: bool) -> dict:
         headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if body else {})}
@@ -369,13 +369,13 @@ def _http_error(status: int, detail: str, url: str, settings: ChatSettings, serv
                          status=status)
 
 
-def _reply(data: dict, url: str) -> Reply:
+def _reply(data: dict, url: str, server: str) -> Reply:
     try:
         message = data["choices"][0]["message"]
         text = message.get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         raise ProposerError(f"the reply from {url} has no choices[0].message.content; is it an OpenAI-"
-                            f"compatible chat endpoint?", code="propose.bad_reply") from None
+                            f"compatible chat endpoint?", code="propose.bad_reply", server=server) from None
     usage = data.get("usage") or {}
     completion = usage.get("completion_tokens")
     return Reply(text, int(completion) if completion is not None else _estimate_tokens(text),
