@@ -270,7 +270,10 @@ def _collect(proc, conn, deadline: float, start: float, stderr_path: str, on_pro
     if ready:
         proc.join()
         return _crash_failure(proc.exitcode, _stderr_tail(stderr_path), time.monotonic() - start)
-    return None  # timed out
+    return _TIMED_OUT
+
+
+_TIMED_OUT = object()  # not None: a job may return None
 
 
 def run_in_worker(
@@ -308,7 +311,7 @@ def run_in_worker(
         sender.close()  # the child holds the only writer now, so its death reads as EOF here
     try:
         outcome = _collect(proc, receiver, start + limits.timeout_s, start, stderr_path, on_progress)
-        if outcome is None:
+        if outcome is _TIMED_OUT:
             _stop(proc, limits.grace_s)
             return FitFailure(
                 "fit.timeout",
