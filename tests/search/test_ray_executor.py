@@ -35,3 +35,18 @@ def test_timeout_and_cancel(ray_executor):
 def test_workers_are_not_deprioritised(ray_executor):
     ray_executor.submit(Job("nice", os.nice, (0,)))
     assert [d.value for d in as_completed(ray_executor)] == [0]
+
+
+def test_a_fit_past_its_memory_cap_is_recorded_as_out_of_memory(ray_cluster):
+    from boxloop.search.ray_executor import RayExecutor
+
+    gib = 2**30
+    capped = RayExecutor(address=ray_cluster.address, host_devices=2, memory_bytes=2 * gib)
+    try:
+        capped.submit(Job("big", h.allocate, (3 * gib,)))
+        capped.submit(Job("small", h.allocate, (8 * 2**20,)))
+        done = {d.key: d for d in as_completed(capped)}
+    finally:
+        capped.close()
+    assert done["big"].value.code == "fit.out_of_memory"
+    assert done["small"].value == 2**20

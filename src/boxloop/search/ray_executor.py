@@ -140,6 +140,8 @@ def _failure(err: Exception, elapsed: float) -> FitFailure:
 
     if isinstance(err, rex.RayTaskError):
         cause = err.cause if getattr(err, "cause", None) is not None else err
+        if isinstance(cause, MemoryError):
+            return FitFailure("fit.out_of_memory", "the fit ran past its memory cap", str(err)[-4000:], elapsed)
         return FitFailure("fit.error", f"{type(cause).__name__}: {cause}", str(err)[-4000:], elapsed)
     if _worker_died(err):
         return FitFailure("fit.crashed", f"the Ray worker died under the fit: {type(err).__name__}",
