@@ -48,6 +48,7 @@ class StoreError(BoxloopError):
 
     code = "store.invalid"
 
+
 FITS_TABLE = """
 CREATE TABLE IF NOT EXISTS fits (
     key TEXT PRIMARY KEY, structural_hash TEXT NOT NULL, data_hash TEXT NOT NULL,
@@ -88,8 +89,8 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         raise StoreError(f"there is no run store at {path}", code="store.missing")
     else:
         _create(path)
-    uri = f"file:{path}?mode=ro" if read_only else str(path)
-    db = sqlite3.connect(uri, uri=read_only, isolation_level=None, timeout=30.0)
+    target = _read_only_uri(path) if read_only else str(path)
+    db = sqlite3.connect(target, uri=read_only, isolation_level=None, timeout=30.0)
     db.row_factory = sqlite3.Row
     if not read_only:
         db.execute("PRAGMA journal_mode=WAL")
@@ -105,7 +106,16 @@ def _create(path: Path) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("CREATE TABLE IF NOT EXISTS boxloop_meta (key TEXT PRIMARY KEY, value TEXT)")
     db.close()  # the last connection checkpoints the WAL into the main file
-    os.replace(tmp, path)
+    try:
+        os.link(tmp, path)  # never over a store another process created meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+
+
+def _read_only_uri(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro"
 
 
 def check_integrity(path: Path) -> None:
@@ -115,7 +125,7 @@ def check_integrity(path: Path) -> None:
     if path.stat().st_size == 0:
         raise StoreError(f"{path} is empty (0 bytes), so it holds no run; {recover}", code="store.empty")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        db = sqlite3.connect(_read_only_uri(path), uri=True, timeout=30.0)
         try:
             verdict = db.execute("PRAGMA quick_check").fetchone()[0]
         finally:
