@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,7 @@ class LocalRayCluster:
         self.port = _free_port()
         self.address = f"{LOOPBACK}:{self.port}"
         # Ray's socket paths must stay short (AF_UNIX allows ~107 bytes): a short temporary root.
+        self._own_temp = temp_dir is None
         self.temp_dir = temp_dir or tempfile.mkdtemp(prefix="bxray-", dir="/tmp")
         # Token authentication with a token of this cluster's own: nothing else on the machine can
         # join it, and no token file in the home directory is read or written. A driver must have
@@ -119,6 +121,8 @@ class LocalRayCluster:
         except subprocess.TimeoutExpired:
             pass
         self.proc = None
+        if self._own_temp:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _cmdline(pid: int) -> str:
