@@ -13,7 +13,8 @@ from boxloop.search.local import LocalExecutor
 
 @pytest.fixture
 def pool():
-    with LocalExecutor(2, warm_imports=(), host_devices=3) as executor:
+    # The helpers are imported while the workers start, so a job's timeout never covers that import.
+    with LocalExecutor(2, warm_imports=("search_helpers",), host_devices=3) as executor:
         yield executor
 
 
