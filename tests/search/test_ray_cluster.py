@@ -73,7 +73,7 @@ def test_a_worker_killed_mid_fit_is_rerun_and_one_that_keeps_dying_is_recorded(t
     assert survivor.diagnostics.score >= 5 and survivor.netcdf
     attempts = [int(p) for p in marks.read_text().split()]
     assert len(attempts) == 2 and attempts[0] == first != attempts[1]
-    assert done["doomed"].value.code == "fit.crashed" and "died under the fit" in done["doomed"].value.reason
+    assert done["doomed"].value.code == "fit.worker_lost" and "died under the fit" in done["doomed"].value.reason
     assert ray_executor.retried - retried == 1 + 2  # the survivor once; the doomed job until its third death
 
 

@@ -17,7 +17,7 @@ def test_results_and_failures(ray_executor):
     assert done["sum"].value == 3
     assert isinstance(done["raise"].value, FitFailure) and "prior scale must be positive" in done["raise"].value.reason
     assert "--xla_force_host_platform_device_count=2" in done["env"].value[2]
-    assert done["crash"].value.code == "fit.crashed"
+    assert done["crash"].value.code == "fit.worker_lost"
 
 
 def test_timeout_and_cancel(ray_executor):

@@ -1,6 +1,7 @@
 """The run store under abuse: empty, corrupt or foreign files, two writers, kill -9, draws that
 went missing or bad. Nothing is silently restarted, nothing finished is lost."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -77,15 +78,21 @@ def _fit(key: str) -> FitRecord:
     return FitRecord(key=key, structural_hash="h" + key, data_hash="d", settings_hash="s", program="p", status="ok")
 
 
-def test_missing_or_damaged_draws_are_not_reused(tmp_path):
+def test_missing_or_damaged_draws_or_a_lost_worker_are_not_reused(tmp_path):
     with RunStore(tmp_path) as store:
         for key in ("gone", "bad", "fine"):
             store.add_fit(_fit(key), netcdf=f"draws of {key}".encode())
+        lost = dataclasses.replace(_fit("lost"), status="failed", code="fit.worker_lost")
+        crashed = dataclasses.replace(_fit("crashed"), status="failed", code="fit.crashed")
+        store.add_fit(lost)
+        store.add_fit(crashed)
+        assert store.find_fit("lost") is None and store.find_fit("crashed").code == "fit.crashed"
         (tmp_path / "fits" / "gone.nc").unlink()
         (tmp_path / "fits" / "bad.nc").write_bytes(b"draws of bax")
         assert store.find_fit("gone") is None and store.find_fit("bad") is None
         assert store.find_fit("fine").netcdf == "fits/fine.nc"
-        assert dict(store.repaired) == {"gone": f"its draws file {tmp_path}/fits/gone.nc is missing",
+        assert dict(store.repaired) == {"lost": "its worker was lost the last time",
+                                        "gone": f"its draws file {tmp_path}/fits/gone.nc is missing",
                                         "bad": f"its draws file {tmp_path}/fits/bad.nc does not match its checksum"}
 
 

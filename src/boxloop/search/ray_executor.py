@@ -4,7 +4,8 @@ Ray is an optional extra (`pip install boxloop[ray]`). Each job is a Ray task wi
 cores. A fit that fails in Python is a result, never retried; a fit whose worker process dies
 under it (killed, crashed, its node lost) is run again, up to `worker_deaths` times in all (3 by
 default: one retry lost half the time to a soak that killed a worker every minute), and only then
-recorded as failed with the reason of the last death; `retried` counts these reruns. Its workers get the XLA host device count
+recorded as `fit.worker_lost`: a failure of the cluster, not of the fit, which the run store
+does not reuse (the same command rerun fits it again); `retried` counts the reruns. Its workers get the XLA host device count
 through `runtime_env`, so the variable is set before JAX starts in them; `max_calls` recycles a
 worker process after that many fits, freeing JIT caches. Each fit runs under RLIMIT_DATA (private
 memory; Ray's shared object store is mapped into every worker, so an address-space cap would not
@@ -25,6 +26,7 @@ import time
 from ..infer.worker import default_memory_bytes
 from ..infer.xla_env import xla_flags
 from .executor import Done, FitFailure, QueueingExecutor
+from .store import WORKER_LOST
 
 _WAIT_SLICE_S = 0.5  # ray.wait is not interrupted by Ctrl-C: block in short slices
 
@@ -144,8 +146,8 @@ def _failure(err: Exception, elapsed: float) -> FitFailure:
             return FitFailure("fit.out_of_memory", "the fit ran past its memory cap", str(err)[-4000:], elapsed)
         return FitFailure("fit.error", f"{type(cause).__name__}: {cause}", str(err)[-4000:], elapsed)
     if _worker_died(err):
-        return FitFailure("fit.crashed", f"the Ray worker died under the fit: {type(err).__name__}",
-                          str(err)[-4000:], elapsed)
+        return FitFailure(WORKER_LOST, f"the Ray worker died under the fit ({type(err).__name__}) each time it "
+                          "ran; rerun the command to fit it again", str(err)[-4000:], elapsed)
     if isinstance(err, rex.OutOfMemoryError):
         return FitFailure("fit.out_of_memory", "Ray killed the task for memory", str(err)[-4000:], elapsed)
     return FitFailure("fit.crashed", f"{type(err).__name__}: {err}", str(err)[-4000:], elapsed)

@@ -11,8 +11,8 @@ looks (`RunStore(dir, read_only=True)`) takes no lock. The lock dies with its pr
 killed with SIGKILL leaves no stale lock, and the next open marks that run `killed`.
 A store that is empty (0 bytes), not SQLite, damaged, or not a boxloop run is refused with an
 error naming the file and how to recover (`store.empty`, `store.corrupt`): it is never silently
-replaced by a fresh run. A fit whose draws file is missing or fails its checksum is not reused:
-it is fitted again.
+replaced by a fresh run. A fit whose draws file is missing or fails its checksum is not reused,
+nor one that failed only because its worker was lost (`fit.worker_lost`): it is fitted again.
 
 Every insert commits on its own (autocommit), so a run killed at any moment, even with SIGKILL,
 loses at most the fits that were still running. Rerunning the same command replays proposals by
@@ -41,6 +41,9 @@ DB_NAME = "run.sqlite"
 LOCK_NAME = "run.lock"
 FITS_DIR = "fits"
 _TABLES = ("runs", "proposals", "fits")
+# A fit that failed because the machinery under it did (its Ray worker kept dying), not because of
+# the program: kept as the run's record, never reused on resume (fitted again instead).
+WORKER_LOST = "fit.worker_lost"
 
 
 class StoreError(BoxloopError):
@@ -319,7 +322,7 @@ class RunStore:
         if row is None:
             return None
         rec = fit_from_row(row)
-        problem = draws_problem(self.directory, rec)
+        problem = "its worker was lost the last time" if rec.code == WORKER_LOST else draws_problem(self.directory, rec)
         if problem is not None:
             self.repaired.append((key, problem))
             return None
