@@ -57,7 +57,7 @@ class ChatSettings:
     """Everything about talking to one server except the key (which stays out of reprs)."""
 
     model: str
-    base_url: str = DEFAULT_URL
+    base_url: str = field(default=DEFAULT_URL, repr=False)  # may carry credentials: never in a repr
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 1500
