@@ -66,7 +66,7 @@ def test_matching_data_passes(capsys):
 
 def test_missing_file_is_a_usage_error_with_one_line(capsys):
     code, payload, err = run_json(capsys, "check", "no_such_file.stan", "--json")
-    assert code == 2 and payload is None
+    assert code == 2 and payload == {"error": {"code": "usage", "message": "program file 'no_such_file.stan' not found"}}
     assert err.count("\n") == 1 and "not found" in err
 
 

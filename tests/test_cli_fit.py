@@ -65,7 +65,7 @@ def test_unreadable_data_is_a_usage_error(tmp_path, capsys):
     data = tmp_path / "d.json"
     data.write_text("{not json")
     code, payload, err = run_json(capsys, "fit", EIGHT, data, *SHORT)
-    assert code == 2 and payload is None and err.strip()
+    assert code == 2 and payload["error"]["code"].startswith("data.") and err.strip()
 
 
 def test_evidence_reports_log_evidence_with_se(capsys):

@@ -1,73 +1,41 @@
 """The `boxloop` command line (DESIGN §8).
 
-Every command accepts --json (exactly one JSON object on stdout) and exits 0 on success, 1 when the
-input is well-formed but fails (an invalid program, no reliable model), 2 on usage, I/O or data errors
-(with a one-line message on stderr).
+Every command accepts --json (exactly one JSON object on stdout, also on error) and exits 0 on
+success, 1 when the input is well-formed but fails (an invalid program, no reliable model), 2 on
+usage, I/O, data or run-store errors (with a one-line message on stderr), 130 on Ctrl-C (`cli_io`).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import math
 import sys
 from pathlib import Path
 
-from .errors import BoxloopError
+from . import cli_discover, cli_propose
+from .cli_io import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, UsageError, emit, parse_or_fail,
+                     run_guarded, wants_json)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(BoxloopError):
-    code = "usage"
+__all__ = ["main", "emit", "UsageError", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
 
 def main(argv=None) -> int:
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, status = parse_or_fail(parser, argv, "")
+    if args is None:
+        return status
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    try:
-        return args.run(args)
-    except BoxloopError as exc:
-        print(f"boxloop {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"boxloop {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_guarded(args.command, args.run, args, getattr(args, "json", False) or wants_json(argv))
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
+def _build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    from . import cli_discover, cli_propose
-
     for register in (_register_check, _register_fit, _register_evidence, cli_propose.register,
                      cli_discover.register):
         register(sub)
     return parser
-
-
-def emit(payload: dict, as_json: bool, human: str) -> None:
-    """Print the machine-readable payload or the human-readable text, never both."""
-    if as_json:
-        print(json.dumps(_jsonable(payload)))
-    else:
-        print(human)
-
-
-def _jsonable(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item") and callable(x.item):  # numpy scalars
-        return _jsonable(x.item())
-    return x
 
 
 def read_program(path: str) -> str:
@@ -133,6 +101,9 @@ def _check_text(path: str, result, payload: dict) -> str:
 # ---- fit / evidence --------------------------------------------------------------------------
 
 
+DEFAULT_FIT_TIMEOUT_S = 3600.0
+
+
 def _add_sampler_options(p) -> None:
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
     p.add_argument("data", help="Stan-JSON or CSV data")
@@ -142,8 +113,10 @@ def _add_sampler_options(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accept", type=float, default=0.8)
     p.add_argument("--max-tree-depth", type=int, default=10)
-    p.add_argument("--timeout", type=float, default=None,
-                   help="run the fit in a worker process and stop it after this many seconds")
+    p.add_argument("--timeout", type=float, default=DEFAULT_FIT_TIMEOUT_S,
+                   help="stop the fit after this many seconds (default: %(default)g)")
+    p.add_argument("--memory-gb", type=float, default=None,
+                   help="address-space cap of the fit's worker process in GiB (default: 80%% of memory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -169,37 +142,37 @@ def _settings(args):
 
 
 def _fit(args, evidence: str | None):
-    """Run the fit here or in a worker; return a FitResult or raise/return the failure."""
-    _set_host_devices(args.chains)
-    from .infer.pipeline import fit_isolated, fit_program
-    from .infer.worker import WorkerLimits
-
-    from .infer.progress import ProgressBar, listening
+    """Run the fit in a worker process (so Ctrl-C, the timeout and the memory cap always hold);
+    return its FitResult or FitFailure."""
+    from .infer.pipeline import checked_program, fit_isolated
+    from .infer.progress import ProgressBar
+    from .infer.worker import GiB, WorkerLimits, default_memory_bytes
 
     source, data = read_program(args.program), read_data(args.data)
+    checked_program(source, data, evidence)  # every diagnostic, here, before a worker starts
     _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
                     f"{args.draws} draws)")
+    memory = default_memory_bytes() if args.memory_gb is None else int(args.memory_gb * GiB)
+    limits = WorkerLimits(timeout_s=args.timeout, memory_bytes=memory, host_devices=_set_host_devices(args.chains))
     bar = None if args.json else ProgressBar(sys.stderr, label=Path(args.program).name)
     try:
-        if args.timeout is None:
-            with listening(bar) if bar else contextlib.nullcontext():
-                return fit_program(source, data, _settings(args), args.seed, evidence)
-        limits = WorkerLimits(timeout_s=args.timeout, host_devices=max(args.chains, 1))
         return fit_isolated(source, data, _settings(args), args.seed, evidence, limits, on_progress=bar)
     finally:
         if bar:
             bar.close()
 
 
-def _set_host_devices(chains: int) -> None:
-    # Chains run in parallel only if XLA sees one CPU device per chain; this must precede JAX start-up.
-    # A device count the caller set in XLA_FLAGS is kept.
+def _set_host_devices(chains: int) -> int:
+    # Chains run in parallel only if XLA sees one CPU device per chain; this must precede JAX start-up
+    # (the worker inherits it). A device count the caller set in XLA_FLAGS is kept.
     import os
 
     from .infer.xla_env import device_count, xla_flags
 
     inherited = os.environ.get("XLA_FLAGS", "")
-    os.environ["XLA_FLAGS"] = xla_flags(device_count(inherited) or chains, inherited)
+    devices = device_count(inherited) or chains
+    os.environ["XLA_FLAGS"] = xla_flags(devices, inherited)
+    return devices
 
 
 def _progress(args, message: str) -> None:
@@ -218,7 +191,7 @@ def _failed(args, exc_or_failure) -> int:
         return EXIT_FAILED
     code, message = exc_or_failure.code, getattr(exc_or_failure, "reason", None) or str(exc_or_failure)
     emit({"error": {"code": code, "message": message}}, args.json, f"fit failed [{code}]: {message}")
-    return EXIT_FAILED
+    return EXIT_USAGE if code.startswith("data.") else EXIT_FAILED  # the worker found the data unusable
 
 
 def _run_fit_or_fail(args, evidence: str | None):

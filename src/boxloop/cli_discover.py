@@ -1,17 +1,17 @@
 """`boxloop discover DATA ...`: search for a reliable model of the data (DESIGN §8).
 
-Exit 0 when a reliable program was found, 1 when none was (everything found is still printed),
-2 on usage or data errors. Progress goes to stderr (unless --json); the result to stdout.
+Exit 0 when a reliable program was found, 1 when none was or the proposer's server failed
+(everything found is still printed, and the failure is named: code, message, server, status),
+2 on usage, data or run-store errors, 130 on Ctrl-C. Progress goes to stderr (unless --json);
+the result to stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit
-from .errors import BoxloopError
+from .cli_io import EXIT_FAILED, EXIT_OK, ArgumentParser, emit, parse_or_fail, run_guarded
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     p.set_defaults(run=run_discover)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_arguments(p: ArgumentParser) -> None:
     p.add_argument("data", help="Stan-JSON or CSV data")
     p.add_argument("--target", help="the variable to model (default: boxloop's guess)")
     p.add_argument("--describe", help="plain-language description of the data")
@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", default="local", help="local (default), ray or ray:<address>")
     p.add_argument("--workers", type=int, help="fits at once (default: one per core)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per fit")
+    p.add_argument("--memory-gb", type=float, default=None,
+                   help="memory cap per fit worker in GiB (default: 80%% of memory shared among the workers)")
     p.add_argument("--alpha", type=int, default=2, help="likelihood rewrites per lineage")
     p.add_argument("--prior-rewrites", type=int, default=2, help="prior rewrites per lineage")
     p.add_argument("--beta", type=int, default=4, help="stop after this many reliable programs (refine)")
@@ -58,7 +60,8 @@ def run_discover(args) -> int:
                             target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
     config = SearchConfig(strategy=args.strategy, proposer=args.proposer, budget=args.budget, seed=args.seed,
                           alpha=args.alpha, prior_rewrites=args.prior_rewrites, beta=args.beta, zeta=args.zeta,
-                          timeout_s=args.timeout, settings=settings)
+                          timeout_s=args.timeout, settings=settings,
+                          memory_bytes=None if args.memory_gb is None else int(args.memory_gb * 2**30))
     progress = None if args.json else ProgressLine(sys.stderr)
     cache = False if args.no_cache else (args.cache_dir or True)
     try:
@@ -73,6 +76,11 @@ def run_discover(args) -> int:
 
 def _text(result) -> str:
     lines = []
+    if result.error is not None:
+        e = result.error
+        status = f", HTTP {e['status']}" if e.get("status") else ""
+        lines += [f"the proposer failed [{e['code']}{status}] at {e.get('server') or '?'}: {e['message']}",
+                  "rerun the same command once it answers: the run resumes where it stopped", ""]
     if result.best is None:
         lines.append(f"no reliable program among {len(result.candidates)} candidates")
     else:
@@ -99,17 +107,12 @@ def _num(x: float, width: int) -> str:
 
 def main(argv=None) -> int:
     """`python -m boxloop.cli_discover DATA ...`, the same as `boxloop discover DATA ...`."""
-    parser = argparse.ArgumentParser(prog="boxloop discover", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="boxloop discover", description=__doc__.splitlines()[0])
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_discover(args)
-    except BoxloopError as exc:
-        print(f"boxloop discover: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("boxloop discover: interrupted (rerun the same command to resume)", file=sys.stderr)
-        return 130
+    args, status = parse_or_fail(parser, argv, "discover")
+    if args is None:
+        return status
+    return run_guarded("discover", run_discover, args, args.json)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@
 
 JSON: {"programs": [text, ...], "valid": [bool, ...], "tokens": {"generated", "discarded", "tries",
 "seconds"}} (tokens summed over the proposals). Exit 0 when at least one program is valid, 1 when
-none is, 2 on usage, data or proposer-backend errors (one line on stderr, via cli.main).
+none is or the proposer's server failed ({"error": {"code", "message", "server", "status"}}), 2 on
+usage, data or proposer-spec errors (one line on stderr, via cli.main).
 """
 
 from __future__ import annotations
 
 import argparse
+
+from .cli_io import EXIT_FAILED, EXIT_OK, emit
 
 DEFAULT_PROPOSER = "grammar"  # DESIGN names spfn the default; it is not trained yet
 
@@ -38,7 +41,6 @@ def _positive_int(text: str) -> int:
 
 
 def run_propose(args) -> int:
-    from .cli import EXIT_FAILED, EXIT_OK, emit
     from .data import make_task
     from .propose import Accounting, get_proposer
 

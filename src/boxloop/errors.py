@@ -37,6 +37,25 @@ class FitError(BoxloopError):
 
 
 class ProposerError(BoxloopError):
-    """A proposer backend could not produce a program (server down, model missing, budget spent)."""
+    """A proposer backend could not produce a program (server down, model missing, budget spent).
+
+    `server` (the redacted base URL) and `status` (the HTTP status, if one came back) say where it
+    failed. `transport` is True when no answer came back at all (refused, timed out, 5xx, not an
+    answer): such a failure says nothing about the request and must never be stored as its result.
+    """
 
     code = "propose.failed"
+    TRANSPORT_CODES = frozenset({"propose.server_down", "propose.timeout", "propose.http_error",
+                                 "propose.bad_reply"})
+
+    def __init__(self, message: str, *, code: str | None = None, server: str | None = None,
+                 status: int | None = None):
+        super().__init__(message, code=code)
+        self.server, self.status = server, status
+
+    @property
+    def transport(self) -> bool:
+        return self.code in self.TRANSPORT_CODES
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": str(self), "server": self.server, "status": self.status}

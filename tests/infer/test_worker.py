@@ -181,3 +181,10 @@ def test_child_environment_sets_devices_and_keeps_other_xla_flags():
     )
     assert inherited["XLA_FLAGS"] == ("--a=1 --xla_cpu_use_fusion_emitters=false "
                                       "--xla_force_host_platform_device_count=2")
+
+
+def test_what_a_job_prints_never_reaches_the_callers_stdout(capfd):
+    """--json owns stdout: a fit that prints (a Stan print statement, a library) must not corrupt it.
+    (The job returns None, which is a result, not a timeout.)"""
+    assert run_in_worker(print, ("printed by the job",), limits=QUICK) is None
+    assert "printed by the job" not in capfd.readouterr().out

@@ -91,3 +91,60 @@ def faulty_fit(job):
     from boxloop.search.fit_task import run_fit
 
     return run_fit(job)
+
+
+# ---- a JAX-free stand-in for fitting, for tests of what happens around fits ---------------------
+
+
+def synthetic_fit(job):
+    """A successful FitOutcome with diagnostics of well-mixed synthetic draws (no NUTS, no JAX)."""
+    from boxloop.diagnose import diagnose
+    from boxloop.search.fit_task import FitOutcome
+
+    rng = np.random.default_rng(job.seed)
+    n = len(TINY_DATA["y"])
+    draws = {"mu": rng.normal(size=(2, 200))}
+    stats = {"diverging": np.zeros((2, 200), bool), "energy": rng.normal(size=(2, 200))}
+    log_lik = {"y": rng.normal(-1.5, 0.05, size=(2, 200, n))}
+    return FitOutcome("ok", diagnostics=diagnose(draws, stats, log_lik), netcdf=f"draws {job.seed}".encode())
+
+
+class InlineExecutor:
+    """Runs each job in this process the moment it is submitted (one slot)."""
+
+    slots = 1
+
+    def __init__(self):
+        from boxloop.search.executor import Done
+
+        self._Done, self._done, self.ran = Done, [], []
+
+    def submit(self, job):
+        self.ran.append(job.key)
+        self._done.append(self._Done(job.key, job.fn(*job.args), 0.01))
+
+    def wait(self, timeout=None):
+        done, self._done = self._done, []
+        return done
+
+    def cancel(self, key):
+        return False
+
+    def pending(self):
+        return len(self._done)
+
+    def close(self):
+        pass
+
+
+def note_pid_then_fit(marks_path, job):
+    """Append this process's pid to `marks_path`, then run the real fit (a test kills it midway)."""
+    with open(marks_path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    from boxloop.search.fit_task import run_fit
+
+    return run_fit(job)
+
+
+def allocate(n_bytes):
+    return float(np.ones(n_bytes // 8).sum())

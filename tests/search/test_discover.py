@@ -68,7 +68,8 @@ def test_crash_timeout_and_duplicates_are_recorded_and_the_run_goes_on(tmp_path,
     result = _run(tmp_path, programs, pool)
     by_code = {c.code: c for c in result.candidates}
     assert by_code["fit.crashed"].status == "failed" and by_code["fit.timeout"].status == "failed"
-    assert "faulty_fit" in RunStore(tmp_path / "run").find_fit(_key(tmp_path, by_code["fit.timeout"].hash)).detail
+    with RunStore(tmp_path / "run", read_only=True) as store:
+        assert "faulty_fit" in store.find_fit(_key(tmp_path, by_code["fit.timeout"].hash)).detail
     ok = [c for c in result.candidates if c.status == "ok"]
     assert len(ok) == 1 and result.best is not None and result.best.hash == ok[0].hash
     assert ok[0].multiplicity == 2  # the renamed copy counted, not fitted
@@ -79,7 +80,7 @@ def test_crash_timeout_and_duplicates_are_recorded_and_the_run_goes_on(tmp_path,
 
 
 def _key(tmp_path, digest):
-    with RunStore(tmp_path / "run") as store:
+    with RunStore(tmp_path / "run", read_only=True) as store:
         return next(f.key for f in store.fits() if f.structural_hash == digest)
 
 

@@ -6,13 +6,15 @@ import time
 import pytest
 import search_helpers as h
 
-from boxloop.search.executor import FitFailure, Job, as_completed, make_executor, parse_executor_spec
+from boxloop.search.backends import make_executor, parse_executor_spec
+from boxloop.search.executor import FitFailure, Job, as_completed
 from boxloop.search.local import LocalExecutor
 
 
 @pytest.fixture
 def pool():
-    with LocalExecutor(2, warm_imports=(), host_devices=3) as executor:
+    # The helpers are imported while the workers start, so a job's timeout never covers that import.
+    with LocalExecutor(2, warm_imports=("search_helpers",), host_devices=3) as executor:
         yield executor
 
 
@@ -87,3 +89,20 @@ def test_executor_specs():
 
     with pytest.raises(SearchError):
         make_executor("dask")
+
+
+def test_a_job_past_its_memory_cap_is_recorded_and_the_pool_goes_on():
+    gib = 2**30
+    with LocalExecutor(1, warm_imports=(), memory_bytes=1 * gib) as pool:
+        pool.submit(Job("big", h.allocate, (2 * gib,)))
+        pool.submit(Job("small", h.allocate, (8 * 2**20,)))
+        done = _collect(pool)
+    assert done["big"].value.code == "fit.out_of_memory"
+    assert done["small"].value == 2**20
+
+
+def test_every_local_fit_is_memory_capped_by_default():
+    from boxloop.infer.worker import default_memory_bytes
+
+    with make_executor("local", workers=2, host_devices=2) as pool:
+        assert pool._config.memory_bytes == default_memory_bytes(2) >= 4 * 2**30

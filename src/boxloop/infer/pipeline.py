@@ -46,10 +46,21 @@ class FitResult:
         return to_inference_data(self.draws, self.stats, self.log_lik)
 
 
-def checked_program(source, data: Mapping | None) -> Program:
-    """Parse and check; raise ProgramError listing every error when the program is invalid."""
+IMPROPER_PRIOR = "prior.missing"  # the checker's finding that a parameter's prior is flat and improper
+
+
+def checked_program(source, data: Mapping | None, evidence: str | None = None) -> Program:
+    """Parse and check; raise ProgramError listing every error when the program is invalid, and
+    EvidenceError "evidence.improper_prior" when evidence is asked of a program whose marginal
+    likelihood does not exist (a finite estimate of it would be a wrong answer)."""
     result = check(source, data=dict(data) if data is not None else None)
     result.raise_for_errors()
+    improper = [d.message for d in result.diagnostics if d.code == IMPROPER_PRIOR]
+    if evidence and improper:
+        from ..diagnose import EvidenceError
+
+        raise EvidenceError("the log evidence is not defined for this program: " + "; ".join(improper),
+                            code="evidence.improper_prior")
     return result.program
 
 
@@ -59,7 +70,7 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     from ..diagnose import diagnose
     from .compile import fit
 
-    program = checked_program(source, data)
+    program = checked_program(source, data, evidence)
     settings = settings or NutsSettings()
     _double_precision()
     progress.report("compile")
@@ -86,16 +97,23 @@ def _double_precision() -> None:
 
 
 def _evidence(fitted, method: str, seed: int):
-    import jax
-
     from ..diagnose import log_evidence
 
-    density = jax.jit(jax.vmap(fitted.model.log_density))
+    density, data = batched_log_density(fitted.model)
 
     def log_density(u_batch):
-        return np.asarray(density(np.asarray(u_batch, dtype=fitted.u.dtype)), dtype=np.float64)
+        return np.asarray(density(np.asarray(u_batch, dtype=fitted.u.dtype), data), dtype=np.float64)
 
     return log_evidence(log_density, fitted.u, method=method, seed=seed)
+
+
+def batched_log_density(model):
+    """(jitted (batch, dim) x data -> (batch,), data): the data go in as an argument, never
+    captured: a captured array becomes an XLA constant, and XLA's constant folding over ten
+    million points grew a process past 7 GB."""
+    import jax
+
+    return jax.jit(jax.vmap(model.kernel.log_density, (0, None))), model.dyn
 
 
 def fit_isolated(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,

@@ -43,9 +43,10 @@ from typing import Any
 from boxloop.errors import BoxloopError, FitError
 from boxloop.infer.xla_env import xla_flags
 
-__all__ = ["FitFailure", "WorkerLimits", "run_in_worker"]
+__all__ = ["FitFailure", "WorkerLimits", "run_in_worker", "default_memory_bytes", "GiB"]
 
 GiB = 2**30
+_ADDRESS_SLACK = 2 * GiB  # a CPU JAX process reserves about this much address space before any work
 _STDERR_TAIL = 4000
 _DUMP_LEAD_S = 0.3  # how long before the timeout the child dumps its stacks
 _OOM_MARKERS = ("MemoryError", "bad_alloc", "out of memory", "Out of memory", "RESOURCE_EXHAUSTED",
@@ -92,6 +93,22 @@ class WorkerLimits:
     grace_s: float = 2.0
 
 
+def default_memory_bytes(workers: int = 1) -> int | None:
+    """The address-space cap of one of `workers` fit processes: 80 % of physical memory shared
+    among them, plus the slack JAX reserves, never under 4 GiB. None where memory is unknown."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return max(4 * GiB, int(0.8 * physical / max(1, workers))) + _ADDRESS_SLACK
+
+
+def ignore_interrupts() -> None:
+    """A fit process leaves Ctrl-C to its parent, which stops it: an interrupt must never come
+    back as a fit's result (it would be stored as a failure and not refitted on resume)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 # --- child side ---------------------------------------------------------------------------------
 
 
@@ -132,8 +149,10 @@ def _set_memory_cap(memory_bytes: int | None) -> None:
 def _prepare_child(limits: WorkerLimits, stderr_path: str, deadline: float) -> None:
     import faulthandler
 
+    ignore_interrupts()
     fd = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
     os.dup2(fd, 2)
+    os.dup2(fd, 1)  # nothing the fit prints may reach the caller's stdout (--json owns it)
     os.close(fd)
     faulthandler.enable()
     # Dump every thread's stack shortly before the parent gives up (wall-clock deadline).
@@ -251,7 +270,10 @@ def _collect(proc, conn, deadline: float, start: float, stderr_path: str, on_pro
     if ready:
         proc.join()
         return _crash_failure(proc.exitcode, _stderr_tail(stderr_path), time.monotonic() - start)
-    return None  # timed out
+    return _TIMED_OUT
+
+
+_TIMED_OUT = object()  # not None: a job may return None
 
 
 def run_in_worker(
@@ -289,7 +311,7 @@ def run_in_worker(
         sender.close()  # the child holds the only writer now, so its death reads as EOF here
     try:
         outcome = _collect(proc, receiver, start + limits.timeout_s, start, stderr_path, on_progress)
-        if outcome is None:
+        if outcome is _TIMED_OUT:
             _stop(proc, limits.grace_s)
             return FitFailure(
                 "fit.timeout",

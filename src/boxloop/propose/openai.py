@@ -7,11 +7,17 @@ and try again, at most `max_tries` rounds. Where the server accepts a grammar it
 (`grammar_mode`): vLLM's `structured_outputs: {"grammar": <Lark>}` (guidance backend), the pre-0.12
 `guided_grammar` field, or llama.cpp's `grammar` (GBNF converted from the same Lark file).
 
-Transport failures are retried with exponential backoff (429, 5xx, refused or dropped
-connections, timeouts), a bounded number of times, then raised as ProposerError with a stable
-code: propose.server_down, propose.timeout, propose.http_error, propose.bad_reply,
-propose.budget_exhausted. The API key comes from an environment variable and is sent only as a
-Bearer header; it never appears in a message.
+Deadlines: every request has one total deadline (`timeout_s`, default 120 s) that covers
+connecting, sending and reading the whole reply, however the server trickles its bytes; a
+watchdog shuts the socket when it passes. Before its first request a client checks that the
+server answers at all (`GET /models` within `probe_timeout_s`, default 5 s; any HTTP status
+counts as an answer), so a hung server costs seconds, not a request deadline. Refused or dropped
+connections, 429 and 5xx are retried with exponential backoff a bounded number of times; a missed
+deadline is not (a hung server would only hang again). Failures are ProposerErrors with a stable
+code (propose.server_down, propose.timeout, propose.http_error, propose.bad_reply,
+propose.budget_exhausted) and name the server (credentials masked) and the HTTP status.
+The API key comes from an environment variable (or the URL's `user:key@`, sent as Basic auth)
+and never appears in a message, a repr or a stored record.
 
 Options can follow the URL after '#': `openai:qwen@http://127.0.0.1:8000/v1#grammar=vllm,temperature=0.3`
 (the fragment is never sent to the server).
@@ -19,19 +25,22 @@ Options can follow the URL after '#': `openai:qwen@http://127.0.0.1:8000/v1#gram
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
 import os
 import socket
+import ssl
+import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import ProposerError
 from ..lang import check
+from ..redact import redact
 from .base import BLOCKS, Accounting, Proposal
 from .prompt import build_prompt, extract_program, repair_message, splice
 
@@ -40,6 +49,7 @@ GRAMMAR_MODES = ("none", "vllm", "vllm-legacy", "llamacpp")
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 DEFAULT_URL = "https://api.openai.com/v1"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_REPLY_BYTES = 16 * 2**20  # a chat reply is kilobytes; anything this large is not one
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,14 @@ class ChatSettings:
     """Everything about talking to one server except the key (which stays out of reprs)."""
 
     model: str
-    base_url: str = DEFAULT_URL
+    base_url: str = field(default=DEFAULT_URL, repr=False)  # may carry credentials: never in a repr
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 1500
-    timeout_s: float = 120.0  # per HTTP request
-    retries: int = 3  # extra attempts after a retryable failure
+    timeout_s: float = 120.0  # total deadline of one HTTP request, reading the whole reply included
+    connect_timeout_s: float = 5.0
+    probe_timeout_s: float = 5.0  # does the server answer at all (checked before the first request)
+    retries: int = 3  # extra attempts after a refused connection, 429 or 5xx
     backoff_s: float = 0.25  # first wait; doubles each retry
     max_backoff_s: float = 8.0
     max_tries: int = 4  # generate -> check -> repair rounds per proposal
@@ -66,11 +78,14 @@ class ChatSettings:
                                 code="propose.bad_spec")
         if self.max_tries < 1 or self.retries < 0:
             raise ProposerError("max_tries must be >= 1 and retries >= 0", code="propose.bad_spec")
+        if min(self.timeout_s, self.connect_timeout_s, self.probe_timeout_s) <= 0:
+            raise ProposerError("timeouts must be > 0 seconds", code="propose.bad_spec")
 
 
 _OPTIONS = {"grammar_mode": str, "temperature": float, "top_p": float, "max_tokens": int, "timeout_s": float,
-            "retries": int, "backoff_s": float, "max_backoff_s": float, "max_tries": int, "token_budget": int}
-_OPTION_ALIASES = {"grammar": "grammar_mode", "timeout": "timeout_s", "tries": "max_tries", "budget": "token_budget"}
+            "connect_timeout_s": float, "probe_timeout_s": float, "retries": int, "backoff_s": float, "max_backoff_s": float, "max_tries": int, "token_budget": int}
+_OPTION_ALIASES = {"grammar": "grammar_mode", "timeout": "timeout_s", "connect_timeout": "connect_timeout_s",
+                   "probe_timeout": "probe_timeout_s", "tries": "max_tries", "budget": "token_budget"}
 
 
 def parse_spec(spec: str, **overrides) -> ChatSettings:
@@ -80,7 +95,7 @@ def parse_spec(spec: str, **overrides) -> ChatSettings:
     at = body.rfind("@http")
     model, url = (body[:at], body[at + 1:]) if at >= 0 else (body, os.environ.get("OPENAI_BASE_URL", DEFAULT_URL))
     if not model:
-        raise ProposerError(f"proposer {spec!r} names no model; write openai:<model>@<base_url>",
+        raise ProposerError(redact(f"proposer {spec!r} names no model; write openai:<model>@<base_url>"),
                             code="propose.bad_spec")
     options = dict(_option(item, spec) for item in fragment.split(",") if item.strip())
     return ChatSettings(model=model, base_url=url.rstrip("/"), **{**options, **overrides})
@@ -90,12 +105,14 @@ def _option(item: str, spec: str) -> tuple[str, object]:
     key, _, value = item.partition("=")
     key = _OPTION_ALIASES.get(key.strip(), key.strip())
     if key not in _OPTIONS:
-        raise ProposerError(f"unknown option {key!r} in {spec!r}; known: grammar, temperature, top_p, "
-                            f"max_tokens, timeout, retries, tries, budget", code="propose.bad_spec")
+        raise ProposerError(redact(f"unknown option {key!r} in {spec!r}; known: grammar, temperature, top_p, "
+                                   f"max_tokens, timeout, connect_timeout, probe_timeout, retries, tries, budget"),
+                            code="propose.bad_spec")
     try:
         return key, _OPTIONS[key](value.strip())
     except ValueError:
-        raise ProposerError(f"option {key}={value!r} in {spec!r} is not a number", code="propose.bad_spec") from None
+        raise ProposerError(redact(f"option {key}={value!r} in {spec!r} is not a number"),
+                            code="propose.bad_spec") from None
 
 
 # ---- HTTP ---------------------------------------------------------------------------------------
@@ -108,52 +125,180 @@ class Reply:
     prompt_tokens: int
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go. `display` is the URL with its credentials masked: the only form that
+    is ever printed or stored."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # base path
+    query: str = field(repr=False)  # kept as given: a key in it must still be sent
+    auth: str | None = field(repr=False)  # Basic credentials from user:key@ in the URL
+    netloc: str = field(default="", repr=False)  # as given, credentials included: shown only via `shown`
+
+    @property
+    def display(self) -> str:
+        return self.shown("")
+
+    def shown(self, route: str) -> str:
+        """The URL of `route` as it may be printed or stored (credentials masked)."""
+        return redact(urllib.parse.urlunsplit((self.scheme, self.netloc, self.path + route, self.query, "")))
+
+    @classmethod
+    def parse(cls, base_url: str) -> "Endpoint":
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProposerError(redact(f"the proposer URL {base_url!r} is not http(s)://host[:port]/path"),
+                                code="propose.bad_spec")
+        auth = None
+        if parts.username is not None:
+            userinfo = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            auth = "Basic " + base64.b64encode(userinfo.encode()).decode()
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"), parts.query, auth, parts.netloc)
+
+    def target(self, route: str) -> str:
+        return f"{self.path}{route}" + (f"?{self.query}" if self.query else "")
+
+
+class _Deadline(Exception):
+    """The request's total deadline passed before the whole reply was read."""
+
+
 class ChatClient:
-    """POST {base_url}/chat/completions with retries; knows nothing about programs."""
+    """POST {base_url}/chat/completions under a total deadline, with retries; knows nothing about
+    programs."""
 
     def __init__(self, settings: ChatSettings, api_key: str | None = None):
         self.settings = settings
         self._key = api_key if api_key is not None else _key_from_env(settings.api_key_env)
-        host = urllib.parse.urlsplit(settings.base_url).hostname or ""
-        # loopback servers are reached directly even when a proxy is configured
-        handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self.endpoint = Endpoint.parse(settings.base_url)
+        self._answered = False  # the server answered once: no need to probe it again
 
     def __repr__(self) -> str:
-        return f"ChatClient({self.settings.base_url!r}, model={self.settings.model!r})"
+        return f"ChatClient({self.endpoint.display!r}, model={self.settings.model!r})"
 
     @property
     def url(self) -> str:
-        return f"{self.settings.base_url}/chat/completions"
+        """The chat URL as it may be shown (credentials masked)."""
+        return self.endpoint.shown("/chat/completions")
 
     def complete(self, messages: list[dict], *, seed: int, extra: dict | None = None) -> Reply:
         s = self.settings
         payload = {"model": s.model, "messages": messages, "temperature": s.temperature, "top_p": s.top_p,
                    "seed": seed, "n": 1, "max_tokens": s.max_tokens, **(extra or {})}
-        return _reply(self._post(payload), self.url)
+        if not self._answered:
+            self._probe()
+        return _reply(self._post(payload), self.url, self.endpoint.display)
+
+    def _headers(self, body: bool) -> dict:
+        headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if body else {})}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        elif self.endpoint.auth:
+            headers["Authorization"] = self.endpoint.auth
+        return headers
+
+    def _probe(self) -> None:
+        """Any HTTP answer to GET /models shows the server is alive; silence is a failure, fast."""
+        deadline = min(self.settings.probe_timeout_s, self.settings.timeout_s)
+        for attempt in range(self.settings.retries + 1):
+            try:
+                self._exchange("GET", "/models", None, deadline)
+                self._answered = True
+                return
+            except _Deadline:
+                raise self._silent(deadline, "a probe of /models") from None
+            except (OSError, http.client.HTTPException) as exc:
+                if attempt == self.settings.retries:
+                    raise self._transport_error(exc) from None
+                self._wait(attempt, None)
 
     def _post(self, payload: dict) -> dict:
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
         for attempt in range(self.settings.retries + 1):
             last = attempt == self.settings.retries
-            request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
             try:
-                with self._opener.open(request, timeout=self.settings.timeout_s) as response:
-                    raw = response.read()
-                return self._json(raw)
-            except urllib.error.HTTPError as exc:
-                detail = self._scrub(exc.read()[:400].decode("utf-8", "replace"))
-                if exc.code not in RETRYABLE_STATUS or last:
-                    raise _http_error(exc.code, detail, self.url, self.settings) from None
-                self._wait(attempt, exc.headers.get("Retry-After"))
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                status, headers, raw = self._exchange("POST", "/chat/completions", body, self.settings.timeout_s)
+            except _Deadline:
+                self._answered = False  # probe again before the next request
+                raise self._silent(self.settings.timeout_s, "the request") from None
+            except (OSError, http.client.HTTPException) as exc:
                 if last:
+                    self._answered = False
                     raise self._transport_error(exc) from None
                 self._wait(attempt, None)
+                continue
+            if status < 400:
+                return self._json(raw)
+            detail = self._scrub(raw[:400].decode("utf-8", "replace"))
+            if status not in RETRYABLE_STATUS or last:
+                raise _http_error(status, detail, self.url, self.settings, self.endpoint.display) from None
+            self._wait(attempt, headers.get("Retry-After"))
         raise AssertionError("unreachable")
+
+    def _exchange(self, method: str, route: str, body: bytes | None, deadline_s: float):
+        """One request; (status, headers, body). Raises _Deadline once `deadline_s` has passed,
+        whatever stage the exchange is in (a watchdog shuts the socket)."""
+        conn = self._connection(min(self.settings.connect_timeout_s, deadline_s))
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            sock = conn.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(deadline_s, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            conn.connect()
+            if expired.is_set():
+                raise _Deadline()
+            conn.request(method, self._request_target(route, conn), body=body, headers=self._headers(body is not None))
+            response = conn.getresponse()
+            raw = response.read(MAX_REPLY_BYTES + 1)
+            if expired.is_set():
+                raise _Deadline()
+            if len(raw) > MAX_REPLY_BYTES:
+                raise ProposerError(f"the server at {self.url} sent more than {MAX_REPLY_BYTES // 2**20} MiB; "
+                                    "that is not a chat reply", code="propose.bad_reply",
+                                    server=self.endpoint.display, status=response.status)
+            return response.status, response.headers, raw
+        except (OSError, http.client.HTTPException):
+            if expired.is_set():
+                raise _Deadline() from None
+            raise
+        finally:
+            watchdog.cancel()
+            conn.close()
+
+    def _connection(self, connect_timeout: float) -> http.client.HTTPConnection:
+        e = self.endpoint
+        proxy = None if e.host in _LOOPBACK or urllib.request.proxy_bypass(e.host) \
+            else urllib.request.getproxies().get(e.scheme)
+        host, port = e.host, e.port
+        if proxy:
+            p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+            host, port = p.hostname, p.port or 80
+        if e.scheme == "http":
+            return http.client.HTTPConnection(host, port, timeout=connect_timeout)
+        conn = http.client.HTTPSConnection(host, port, timeout=connect_timeout, context=ssl.create_default_context())
+        if proxy:  # CONNECT through the proxy, then TLS to the server
+            conn.set_tunnel(e.host, e.port)
+        return conn
+
+    def _request_target(self, route: str, conn: http.client.HTTPConnection) -> str:
+        path = self.endpoint.target(route)
+        if conn.host != self.endpoint.host and self.endpoint.scheme == "http":  # a plain-HTTP proxy
+            return f"http://{self.endpoint.host}:{self.endpoint.port}{path}"
+        return path
 
     def _json(self, raw: bytes) -> dict:
         try:
@@ -161,10 +306,11 @@ class ChatClient:
         except (ValueError, UnicodeDecodeError):
             raise ProposerError(f"the server at {self.url} did not answer with JSON "
                                 f"({self._scrub(raw[:120].decode('utf-8', 'replace'))!r}); is it an "
-                                f"OpenAI-compatible /v1 endpoint?", code="propose.bad_reply") from None
+                                f"OpenAI-compatible /v1 endpoint?", code="propose.bad_reply",
+                                server=self.endpoint.display) from None
         if not isinstance(data, dict):
             raise ProposerError(f"the server at {self.url} answered {type(data).__name__}, not an object",
-                                code="propose.bad_reply")
+                                code="propose.bad_reply", server=self.endpoint.display)
         return data
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
@@ -175,19 +321,26 @@ class ChatClient:
             wait = max(wait, hinted)
         time.sleep(min(wait, s.max_backoff_s))
 
+    def _silent(self, deadline_s: float, what: str) -> ProposerError:
+        return ProposerError(f"the server at {self.endpoint.display} did not finish answering {what} within "
+                             f"{deadline_s:g} s; check that it is not stuck, or raise the deadline "
+                             "(#timeout=300 for long generations, #probe_timeout=30 for a slow start)",
+                             code="propose.timeout", server=self.endpoint.display)
+
     def _transport_error(self, exc: Exception) -> ProposerError:
         reason = getattr(exc, "reason", exc)
         tries = self.settings.retries + 1
         if isinstance(reason, (TimeoutError, socket.timeout)):
-            return ProposerError(f"the server at {self.url} did not answer within {self.settings.timeout_s:g} s "
-                                 f"({tries} tries); raise timeout (#timeout=300) or use a smaller max_tokens",
-                                 code="propose.timeout")
+            return ProposerError(f"could not connect to {self.endpoint.display} within "
+                                 f"{self.settings.connect_timeout_s:g} s ({tries} tries); check the host and "
+                                 "port, or raise #connect_timeout=", code="propose.timeout",
+                                 server=self.endpoint.display)
         return ProposerError(f"nothing answers at {self.url} ({self._scrub(str(reason))}; {tries} tries); start "
                              f"the server (e.g. `vllm serve MODEL` or `llama-server`) or fix the URL in "
-                             f"openai:<model>@<base_url>", code="propose.server_down")
+                             f"openai:<model>@<base_url>", code="propose.server_down", server=self.endpoint.display)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        return redact(text.replace(self._key, "***") if self._key else text)
 
 
 def _key_from_env(names) -> str | None:
@@ -204,7 +357,7 @@ def _seconds(retry_after: str | None) -> float | None:
         return max(when.timestamp() - time.time(), 0.0) if when else None
 
 
-def _http_error(status: int, detail: str, url: str, settings: ChatSettings) -> ProposerError:
+def _http_error(status: int, detail: str, url: str, settings: ChatSettings, server: str) -> ProposerError:
     hint = {401: f"set the API key in {' or '.join(settings.api_key_env)}",
             403: f"the key in {' or '.join(settings.api_key_env)} is not allowed to use this model",
             404: f"check the base URL (usually ends in /v1) and the model name {settings.model!r}",
@@ -212,16 +365,17 @@ def _http_error(status: int, detail: str, url: str, settings: ChatSettings) -> P
     if status in (400, 422) and settings.grammar_mode != "none":
         hint = f"if the server does not accept grammar_mode={settings.grammar_mode}, use #grammar=none"
     text = f"the server at {url} answered HTTP {status}: {detail.strip()[:200]}"
-    return ProposerError(text + (f"; {hint}" if hint else ""), code="propose.http_error")
+    return ProposerError(text + (f"; {hint}" if hint else ""), code="propose.http_error", server=server,
+                         status=status)
 
 
-def _reply(data: dict, url: str) -> Reply:
+def _reply(data: dict, url: str, server: str) -> Reply:
     try:
         message = data["choices"][0]["message"]
         text = message.get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         raise ProposerError(f"the reply from {url} has no choices[0].message.content; is it an OpenAI-"
-                            f"compatible chat endpoint?", code="propose.bad_reply") from None
+                            f"compatible chat endpoint?", code="propose.bad_reply", server=server) from None
     usage = data.get("usage") or {}
     completion = usage.get("completion_tokens")
     return Reply(text, int(completion) if completion is not None else _estimate_tokens(text),
@@ -244,7 +398,7 @@ class OpenAIProposer:
     def __init__(self, settings: ChatSettings, client: ChatClient | None = None):
         self.settings = settings
         self.client = client or ChatClient(settings)
-        self.name = f"openai:{settings.model}@{settings.base_url}"
+        self.name = f"openai:{settings.model}@{self.client.endpoint.display}"
 
     def propose(self, task, *, context: str | None = None, block: str = "program", n: int = 1,
                 seed: int = 0) -> list[Proposal]:

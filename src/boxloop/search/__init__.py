@@ -13,9 +13,9 @@ from importlib import import_module
 
 _EXPORTS = {
     "SearchConfig": "config", "SearchError": "config", "STRATEGIES": "config",
-    "RunStore": "store", "FitCache": "cache", "default_cache_dir": "cache",
+    "RunStore": "store", "StoreError": "store", "LocalRayCluster": "ray_local", "FitCache": "cache", "default_cache_dir": "cache",
     "Job": "executor", "Done": "executor", "Executor": "executor", "as_completed": "executor",
-    "make_executor": "executor", "LocalExecutor": "local", "RayExecutor": "ray_executor",
+    "make_executor": "backends", "LocalExecutor": "local", "RayExecutor": "ray_executor",
     "FitJob": "fit_task", "FitOutcome": "fit_task", "run_fit": "fit_task",
     "FitRecord": "records", "ProposalRecord": "records", "Request": "records",
     "choose_block": "moves", "run_search": "driver", "SearchProgress": "driver",

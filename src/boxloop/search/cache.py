@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from .records import FitRecord
-from .store import FITS_DIR, FITS_TABLE, connect, fit_from_row, insert_fit, write_atomic
+from .store import (FITS_DIR, FITS_TABLE, add_missing_columns, connect, draws_problem, draws_sha256, fit_from_row,
+                    insert_fit, write_atomic)
 
 ENV_VAR = "BOXLOOP_CACHE_DIR"
 
@@ -32,6 +33,7 @@ class FitCache:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
         self.db = connect(self.directory / "fits.sqlite")
         self.db.execute(FITS_TABLE)
+        add_missing_columns(self.db, "fits")
 
     def close(self) -> None:
         self.db.close()
@@ -41,16 +43,15 @@ class FitCache:
         if row is None:
             return None
         rec = fit_from_row(row)
-        path = self.directory / rec.netcdf if rec.netcdf else None
-        if path is not None and not path.is_file():
-            return None  # the draws were deleted: treat as a miss and fit again
-        return rec, path.read_bytes() if path is not None else None
+        if draws_problem(self.directory, rec) is not None:
+            return None  # the draws were deleted or damaged: a miss, fitted again
+        return rec, (self.directory / rec.netcdf).read_bytes() if rec.netcdf else None
 
     def add(self, rec: FitRecord, netcdf: bytes | None) -> None:
         if not rec.ok:
             return
-        relative = None
+        relative = checksum = None
         if netcdf is not None:
-            relative = f"{FITS_DIR}/{rec.key}.nc"
+            relative, checksum = f"{FITS_DIR}/{rec.key}.nc", draws_sha256(netcdf)
             write_atomic(self.directory / relative, netcdf)
-        insert_fit(self.db, dataclasses.replace(rec, netcdf=relative), None)
+        insert_fit(self.db, dataclasses.replace(rec, netcdf=relative, netcdf_sha256=checksum), None)

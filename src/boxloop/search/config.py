@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from .. import __version__
 from ..errors import BoxloopError
 from ..infer.nuts import NutsSettings
+from ..redact import redact
 
 STRATEGIES = ("refine", "average", "best-of-n")
 # Bump when a fit of the same program, data and settings would come out differently (engine or
@@ -27,7 +28,8 @@ FIT_CACHE_VERSION = 1
 
 
 # Stopping rules and limits: they decide when a run ends, not which proposals it makes.
-_NOT_IN_CONFIG_HASH = frozenset({"budget", "max_proposals", "timeout_s", "beta", "zeta", "settings", "evidence"})
+_NOT_IN_CONFIG_HASH = frozenset({"budget", "max_proposals", "timeout_s", "memory_bytes", "beta", "zeta", "settings",
+                                 "evidence", "proposer"})
 
 
 class SearchError(BoxloopError):
@@ -48,6 +50,7 @@ class SearchConfig:
     max_proposals: hard cap on proposer calls (invalid and duplicate proposals cost no fit, so a
         proposer that keeps repeating itself must still stop); None means 4 * budget + 8.
     timeout_s: wall-clock limit of one fit, in its worker.
+    memory_bytes: memory cap of one fit's worker (None: 80 % of memory shared among the workers).
     evidence: None, "bridge" or "is"; "average" needs one and defaults to "bridge".
     """
 
@@ -62,6 +65,7 @@ class SearchConfig:
     duplicate_retries: int = 3
     max_proposals: int | None = None
     timeout_s: float = 300.0
+    memory_bytes: int | None = None
     evidence: str | None = None
     settings: NutsSettings = field(default_factory=NutsSettings)
 
@@ -99,8 +103,9 @@ class SearchConfig:
     def config_hash(self, data_hash: str, target: str, description: str | None) -> str:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if f.name not in _NOT_IN_CONFIG_HASH}
-        return _digest({**fields, "settings": self.settings_hash(), "data": data_hash, "target": target,
-                        "description": description})
+        # The proposer enters with its credentials masked: a rotated API key is the same run.
+        return _digest({**fields, "proposer": redact(self.proposer), "settings": self.settings_hash(),
+                        "data": data_hash, "target": target, "description": description})
 
 
 def settings_hash(settings: NutsSettings, evidence: str | None) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from .cache import FitCache, default_cache_dir
 from .config import SearchConfig
 from .driver import run_search
-from .executor import Executor, make_executor
+from .backends import make_executor, parse_executor_spec
+from .executor import Executor
 from .fit_task import run_fit
 from .fitter import FitPlan, Fitter
 from .proposals import ProposalSource
@@ -48,6 +49,8 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
     run_dir = Path(out) if out is not None else default_run_dir(task, config_hash)
     cache_dir = _cache_dir(cache)
     proposer = proposer if proposer is not None else _proposer(config.proposer)
+    if isinstance(executor, str):
+        parse_executor_spec(executor)  # a bad spec is refused before the run directory is touched
     with ExitStack() as stack:
         store = stack.enter_context(RunStore(run_dir))
         fit_cache = stack.enter_context(closing(FitCache(cache_dir))) if cache_dir is not None else None
@@ -64,7 +67,8 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
         source = ProposalSource(proposer, task, store, config_hash, config.seed)
         session = run_search(config, source, fitter, slots=executor.slots, on_progress=on_progress)
         result = build_result(config, session, run_dir, fitter.counts())
-        store.finish_run("finished", {k: v for k, v in result.to_dict().items() if k != "candidates"})
+        store.finish_run("proposer_failed" if result.error else "finished",
+                         {k: v for k, v in result.to_dict().items() if k != "candidates"})
         return result
 
 
@@ -100,7 +104,8 @@ def _jax_cache_dir(choice, cache_dir: Path | None) -> str | None:
 
 def _executor(spec: str, config: SearchConfig, workers: int | None, jax_cache: str | None, run_dir: Path):
     return make_executor(spec, host_devices=config.settings.chains, workers=workers,
-                         compilation_cache_dir=jax_cache, log_dir=str(run_dir / "logs"))
+                         compilation_cache_dir=jax_cache, log_dir=str(run_dir / "logs"),
+                         memory_bytes=config.memory_bytes)
 
 
 def _config_dict(config: SearchConfig) -> dict:

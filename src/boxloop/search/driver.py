@@ -3,8 +3,9 @@
 Up to `executor.slots` fits run at once; proposals are written (cheaply, in this process) while
 fits run. Every structure is fitted at most once per run (duplicates add multiplicity); every
 proposal and fit is in the store before the loop acts on it. The loop ends when the budget of
-distinct structures is spent, when β reliable programs are found (refine), or when the
-proposal cap is reached, and it always returns what it found.
+distinct structures is spent, when β reliable programs are found (refine), when the
+proposal cap is reached, or when the proposer's server fails (`proposer_failed`: the fits
+already running still finish), and it always returns what it found.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..errors import ProposerError
 from .config import SearchConfig
 from .fitter import Fitter
 from .proposals import ProposalSource
@@ -43,6 +45,7 @@ class Session:
     first_seen: dict[str, ProposalRecord] = field(default_factory=dict)
     multiplicity: dict[str, int] = field(default_factory=dict)
     stopped_by: str = "exhausted"
+    proposer_error: ProposerError | None = None  # the transport failure that stopped the run
     started: float = field(default_factory=time.perf_counter)
     wall_s: float = 0.0
 
@@ -92,8 +95,13 @@ class _Loop:
         return Lineage(self.next_index - 1)
 
     def _step(self, lineage: Lineage) -> None:
-        rec = self.source.get(lineage.request())
         s = self.session
+        try:
+            rec = self.source.get(lineage.request())
+        except ProposerError as err:  # only transport failures reach here; nothing was stored
+            s.stopped_by, s.proposer_error, self.stopping = "proposer_failed", err, True
+            self._report(f"proposer failed [{err.code}]")
+            return
         s.proposals.append(rec)
         digest = rec.structural_hash
         if not rec.valid or digest is None:

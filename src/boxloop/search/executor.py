@@ -8,7 +8,6 @@ exception in the caller. A cancelled job produces no `Done`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..infer.worker import FitFailure
 
-__all__ = ["Job", "Done", "Executor", "QueueingExecutor", "FitFailure", "as_completed", "make_executor", "parse_executor_spec"]
+__all__ = ["Job", "Done", "Executor", "QueueingExecutor", "FitFailure", "as_completed"]
 
 
 @dataclass(frozen=True)
@@ -112,41 +111,3 @@ def as_completed(executor: Executor) -> Iterator[Done]:
     """Every result, as it completes, until nothing is pending."""
     while executor.pending():
         yield from executor.wait()
-
-
-def parse_executor_spec(spec: str) -> tuple[str, str | None]:
-    """"local" -> ("local", None); "ray" -> ("ray", None); "ray:<address>" -> ("ray", address)."""
-    name, _, address = spec.partition(":")
-    name = name.strip().lower()
-    if name not in ("local", "ray") or (name == "local" and address):
-        from .config import SearchError
-
-        raise SearchError(f"unknown executor {spec!r}; use local, ray or ray:<address>", code="search.bad_executor")
-    return name, address or None
-
-
-def make_executor(spec: str = "local", *, host_devices: int = 4, workers: int | None = None,
-                  compilation_cache_dir: str | None = None, log_dir: str | None = None) -> Executor:
-    """Build the executor named on the command line (`--executor local|ray[:address]`)."""
-    name, address = parse_executor_spec(spec)
-    if name == "ray":
-        try:
-            from .ray_executor import RayExecutor
-
-            return RayExecutor(address=address, host_devices=host_devices, slots=workers)
-        except ImportError:
-            from .config import SearchError
-
-            raise SearchError("the ray executor needs Ray: pip install 'boxloop[ray]'",
-                              code="search.ray_unavailable") from None
-    from .local import LocalExecutor
-
-    return LocalExecutor(workers=workers or default_workers(), host_devices=host_devices,
-                         compilation_cache_dir=compilation_cache_dir, log_dir=log_dir)
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)

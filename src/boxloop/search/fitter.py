@@ -60,7 +60,7 @@ class Fitter:
 
     def counts(self) -> dict:
         return {"fits_executed": self.executed, "fits_resumed": self.resumed, "fits_cached": self.cached,
-                "fit_s": round(self.fit_seconds, 3)}
+                "fits_repaired": len(self.store.repaired), "fit_s": round(self.fit_seconds, 3)}
 
     def in_flight(self) -> int:
         return len(self._running)

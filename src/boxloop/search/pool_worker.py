@@ -22,6 +22,7 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 
+from ..infer.worker import ignore_interrupts
 from ..infer.xla_env import xla_flags
 
 DEFAULT_WARM = ("boxloop.search.fit_task", "boxloop.infer.compile", "boxloop.infer.pipeline", "boxloop.diagnose")
@@ -64,6 +65,7 @@ def serve(conn, config: WorkerConfig, log_path: str) -> None:
 
 
 def _prepare(config: WorkerConfig, log_path: str) -> None:
+    ignore_interrupts()
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.dup2(fd, 2)
     os.dup2(fd, 1)  # nothing a job prints may reach the parent's stdout (--json owns it)

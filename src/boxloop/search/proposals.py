@@ -3,6 +3,10 @@
 A request's slot (lineage, depth, block, attempt, parent) names one proposal of the run. If the
 store already holds that slot (a resumed run) its text is replayed and the proposer is not
 called (no tokens spent twice, and an LM's sampling noise cannot fork the resumed run).
+
+Only the proposer's answers are stored: a program, or its refusal to write one. A failure of its
+transport (server refused, timed out, answered 5xx or not at all) is raised to the loop and never
+stored, so the same command rerun once the server is back asks again and recovers.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import time
 
 import numpy as np
 
-from ..errors import BoxloopError
+from ..errors import BoxloopError, ProposerError
 from ..lang import check, structural_hash
 from .records import ProposalRecord, Request
 from .store import RunStore
@@ -45,7 +49,9 @@ class ProposalSource:
         try:
             proposal = self.proposer.propose(self.task, context=req.context, block=req.block, n=1,
                                              seed=request_seed(self.run_seed, req))[0]
-        except BoxloopError as err:  # the proposer could not write one (server down, no rewrite)
+        except BoxloopError as err:  # the proposer declined (no rewrite it knows), or its server failed
+            if isinstance(err, ProposerError) and err.transport:
+                raise
             return _record(req, name, "", False, None, (), error=f"[{err.code}] {err}",
                            seconds=time.perf_counter() - started)
         acc = proposal.accounting

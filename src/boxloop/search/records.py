@@ -55,7 +55,7 @@ class ProposalRecord:
 @dataclass(frozen=True)
 class FitRecord:
     """One fitted (or failed) structure. `source`: "executed" (fitted by this run), "cache"
-    (copied from the shared fit cache). `netcdf` is relative to the run directory."""
+    (copied from the shared fit cache). `netcdf` is relative to the run directory (or the cache)."""
 
     key: str
     structural_hash: str
@@ -73,6 +73,7 @@ class FitRecord:
     netcdf: str | None = None
     source: str = "executed"
     elapsed_s: float = 0.0
+    netcdf_sha256: str | None = None  # checksum of the draws file, checked when the fit is reused
 
     @property
     def ok(self) -> bool:

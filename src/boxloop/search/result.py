@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..diagnose import CompareRow, compare
+from ..redact import redact_all
 from .average import evidence_weights, flat_weights, mixture_elpd
 from .config import SearchConfig
 from .driver import Session
@@ -61,6 +62,7 @@ class DiscoveryResult:
     store: str
     strategy: str
     stopped_by: str
+    error: dict | None = None  # the proposer's failure that stopped the run: code, message, server, status
 
     @property
     def program(self) -> str | None:
@@ -89,6 +91,7 @@ class DiscoveryResult:
             "weights": self.weights, "timing": self.timing, "store": self.store,
             "comparison": [_row(r) for r in self.comparison], "counts": self.counts, "tokens": self.tokens,
             "strategy": self.strategy, "stopped_by": self.stopped_by,
+            **({"error": self.error} if self.error is not None else {}),
         }
 
 
@@ -104,7 +107,8 @@ def build_result(config: SearchConfig, session: Session, store_dir: Path, fit_co
         best=best, candidates=candidates, comparison=comparison, weights=weights,
         run_rate=run_rate(session.proposals, session.fits), counts=_counts(session, candidates, fit_counts),
         tokens=_tokens(session.proposals), timing=_timing(session, fit_counts), store=str(store_dir),
-        strategy=config.strategy, stopped_by=session.stopped_by)
+        strategy=config.strategy, stopped_by=session.stopped_by,
+        error=redact_all(session.proposer_error.to_dict()) if session.proposer_error is not None else None)
 
 
 def run_rate(proposals: list[ProposalRecord], fits: dict[str, FitRecord | None]) -> float | None:

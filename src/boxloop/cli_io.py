@@ -1,0 +1,99 @@
+"""What every command shares: exit codes, output, and how a failure is reported.
+
+Exit codes: 0 success; 1 well-formed input that fails (an invalid program, a failed or unreliable
+fit, no reliable model, a proposer server that did not answer, an internal error); 2 usage, file,
+data or run-store errors; 130 interrupted (Ctrl-C). With --json, stdout carries exactly one JSON
+object also on error: {"error": {"code", "message"}}; the one-line message goes to stderr too.
+Every message is passed through `redact` first: no credential reaches the terminal or a log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import traceback
+
+from .errors import BoxloopError, FitError, ProgramError, ProposerError
+from .redact import redact, redact_all
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(BoxloopError):
+    code = "usage"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing and exiting, so that a bad flag under
+    --json still answers with one JSON object."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def exit_code(exc: BoxloopError) -> int:
+    if isinstance(exc, (ProgramError, FitError)) or exc.code.startswith("evidence."):
+        return EXIT_FAILED
+    if isinstance(exc, ProposerError) and exc.transport:
+        return EXIT_FAILED
+    return EXIT_USAGE
+
+
+def emit(payload: dict, as_json: bool, human: str) -> None:
+    """Print the machine-readable payload or the human-readable text, never both."""
+    if as_json:
+        print(json.dumps(jsonable(payload)), flush=True)
+    else:
+        print(human, flush=True)
+
+
+def jsonable(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):  # numpy scalars
+        return jsonable(x.item())
+    return x
+
+
+def fail(command: str, code: str, message: str, exit_status: int, as_json: bool, **extra) -> int:
+    """Report a failure on stderr (and as the JSON object on stdout); return the exit code."""
+    message, extra = redact(message), redact_all(extra)
+    print(f"{' '.join(('boxloop', command)).strip()}: {message}", file=sys.stderr, flush=True)
+    if as_json:
+        print(json.dumps(jsonable({"error": {"code": code, "message": message, **extra}})), flush=True)
+    return exit_status
+
+
+def run_guarded(command: str, run, args, as_json: bool) -> int:
+    """`run(args)` with every way out mapped to its exit code and message."""
+    try:
+        return run(args)
+    except BoxloopError as exc:
+        extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")} \
+            if isinstance(exc, ProposerError) else {}
+        return fail(command, exc.code, str(exc), exit_code(exc), as_json, **extra)
+    except KeyboardInterrupt:
+        return fail(command, "interrupted", "interrupted (Ctrl-C); what had finished is kept", EXIT_INTERRUPTED,
+                    as_json)
+    except Exception as exc:  # noqa: BLE001 - a bug: still one JSON object and a clear exit code
+        print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+        return fail(command, "internal.error", f"{type(exc).__name__}: {exc} (a bug in boxloop; please report "
+                    "it with the traceback above)", EXIT_FAILED, as_json)
+
+
+def wants_json(argv) -> bool:
+    return "--json" in (sys.argv[1:] if argv is None else argv)
+
+
+def parse_or_fail(parser: argparse.ArgumentParser, argv, command: str):
+    """(args, None) or (None, exit code) after reporting a usage error."""
+    try:
+        return parser.parse_args(argv), None
+    except UsageError as exc:
+        return None, fail(command, exc.code, str(exc), EXIT_USAGE, wants_json(argv))
