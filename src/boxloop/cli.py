@@ -14,6 +14,7 @@ import math
 import sys
 from pathlib import Path
 
+from .cli_data import add_data_options
 from .errors import BoxloopError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -42,10 +43,10 @@ def main(argv=None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    from . import cli_discover, cli_propose
+    from . import cli_data, cli_discover, cli_propose
 
     for register in (_register_check, _register_fit, _register_evidence, cli_propose.register,
-                     cli_discover.register):
+                     cli_discover.register, cli_data.register):
         register(sub)
     return parser
 
@@ -80,12 +81,38 @@ def read_program(path: str) -> str:
         raise UsageError(f"cannot read program {path!r}: {exc}") from None
 
 
-def read_data(path: str | None) -> dict | None:
+def read_data(args, source: str | None = None) -> dict | None:
+    """The data for a program: a table's columns encoded as `discover` encodes them, on the rows
+    with a value in every column the program's data block declares (notes on stderr)."""
+    path = getattr(args, "data", None)
     if path is None:
         return None
+    from .cli_data import overrides_from
     from .data import load_data
 
-    return dict(load_data(path).values)
+    dataset = load_data(path, overrides=overrides_from(args), max_elements=args.max_elements,
+                        columns=_declared_data(source))
+    args.columns = dataset.columns  # for the level names on the posterior summary
+    if not getattr(args, "json", False):
+        for note in dataset.notes:
+            print(f"boxloop: [{note.code}] {note.message}", file=sys.stderr)
+    return dict(dataset.values)
+
+
+def _declared_data(source: str | None) -> set[str] | None:
+    """Names the program's data block declares (None when it does not parse: then every column)."""
+    if source is None:
+        return None
+    from .errors import ProgramError
+    from .lang import parse
+
+    from .lang import ast
+
+    try:
+        program = parse(source)
+    except ProgramError:
+        return None
+    return {d.name for d in program.stmts("data") if isinstance(d, ast.Decl)}
 
 
 # ---- check -------------------------------------------------------------------------------------
@@ -94,8 +121,9 @@ def read_data(path: str | None) -> dict | None:
 def _register_check(sub) -> None:
     p = sub.add_parser("check", help="parse and check a program (phi1..phi6), print its canonical form")
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
-    p.add_argument("--data", help="Stan-JSON or CSV data to check the data block against")
+    p.add_argument("--data", help="data (Stan-JSON, R dump, or a table) to check the data block against")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_options(p)
     p.set_defaults(run=run_check)
 
 
@@ -104,7 +132,7 @@ def run_check(args) -> int:
     from .lang.canonical import blocks, canonical_text, structural_hash
 
     source = read_program(args.program)
-    data = read_data(args.data)
+    data = read_data(args, source)
     result = check(source, data=data)
     payload = {
         "valid": result.valid,
@@ -135,7 +163,7 @@ def _check_text(path: str, result, payload: dict) -> str:
 
 def _add_sampler_options(p) -> None:
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
-    p.add_argument("data", help="Stan-JSON or CSV data")
+    p.add_argument("data", help="Stan-JSON, R dump, or a table (.csv, .tsv, .parquet, .feather)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -145,6 +173,7 @@ def _add_sampler_options(p) -> None:
     p.add_argument("--timeout", type=float, default=None,
                    help="run the fit in a worker process and stop it after this many seconds")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_options(p)
 
 
 def _register_fit(sub) -> None:
@@ -176,7 +205,8 @@ def _fit(args, evidence: str | None):
 
     from .infer.progress import ProgressBar, listening
 
-    source, data = read_program(args.program), read_data(args.data)
+    source = read_program(args.program)
+    data = read_data(args, source)
     _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
                     f"{args.draws} draws)")
     bar = None if args.json else ProgressBar(sys.stderr, label=Path(args.program).name)
@@ -242,7 +272,7 @@ def run_fit(args) -> int:
     keys = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min", "pareto_k_bad_frac",
             "elpd_loo", "elpd_loo_se", "score")
     payload = {
-        "summary": result.summary(),
+        "summary": _labelled(result.summary(), read_program(args.program), getattr(args, "columns", ())),
         "diagnostics": {k: d.get(k) for k in keys},
         "timing": {k: round(v, 3) for k, v in result.timing.items()},
         "warnings": list(result.warnings),
@@ -251,11 +281,29 @@ def run_fit(args) -> int:
     return EXIT_OK
 
 
+def _labelled(summary: dict, source: str, columns) -> dict:
+    """The summary with `label` ("Batch = C") on each element indexed by a factor's levels."""
+    if not columns:
+        return summary
+    from .report import level_labels
+
+    labels = level_labels(source, columns)
+    return {name: {**stats, "label": labels[name]} if name in labels else stats for name, stats in summary.items()}
+
+
+def summary_rows(summary: dict) -> list[str]:
+    """The posterior summary as text, each labelled element followed by its level."""
+    width = max([16] + [len(n) + 2 for n in summary])
+    rows = [f"{'parameter':<{width}}{'mean':>10}{'sd':>10}{'mcse':>10}{'ess_bulk':>10}{'rhat':>8}"]
+    for name, s in summary.items():
+        rows.append(f"{name:<{width}}" + "".join(_num(s.get(k), w, p) for k, w, p in (
+            ("mean", 10, 3), ("sd", 10, 3), ("mcse_mean", 10, 3), ("ess_bulk", 10, 0), ("rhat", 8, 3)))
+            + (f"  ({s['label']})" if s.get("label") else ""))
+    return rows
+
+
 def _fit_text(payload: dict, result) -> str:
-    rows = [f"{'parameter':<16}{'mean':>10}{'sd':>10}{'mcse':>10}{'ess_bulk':>10}{'rhat':>8}"]
-    for name, s in payload["summary"].items():
-        rows.append(f"{name:<16}" + "".join(_num(s.get(k), w, p) for k, w, p in (
-            ("mean", 10, 3), ("sd", 10, 3), ("mcse_mean", 10, 3), ("ess_bulk", 10, 0), ("rhat", 8, 3))))
+    rows = summary_rows(payload["summary"])
     d = result.diagnostics
     rows.append("")
     rows.append(f"reliability score B(M) = {d.score}/7 ({'reliable' if d.reliable else 'NOT reliable'})")

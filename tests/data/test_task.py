@@ -113,7 +113,7 @@ def test_summary_shows_group_levels_and_explicit_target():
     task = make_task(frame, target="temp")
     line = next(t for t in task.summary().splitlines() if t.startswith("city"))
     assert line.startswith("city: categorical") and "1=Lima, 2=Oslo, 3=Rome" in line
-    assert "array[N] int<lower=1, upper=3> city;" in task.data_block()
+    assert "array[N] int<lower=1, upper=K_city> city;  // 1 = Lima, 2 = Oslo, 3 = Rome" in task.data_block()
 
 
 def test_description_comes_from_the_file_unless_given():

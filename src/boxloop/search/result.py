@@ -61,6 +61,7 @@ class DiscoveryResult:
     store: str
     strategy: str
     stopped_by: str
+    data: dict = field(default_factory=dict)  # how the data were read (task.report()): columns, levels, notes
 
     @property
     def program(self) -> str | None:
@@ -88,7 +89,7 @@ class DiscoveryResult:
             "best": best, "candidates": [c.to_dict() for c in self.candidates], "run_rate": self.run_rate,
             "weights": self.weights, "timing": self.timing, "store": self.store,
             "comparison": [_row(r) for r in self.comparison], "counts": self.counts, "tokens": self.tokens,
-            "strategy": self.strategy, "stopped_by": self.stopped_by,
+            "strategy": self.strategy, "stopped_by": self.stopped_by, "data": self.data,
         }
 
 
