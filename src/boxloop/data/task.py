@@ -171,8 +171,9 @@ def _with_use(column: Column, target: Column) -> Column:
 def choose_column_target(columns, target: str | None = None) -> tuple[Column, str, tuple[str, ...]]:
     """(the target column, why, the other candidates). Never an id, index, size, time, exposure or
     design column: among the outcome-like columns (`Column.candidate`), a count with known trials
-    first, then one named like a response (y, outcome, ...), then the first measurement, count,
-    proportion or binary indicator in table order, then the first factor."""
+    first, then one named like a response (y, outcome, ...), then the only measured column of a
+    table whose other columns are all factors (a factorial layout), then the first measurement,
+    count, proportion or binary indicator in table order, then the first factor."""
     kept = [c for c in columns if c.kept]
     if target is not None:
         match = next((c for c in columns if target in (c.name, c.stan_name) and c.kept), None)
@@ -192,8 +193,13 @@ def choose_column_target(columns, target: str | None = None) -> tuple[Column, st
                         "or design variable); pass --target COLUMN", code="data.no_target")
     numeric = [c for c in candidates if c.role in ("measurement", "count", "proportion", "binary")]
     named = [c for n in RESPONSE_NAMES for c in numeric if n in (c.name, c.stan_name)]
+    measured = [c for c in numeric if c.role != "binary" or c.dtype in ("int", "real")]
+    factorial = len(measured) == 1 and all(c is measured[0] or not c.candidate or c.dtype in ("text", "category", "bool")
+                                           for c in kept)
     ranked = ([(c, f"a count with its trials in '{c.trials[0]}' (a binomial outcome)") for c in numeric if c.trials]
               + [(c, "named like a response") for c in named]
+              + [(c, "the only measured column; the others are factors that can explain it") for c in measured
+                 if factorial]
               + [(c, f"the first outcome-like column ({c.role}; not an id, index, size, time or design variable)")
                  for c in numeric]
               + [(c, "the first factor (no numeric column looks like an outcome)") for c in candidates])
