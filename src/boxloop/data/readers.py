@@ -104,6 +104,8 @@ _R_TOKEN = re.compile(r"""
   | (?P<assign><-|=)
   | (?P<punct>[(),:;\-+])
 """, re.VERBOSE)
+_R_ITEM = r"\s*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?|NA|NaN|-?Inf)\s*"
+_R_PLAIN_VECTOR = re.compile(rf"c\(((?:{_R_ITEM},)*{_R_ITEM})\)")  # c(1, 2.5, NA): the common case, read at once
 _R_CONSTANTS = {"NA": float("nan"), "NaN": float("nan"), "Inf": float("inf"), "TRUE": 1, "FALSE": 0,
                 "T": 1, "F": 0, "NA_integer_": float("nan"), "NA_real_": float("nan")}
 _R_EMPTY = {"integer": "int", "double": "real", "numeric": "real"}
@@ -116,16 +118,8 @@ class _RReader:
     Each value is read as (flat values, dims or None, is_int, written as a bare scalar)."""
 
     def __init__(self, text: str, origin: str):
-        self.text, self.origin, self.i = text, origin, 0
-        self.tokens, pos = [], 0
-        for m in _R_TOKEN.finditer(text):
-            if m.start() != pos:
-                break
-            pos = m.end()
-            if m.lastgroup != "space":
-                self.tokens.append((m.lastgroup, m.group(), m.start()))
-        if pos != len(text):
-            self._fail(pos, f"{text[pos]!r}, a character R dump files do not use")
+        self.text, self.origin, self.pos = text, origin, 0
+        self._next = None  # the token at self.pos, once looked at
 
     def _fail(self, pos: int, what: str):
         line = self.text.count("\n", 0, pos) + 1
@@ -134,13 +128,27 @@ class _RReader:
                         "(as R's dump() writes them), not R code", code="data.bad_rdump")
 
     def peek(self):
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("end", "", len(self.text))
+        """(kind, text, start) of the next token, read lazily from `pos` (space and comments skipped)."""
+        if self._next is None:
+            pos = self.pos
+            while True:
+                m = _R_TOKEN.match(self.text, pos)
+                if m is None:
+                    if pos < len(self.text):
+                        self._fail(pos, f"{self.text[pos]!r}, a character R dump files do not use")
+                    self._next = ("end", "", pos, pos)
+                    break
+                if m.lastgroup != "space":
+                    self._next = (m.lastgroup, m.group(), m.start(), m.end())
+                    break
+                pos = m.end()
+        return self._next[:3]
 
     def take(self, kind=None, text=None):
         tok = self.peek()
         if (kind and tok[0] != kind) or (text and tok[1] != text):
             self._fail(tok[2], f"expected {text or kind}, found {tok[1] or 'the end of the file'!r}")
-        self.i += 1
+        self.pos, self._next = self._next[3], None
         return tok
 
     def assignments(self) -> dict:
@@ -159,6 +167,10 @@ class _RReader:
 
     def value(self):
         kind, text, pos = self.peek()
+        if kind == "name" and text == "c":
+            plain = _R_PLAIN_VECTOR.match(self.text, pos)
+            if plain:
+                return self._plain_vector(plain)
         if kind == "name" and text == "structure":
             return self._structure()
         if kind == "name" and text in ("c", "as.integer", "as.double", "as.numeric"):
@@ -178,6 +190,24 @@ class _RReader:
             self.take("punct", ")")
             return [], None, _R_EMPTY[text] == "int", False
         return self._sequence()
+
+    def _plain_vector(self, match):
+        items = [item.strip() for item in match.group(1).split(",")]
+        values, is_int = [], True
+        for item in items:
+            if item in _R_CONSTANTS or item.lstrip("-") in _R_CONSTANTS:
+                value = _R_CONSTANTS[item.lstrip("-")]
+                values.append(-value if item.startswith("-") else value)
+                is_int = is_int and isinstance(value, int)
+            elif item.endswith("L"):
+                values.append(int(float(item[:-1])))
+            elif re.search(r"[.eE]", item):
+                values.append(float(item))
+                is_int = False
+            else:
+                values.append(int(item))
+        self.pos, self._next = match.end(), None
+        return values, None, is_int, False
 
     def _items(self):
         items = [self.value()]
@@ -334,7 +364,7 @@ def polars_to_pandas(frame):
         series = frame[name]
         if isinstance(series.dtype, (pl.Categorical, pl.Enum)):
             text = series.cast(pl.String).to_list()
-            levels = series.cat.get_categories().to_list() if isinstance(series.dtype, pl.Enum) else None
+            levels = list(series.dtype.categories) if isinstance(series.dtype, pl.Enum) else None
             columns[name] = pd.Categorical(text, categories=levels, ordered=isinstance(series.dtype, pl.Enum))
         elif series.dtype == pl.String:
             columns[name] = pd.array(series.to_list(), dtype=object)

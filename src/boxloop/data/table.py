@@ -328,7 +328,7 @@ def _text_array(stripped) -> np.ndarray:
 def _numbers_from_text(name: str, stripped, numbers, missing: np.ndarray) -> _Draft:
     written = stripped[~missing].astype(str)
     whole = bool(written.str.fullmatch(r"[+-]?\d+").all()) and not written.empty
-    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.array(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
     values[missing] = 0.0 if whole else np.nan
     if whole:
         return _Draft(name, 0, "int", values.astype(np.int64), missing)
@@ -349,7 +349,7 @@ def _from_dates(name: str, series, missing: np.ndarray) -> _Draft:
     else:
         index = (stamps.dt.normalize() - first.normalize()).dt.days + 1
         unit = "days"
-    values = index.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.array(index.to_numpy(dtype=np.float64, na_value=np.nan))
     values[missing] = 0
     draft = _Draft(name, 0, "date", values.astype(np.int64), missing, role="time")
     draft.note = f"{unit} since {first.date()}, from 1"
@@ -605,9 +605,14 @@ def _table_roles(drafts: list[_Draft], n: int) -> list[_Draft]:
     if counts:
         for d in drafts:
             if d.override is None and d.use == "covariate" and d.role in ("count", "measurement") \
-                    and _tokens(d.name) & _EXPOSURE_WORDS and bool(np.all(d.present > 0)):
+                    and _names_exposure(d.name) and bool(np.all(d.present > 0)):
                 d.role, d.use, d.candidate = "exposure", "offset", False
     return drafts
+
+
+def _names_exposure(name: str) -> bool:
+    joined = re.sub(r"[^a-z]", "", name.lower())  # person_years, PersonYears -> personyears
+    return bool(_tokens(name) & _EXPOSURE_WORDS) or joined in _EXPOSURE_WORDS
 
 
 def _bounds(n_col: _Draft, r_col: _Draft) -> bool:
