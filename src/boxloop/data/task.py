@@ -46,10 +46,11 @@ class Task:
     def variable(self, name: str) -> VariableInfo:
         return next(v for v in self.variables if v.name == name)
 
-    def column(self, stan_name: str) -> Column | None:
-        """The record of the column that became the Stan variable `stan_name` (None for an added
-        size variable)."""
-        return next((c for c in self.columns if c.stan_name == stan_name), None)
+    def column(self, name: str) -> Column | None:
+        """The record of the column that became the Stan variable `name`, else of the column
+        written `name` (None for an added size variable)."""
+        return next((c for c in self.columns if c.stan_name == name), None) \
+            or next((c for c in self.columns if c.name == name), None)
 
     def data_block(self) -> str:
         """The Stan `data { ... }` block declaring every variable, sizes first; each line that a
