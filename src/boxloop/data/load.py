@@ -151,10 +151,10 @@ def read_table(source, overrides, max_elements: int = DEFAULT_MAX_ELEMENTS):
     return read_frame(frame, origin=str(path), overrides=overrides, max_elements=max_elements)
 
 
-def dataset_from_table(table, used=None, *, target: str | None = None) -> Dataset:
+def dataset_from_table(table, used=None) -> Dataset:
     """The kept columns of `table` (only `used`, Stan names, when given) on the rows that have
     a value in each of them, with `N` and the factor sizes first."""
-    kept = [c for c in table.kept if used is None or c.stan_name in used or c.stan_name == target]
+    kept = [c for c in table.kept if used is None or c.stan_name in used]
     keep, notes = table.complete_rows([c.stan_name for c in kept])
     values = {"N": np.asarray(int(keep.sum()), dtype=np.int64)}
     values.update({c.size_name: np.asarray(table.sizes[c.size_name], dtype=np.int64) for c in kept if c.size_name})
@@ -199,7 +199,7 @@ def _from_mapping(mapping: Mapping, max_elements: int, origin: str | None) -> Da
     for name, raw in mapping.items():
         _check_name(name, "variable")
         array, names = _array_from_value(name, raw)
-        _check_array(name, array, max_elements, unit="variable")
+        _check_array(name, array, max_elements)
         values[name] = _freeze(array)
         if names is not None:
             levels[name] = names
@@ -309,38 +309,29 @@ def _check_name(name, kind: str) -> None:
                     "and _, starting with a letter, not ending in __)", code="data.bad_name")
 
 
-def _check_array(name: str, array: np.ndarray, max_elements: int, unit: str) -> None:
+def _check_array(name: str, array: np.ndarray, max_elements: int) -> None:
+    """Stan data have no missing or infinite values (tables leave such rows out instead)."""
     if array.size > max_elements:
-        raise DataError(f"{unit} '{name}' has {array.size:,} values, over the limit of {max_elements:,}; "
+        raise DataError(f"variable '{name}' has {array.size:,} values, over the limit of {max_elements:,}; "
                         "subsample it, or raise the limit (CLI: --max-elements, Python: max_elements=)",
                         code="data.too_large")
     if array.dtype.kind != "f":
         return
     missing = np.isnan(array)
     if missing.any():
-        _raise_missing(name, missing, unit)
+        raise DataError(f"variable '{name}' has {int(missing.sum())} missing value(s) ({_positions(name, missing)}); "
+                        "drop or impute them before fitting", code="data.missing_value")
     infinite = np.isinf(array)
     if infinite.any():
-        positions = _positions(name, infinite, unit)
-        raise DataError(f"{unit} '{name}' has {int(infinite.sum())} infinite value(s) ({positions}); "
-                        "replace or drop them before fitting", code="data.nonfinite")
+        raise DataError(f"variable '{name}' has {int(infinite.sum())} infinite value(s) "
+                        f"({_positions(name, infinite)}); replace or drop them before fitting", code="data.nonfinite")
 
 
-def _raise_missing(name: str, missing: np.ndarray, unit: str):
-    raise DataError(f"{unit} '{name}' has {int(missing.sum())} missing value(s) ({_positions(name, missing, unit)}); "
-                    "drop or impute them before fitting", code="data.missing_value")
-
-
-def _positions(name: str, mask: np.ndarray, unit: str) -> str:
-    """The first few flagged places, 1-based: rows for table columns, Stan indices otherwise."""
+def _positions(name: str, mask: np.ndarray) -> str:
+    """The first few flagged places as 1-based Stan indices."""
     where = np.argwhere(np.atleast_1d(mask))
     more = len(where) - _SHOWN
-    if unit == "column":
-        shown = "rows " + ", ".join(str(int(i[0]) + 1) for i in where[:_SHOWN])
-    elif mask.ndim == 0:
-        shown = name
-    else:
-        shown = ", ".join(name + _stan_index(tuple(int(k) for k in i)) for i in where[:_SHOWN])
+    shown = name if mask.ndim == 0 else ", ".join(name + _stan_index(tuple(int(k) for k in i)) for i in where[:_SHOWN])
     return shown + (f" and {more} more" if more > 0 else "")
 
 

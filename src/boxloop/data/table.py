@@ -145,8 +145,9 @@ class Table:
 
 
 def _lookup(name: str, columns) -> Column | None:
-    return next((c for c in columns if name in (c.name, c.stan_name) and (c.stan_name or c.name == name)), None) \
-        or next((c for c in columns if name == c.name), None)
+    """By Stan name first (a renamed column's new name may be another column's old one)."""
+    return next((c for c in columns if c.stan_name and c.stan_name == name), None) \
+        or next((c for c in columns if c.name == name), None)
 
 
 def _unknown_column(name: str, columns, where: str) -> DataError:
@@ -183,7 +184,7 @@ def read_frame(frame, *, origin: str | None = None, overrides: Overrides = Overr
         raise DataError(f"every cell of {where} is missing; there is nothing to model", code="data.all_missing")
     chosen = _match_overrides(overrides, names, where)
     n = frame.shape[0]
-    drafts = [_draft(name, frame.iloc[:, i], n, i, chosen.get(name)) for i, name in enumerate(names)]
+    drafts = [_draft(name, frame.iloc[:, i], n, chosen.get(name)) for i, name in enumerate(names)]
     drafts = _table_roles(drafts, n)
     return _assemble(drafts, n, origin)
 
@@ -215,7 +216,6 @@ class _Draft:
     """A column while its role is being decided (mutable, local to this module)."""
 
     name: str
-    position: int
     dtype: str  # int | real | bool | text | category | date
     values: np.ndarray  # int64 / float64 codes or numbers; object array of str for text
     missing: np.ndarray
@@ -241,9 +241,9 @@ class _Draft:
         return self
 
 
-def _draft(name: str, series, n: int, position: int, override: str | None) -> _Draft:
+def _draft(name: str, series, n: int, override: str | None) -> _Draft:
     draft = _raw(name, series, override)
-    draft.position, draft.override = position, override
+    draft.override = override
     if override == "drop":
         return draft.drop("constant" if not len(draft.present) else _guess_role(draft, n), "dropped (--drop)")
     if draft.missing.all():
@@ -264,17 +264,17 @@ def _raw(name: str, series, override: str | None) -> _Draft:
     if isinstance(dtype, pd.CategoricalDtype):
         levels = tuple(str(c) for c in dtype.categories)
         codes = series.cat.codes.to_numpy(dtype=np.int64)
-        draft = _Draft(name, 0, "category", codes, missing, levels=levels, ordered=bool(dtype.ordered))
+        draft = _Draft(name, "category", codes, missing, levels=levels, ordered=bool(dtype.ordered))
         return draft
     if pd.api.types.is_bool_dtype(dtype):
         values = series.to_numpy(dtype=np.int64, na_value=0)
-        return _Draft(name, 0, "bool", values, missing, levels=("false", "true"))
+        return _Draft(name, "bool", values, missing, levels=("false", "true"))
     if pd.api.types.is_integer_dtype(dtype):
-        return _Draft(name, 0, "int", series.to_numpy(dtype=np.int64, na_value=0), missing)
+        return _Draft(name, "int", series.to_numpy(dtype=np.int64, na_value=0), missing)
     if pd.api.types.is_float_dtype(dtype):
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         _check_finite(name, values, missing)
-        return _Draft(name, 0, "real", values, missing)
+        return _Draft(name, "real", values, missing)
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return _from_dates(name, series, missing)
     return _from_text(name, series, missing, override)
@@ -309,7 +309,7 @@ def _from_text(name: str, series, missing: np.ndarray, override: str | None) -> 
             draft.notes.append(Note("data.text_in_numbers", f"'{name}' is numeric but {int(is_text.sum())} cell(s) "
                                     f"hold text ({shown}): read as missing", name))
             return draft
-        draft = _Draft(name, 0, "text", _text_array(stripped), missing)
+        draft = _Draft(name, "text", _text_array(stripped), missing)
         draft.notes.append(Note("data.mixed_as_factor", f"'{name}' mixes numbers and text ({len(distinct)} distinct "
                                 f"text values): read as a factor; --numeric {name} reads the text as missing", name))
         return draft
@@ -318,7 +318,7 @@ def _from_text(name: str, series, missing: np.ndarray, override: str | None) -> 
                         "a factor is what boxloop makes of it", code="data.not_numeric")
     if all(_ISO_DATE.match(s) for s in strings[: 1000]) and all(_ISO_DATE.match(s) for s in strings):
         return _from_dates(name, pd.to_datetime(stripped.where(~missing, None), format="ISO8601"), missing)
-    return _Draft(name, 0, "text", _text_array(stripped), missing)
+    return _Draft(name, "text", _text_array(stripped), missing)
 
 
 def _text_array(stripped) -> np.ndarray:
@@ -331,9 +331,9 @@ def _numbers_from_text(name: str, stripped, numbers, missing: np.ndarray) -> _Dr
     values = np.array(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
     values[missing] = 0.0 if whole else np.nan
     if whole:
-        return _Draft(name, 0, "int", values.astype(np.int64), missing)
+        return _Draft(name, "int", values.astype(np.int64), missing)
     _check_finite(name, values, missing)
-    return _Draft(name, 0, "real", values, missing)
+    return _Draft(name, "real", values, missing)
 
 
 def _from_dates(name: str, series, missing: np.ndarray) -> _Draft:
@@ -351,7 +351,7 @@ def _from_dates(name: str, series, missing: np.ndarray) -> _Draft:
         unit = "days"
     values = np.array(index.to_numpy(dtype=np.float64, na_value=np.nan))
     values[missing] = 0
-    draft = _Draft(name, 0, "date", values.astype(np.int64), missing, role="time")
+    draft = _Draft(name, "date", values.astype(np.int64), missing, role="time")
     draft.note = f"{unit} since {first.date()}, from 1"
     draft.notes.append(Note("data.date_as_time", f"'{name}' holds dates ({first.date()} to {present.max().date()}): "
                             f"read as a time index, {unit} since {first.date()} counted from 1", name))
