@@ -123,3 +123,33 @@ model { mu ~ normal(1500, 200); z ~ std_normal(); tau ~ normal(0, 100); sigma ~ 
                        "--draws", "200")
     summary = json.loads(out)["summary"]
     assert code == 0 and summary["z[3]"]["label"] == "Batch = C" and "label" not in summary["mu"]
+
+
+def test_check_and_fit_read_a_table_as_discover_does_on_the_rows_the_program_uses(capsys, batches, tmp_path):
+    program = tmp_path / "m.stan"
+    program.write_text("data {\n  int<lower=0> N;\n  int<lower=0> K_Batch;\n"
+                       "  array[N] int<lower=1, upper=K_Batch> Batch;\n  vector[N] Yield;\n}\n"
+                       "parameters {\n  real mu;\n  real<lower=0> s;\n}\n"
+                       "model {\n  mu ~ normal(1500, 100);\n  s ~ normal(0, 50);\n  Yield ~ normal(mu, s);\n}\n")
+    code, out, err = run(capsys, "check", program, "--data", batches, "--json")
+    assert code == 0 and json.loads(out)["valid"]
+    from boxloop.data import load_data
+
+    # Solar.R is missing in one row but the program does not read it: every row is used
+    assert int(load_data(batches, columns={"N", "K_Batch", "Batch", "Yield"})["N"]) == 30
+    assert int(load_data(batches)["N"]) == 29
+
+
+@pytest.mark.slow
+def test_discover_on_a_csv_keeps_the_level_names_in_its_json_and_run_store(capsys, batches, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, _ = run(capsys, "discover", batches, "--json", "--budget", "3", "--chains", "2", "--warmup", "300",
+                       "--draws", "300", "--out", out_dir, "--no-cache")
+    payload = json.loads(out)
+    assert payload["data"]["target"] == "Yield"
+    batch = next(c for c in payload["data"]["columns"] if c["name"] == "Batch")
+    assert batch["levels"] == list("ABCDEF")
+    assert json.loads((out_dir / "data.json").read_text())["columns"] == payload["data"]["columns"]
+    if code == 0 and "[Batch]" in payload["best"]["program"]:
+        assert "// 1 = A, 2 = B" in payload["best"]["program"]
+        assert any(s.get("label") == "Batch = C" for s in payload["best"]["summary"].values())
