@@ -140,9 +140,11 @@ def _replicate(d: Draft) -> None:
 
 
 def _direct_chance(roles: Roles, w: Weights) -> float:
-    plain = not roles.covariates and not roles.groups and not roles.series
+    plain = not (roles.covariates or roles.groups or roles.series or roles.factors or roles.exposures)
     if roles.ndim > 1:
         return w.direct * 0.3
+    if roles.groups or roles.factors or roles.exposures:
+        return w.direct * 0.15  # the table says what varies: an intercept-only model ignores all of it
     # one common rate is exactly what overdispersed counts rule out
     return w.direct * (1.6 if plain else 0.4) / _dispersion_lean(roles, w, plain)
 
@@ -170,7 +172,7 @@ def _regression(d: Draft, w: Weights) -> None:
         if fam.name == "normal" and rng.random() < 0.5:
             return _marginal_gp(d, gp, terms)
         terms.append(gp_term(d, gp))
-    plain = not r.covariates and not r.groups  # then extra-binomial/Poisson variation is the main question
+    plain = not (r.covariates or r.groups or r.factors)  # then extra-binomial/Poisson variation is the main question
     if latent is None and fam.link != "identity" and r.ndim == 1 and size_value(d) <= UNIT_EFFECTS_MAX \
             and rng.random() < w.unit_effects * (2.5 if plain else 1.0) * _dispersion_lean(r, w, plain):
         terms.append(Term(f"{hierarchy(d, 'u', r.size, None, 0.5 * spread)}", True))

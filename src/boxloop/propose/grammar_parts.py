@@ -46,7 +46,7 @@ class Weights:
     quadratic_when_curved: float = 0.75  # ... when the data show a curve (eda)
     interaction: float = 0.15
     group_intercept: float = 0.75
-    crossed: float = 0.6  # each further grouping factor gets its own varying intercepts too
+    crossed: float = 0.8  # each further grouping factor gets its own varying intercepts too
     fixed_effect: float = 0.8  # a factor with few levels enters as treatment-coded effects
     group_slope: float = 0.2
     slope_within: float = 0.55  # ... a covariate that varies within the groups gets a slope by group
