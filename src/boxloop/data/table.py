@@ -229,6 +229,7 @@ class _Draft:
     override: str | None = None
     candidate: bool = False
     trials: list = field(default_factory=list)
+    n_distinct: int | None = None  # counted once, when the role is decided
 
     @property
     def present(self) -> np.ndarray:
@@ -289,46 +290,49 @@ def _check_finite(name: str, values: np.ndarray, missing: np.ndarray) -> None:
 
 
 def _from_text(name: str, series, missing: np.ndarray, override: str | None) -> _Draft:
+    """Text cells, read through their distinct values (a million cells of twenty levels cost
+    twenty parses, not a million)."""
     import pandas as pd
 
-    text = series.astype(object).where(~series.isna(), None)
-    stripped = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-    missing = missing | stripped.isin(["", "."]).to_numpy()
-    numbers = pd.to_numeric(stripped.where(~missing, None), errors="coerce")
-    is_text = numbers.isna().to_numpy() & ~missing
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    labels = np.array([str(u).strip() for u in uniques] + [""], dtype=object)  # code -1 (missing): ""
+    cells = labels[codes]
+    numbers_u = pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce").to_numpy(dtype=np.float64,
+                                                                                       na_value=np.nan)
+    marker_u = np.isin(labels, ["", "."])
+    missing = missing | marker_u[codes]
+    text_u = np.isnan(numbers_u) & ~marker_u
+    is_text = text_u[codes] & ~missing
+    numbers = numbers_u[codes]
+    written = labels[~text_u & ~marker_u]
     if not is_text.any():
-        return _numbers_from_text(name, stripped, numbers, missing)
+        return _numbers_from_text(name, written, numbers, missing)
     present = ~missing
-    strings = stripped[is_text]
+    distinct = [str(t) for t in labels[text_u]]
     if not (is_text == present).all():  # numbers and text in one column
-        distinct = list(dict.fromkeys(strings.tolist()))
         few = len(distinct) <= _TEXT_AS_MISSING[0] and is_text.sum() <= _TEXT_AS_MISSING[1] * present.sum()
         if override == "numeric" or (few and override != "factor"):
-            draft = _numbers_from_text(name, stripped, numbers, missing | is_text)
-            shown = ", ".join(repr(s) for s in distinct[:3])
+            draft = _numbers_from_text(name, written, numbers, missing | is_text)
+            shown = ", ".join(repr(t) for t in distinct[:3])
             draft.notes.append(Note("data.text_in_numbers", f"'{name}' is numeric but {int(is_text.sum())} cell(s) "
                                     f"hold text ({shown}): read as missing", name))
             return draft
-        draft = _Draft(name, "text", _text_array(stripped), missing)
+        draft = _Draft(name, "text", cells, missing)
         draft.notes.append(Note("data.mixed_as_factor", f"'{name}' mixes numbers and text ({len(distinct)} distinct "
                                 f"text values): read as a factor; --numeric {name} reads the text as missing", name))
         return draft
     if override == "numeric":
-        raise DataError(f"--numeric {name}: column '{name}' holds only text (e.g. {strings.iloc[0]!r}); "
+        raise DataError(f"--numeric {name}: column '{name}' holds only text (e.g. {distinct[0]!r}); "
                         "a factor is what boxloop makes of it", code="data.not_numeric")
-    if all(_ISO_DATE.match(s) for s in strings[: 1000]) and all(_ISO_DATE.match(s) for s in strings):
-        return _from_dates(name, pd.to_datetime(stripped.where(~missing, None), format="ISO8601"), missing)
-    return _Draft(name, "text", _text_array(stripped), missing)
+    if all(_ISO_DATE.match(t) for t in distinct):
+        return _from_dates(name, pd.to_datetime(pd.Series(np.where(missing, None, cells)), format="ISO8601"), missing)
+    return _Draft(name, "text", cells, missing)
 
 
-def _text_array(stripped) -> np.ndarray:
-    return np.asarray(stripped.where(stripped.notna(), "").to_numpy(dtype=object))
-
-
-def _numbers_from_text(name: str, stripped, numbers, missing: np.ndarray) -> _Draft:
-    written = stripped[~missing].astype(str)
-    whole = bool(written.str.fullmatch(r"[+-]?\d+").all()) and not written.empty
-    values = np.array(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
+def _numbers_from_text(name: str, written: np.ndarray, numbers: np.ndarray, missing: np.ndarray) -> _Draft:
+    """`written`: the distinct numbers as written (ints when none has a point or an exponent)."""
+    whole = len(written) > 0 and all(re.fullmatch(r"[+-]?\d+", str(w)) for w in written)
+    values = np.array(numbers, dtype=np.float64)
     values[missing] = 0.0 if whole else np.nan
     if whole:
         return _Draft(name, "int", values.astype(np.int64), missing)
@@ -370,6 +374,7 @@ def _decide(d: _Draft, n: int) -> _Draft:
     if d.dtype in ("text", "category", "bool") or d.override in ("factor", "group"):
         return _factor(d, n)
     distinct = np.unique(d.present)
+    d.n_distinct = len(distinct)
     if len(distinct) == 1 and d.override is None:
         return d.drop("constant", f"has one value ({_fmt(distinct[0])}) in every row: dropped", "data.constant")
     if d.override == "time":
@@ -378,8 +383,8 @@ def _decide(d: _Draft, n: int) -> _Draft:
     if d.dtype == "int":
         return _integers(d, distinct, n)
     lo, hi = float(distinct[0]), float(distinct[-1])
-    d.role = "proportion" if 0 <= lo and hi <= 1 and not set(distinct) <= {0.0, 1.0} else \
-        "binary" if set(distinct) <= {0.0, 1.0} else "measurement"
+    zero_one = len(distinct) == 2 and lo == 0.0 and hi == 1.0
+    d.role = "binary" if zero_one else "proportion" if 0 <= lo and hi <= 1 else "measurement"
     if d.role == "binary":
         d.values, d.dtype = d.values.astype(np.int64), "int"
     d.candidate = not _design_like(d.present, distinct, n) or d.role == "binary"
@@ -390,9 +395,12 @@ def _is_row_names(d: _Draft, n: int) -> bool:
     if d.missing.any():
         return False
     values = d.values
-    unique = len(np.unique(values)) == n
     if _ROWNAME.match(d.name):
-        return unique and (d.dtype in ("text", "category") or _is_row_count(values, n))
+        if d.dtype in ("text", "category"):
+            import pandas as pd
+
+            return bool(pd.Series(values).is_unique)
+        return _is_row_count(values, n)
     return d.dtype == "int" and _is_row_count(values, n) and bool(_tokens(d.name) & _ID_WORDS)
 
 
@@ -658,7 +666,8 @@ def _assemble(drafts: list[_Draft], n: int, origin: str | None) -> Table:
 def _record(d: _Draft, stan_name: str, size_name: str | None) -> Column:
     low, high = _range(d)
     present = d.present
-    distinct = len(d.levels) if d.levels else int(len(np.unique(present))) if present.size else 0
+    distinct = len(d.levels) if d.levels else d.n_distinct if d.n_distinct is not None else \
+        int(len(np.unique(present))) if present.size else 0
     return Column(name=d.name, stan_name=stan_name, role=d.role, dtype=d.dtype, use=d.use, levels=d.levels,
                   reference=d.reference, ordered=d.ordered, size_name=size_name, missing=int(d.missing.sum()),
                   distinct=distinct, low=_finite_or_none(low), high=_finite_or_none(high),
