@@ -1,10 +1,10 @@
 """Reading and describing a 10-million-cell CSV: wall time and peak memory of `boxloop describe`,
 beside plain `pandas.read_csv` of the same file in the same run (the peer).
 
-    python benchmarks/table_read.py [--rows 1000000] [--out benchmarks/out]
+    python benchmarks/table_read.py [--rows 1000000] [--repeats 3] [--out benchmarks/out]
 
 The file has 10 columns (six reals, two counts, a text factor with 20 levels, a yes/no column)
-and is written once. Each reader runs in a fresh process, three times; the best wall time and
+and is written once. Each reader runs in a fresh process, `--repeats` times; the best wall time and
 the largest peak resident set (ru_maxrss of the child) are reported.
 """
 
@@ -50,13 +50,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", default="benchmarks/out")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     path = Path(args.out) / f"table_{args.rows}x10.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         write_table(path, args.rows)
-    peer_s, peer_mib = measure([sys.executable, "-c", PEER, str(path)])
-    ours_s, ours_mib = measure(["boxloop", "describe", str(path), "--json"])
+    peer_s, peer_mib = measure([sys.executable, "-c", PEER, str(path)], args.repeats)
+    ours_s, ours_mib = measure(["boxloop", "describe", str(path), "--json"], args.repeats)
     cells = args.rows * 10
     size_mib = path.stat().st_size / 2**20
     print(f"| {cells:,} cells ({size_mib:.0f} MiB) | boxloop describe | {ours_s:.2f} | {ours_mib:.0f} | "
