@@ -282,9 +282,13 @@ def _stats(array: np.ndarray) -> Stats:
     if array.size == 0:
         nan = float("nan")
         return Stats(nan, nan, nan, nan, tuple(nan for _ in QUANTILE_LEVELS), 0, True)
-    values = array.astype(np.float64).ravel()
-    quantiles = np.quantile(values, QUANTILE_LEVELS)
-    return Stats(minimum=float(values.min()), maximum=float(values.max()), mean=float(values.mean()),
+    values = np.sort(array.astype(np.float64).ravel())  # one sort gives the quantiles and the distinct count
+    position = np.asarray(QUANTILE_LEVELS) * (values.size - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, values.size - 1)
+    quantiles = values[below] + (position - below) * (values[above] - values[below])  # numpy's default (linear)
+    return Stats(minimum=float(values[0]), maximum=float(values[-1]), mean=float(values.mean()),
                  sd=float(values.std(ddof=1)) if values.size > 1 else 0.0,
-                 quantiles=tuple(float(q) for q in quantiles), n_distinct=int(np.unique(values).size),
+                 quantiles=tuple(float(q) for q in quantiles),
+                 n_distinct=1 + int(np.count_nonzero(values[1:] != values[:-1])),
                  integer_valued=bool(np.all(values == np.round(values))))

@@ -528,7 +528,7 @@ def _levels(d: _Draft) -> tuple[tuple[str, ...], np.ndarray]:
     labels = d.values if d.dtype == "text" else np.array([_fmt(v) for v in d.values], dtype=object)
     import pandas as pd
 
-    codes, uniques = pd.factorize(pd.Series(labels)[~d.missing], sort=False)
+    codes, uniques = pd.factorize(np.asarray(labels, dtype=object)[~d.missing], sort=False)
     names = tuple(str(u) for u in uniques)
     if d.dtype in ("int", "real"):
         order = sorted(range(len(names)), key=lambda i: float(names[i]))
