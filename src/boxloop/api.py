@@ -17,11 +17,16 @@ from .search.result import DiscoveryResult
 def discover(data, target: str | None = None, describe: str | None = None, proposer="grammar",
              strategy: str = "refine", budget: int = 24, seed: int = 0, out=None, *,
              settings: NutsSettings | None = None, executor="local", workers: int | None = None,
-             cache=True, progress=None, **search_options) -> DiscoveryResult:
+             cache=True, progress=None, factor=(), numeric=(), group=(), time=(), drop=(),
+             **search_options) -> DiscoveryResult:
     """Discover a reliable Bayesian model of `data`.
 
-    data: a .json (Stan-JSON) or .csv path, a dict of arrays, a DataFrame, or a Dataset.
+    data: a table (.csv, .tsv, .parquet, .feather path, or a pandas or polars DataFrame), a
+        Stan-JSON (.json) or R dump (.R) path, a dict of arrays, or a Dataset.
     target: the variable to model (default: boxloop's guess); describe: plain-language context.
+    factor, numeric, group, time, drop: column names whose role you set by hand (tables only),
+        as the CLI's --factor/--numeric/--group/--time/--drop; `result.data` says how each
+        column was read.
     proposer: "grammar" (default), "openai:<model>@<url>", "hf:<path>", or a Proposer object.
     strategy: "refine" (RefineStat), "average" (Large Language Bayes) or "best-of-n".
     budget: the most distinct programs fitted. out: the run directory (resumable).
@@ -32,9 +37,12 @@ def discover(data, target: str | None = None, describe: str | None = None, propo
     search_options: further SearchConfig fields (alpha, beta, zeta, prior_rewrites, timeout_s, ...).
     """
     from .data import make_task
+    from .data.table import Overrides
     from .search.discover import discover_task
 
-    task = make_task(data, target=target, description=describe)
+    overrides = Overrides(*(tuple([names] if isinstance(names, str) else names)
+                            for names in (factor, numeric, group, time, drop)))
+    task = make_task(data, target=target, description=describe, overrides=overrides)
     name = proposer if isinstance(proposer, str) else getattr(proposer, "name", type(proposer).__name__)
     config = SearchConfig(strategy=strategy, proposer=name, budget=budget, seed=seed,
                           settings=settings or NutsSettings(), **search_options)

@@ -7,11 +7,12 @@ usage, I/O, data or run-store errors (with a one-line message on stderr), 130 on
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
-from . import cli_discover, cli_propose
+from . import cli_data, cli_discover, cli_propose
+from .cli_data import add_data_options
+from .cli_summary import format_number, labelled_summary, summary_rows
 from .cli_io import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, UsageError, emit, parse_or_fail,
                      run_guarded, wants_json)
 
@@ -33,7 +34,7 @@ def _build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     for register in (_register_check, _register_fit, _register_evidence, cli_propose.register,
-                     cli_discover.register):
+                     cli_discover.register, cli_data.register):
         register(sub)
     return parser
 
@@ -48,12 +49,38 @@ def read_program(path: str) -> str:
         raise UsageError(f"cannot read program {path!r}: {exc}") from None
 
 
-def read_data(path: str | None) -> dict | None:
+def read_data(args, source: str | None = None) -> dict | None:
+    """The data for a program: a table's columns encoded as `discover` encodes them, on the rows
+    with a value in every column the program's data block declares (notes on stderr)."""
+    path = getattr(args, "data", None)
     if path is None:
         return None
+    from .cli_data import overrides_from
     from .data import load_data
 
-    return dict(load_data(path).values)
+    dataset = load_data(path, overrides=overrides_from(args), max_elements=args.max_elements,
+                        columns=_declared_data(source))
+    args.columns = dataset.columns  # for the level names on the posterior summary
+    if not getattr(args, "json", False):
+        for note in dataset.notes:
+            print(f"boxloop: [{note.code}] {note.message}", file=sys.stderr)
+    return dict(dataset.values)
+
+
+def _declared_data(source: str | None) -> set[str] | None:
+    """Names the program's data block declares (None when it does not parse: then every column)."""
+    if source is None:
+        return None
+    from .errors import ProgramError
+    from .lang import parse
+
+    from .lang import ast
+
+    try:
+        program = parse(source)
+    except ProgramError:
+        return None
+    return {d.name for d in program.stmts("data") if isinstance(d, ast.Decl)}
 
 
 # ---- check -------------------------------------------------------------------------------------
@@ -62,8 +89,9 @@ def read_data(path: str | None) -> dict | None:
 def _register_check(sub) -> None:
     p = sub.add_parser("check", help="parse and check a program (phi1..phi6), print its canonical form")
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
-    p.add_argument("--data", help="Stan-JSON or CSV data to check the data block against")
+    p.add_argument("--data", help="data (Stan-JSON, R dump, or a table) to check the data block against")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_options(p)
     p.set_defaults(run=run_check)
 
 
@@ -72,7 +100,7 @@ def run_check(args) -> int:
     from .lang.canonical import blocks, canonical_text, structural_hash
 
     source = read_program(args.program)
-    data = read_data(args.data)
+    data = read_data(args, source)
     result = check(source, data=data)
     payload = {
         "valid": result.valid,
@@ -106,7 +134,7 @@ DEFAULT_FIT_TIMEOUT_S = 3600.0
 
 def _add_sampler_options(p) -> None:
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
-    p.add_argument("data", help="Stan-JSON or CSV data")
+    p.add_argument("data", help="Stan-JSON, R dump, or a table (.csv, .tsv, .parquet, .feather)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
@@ -118,6 +146,7 @@ def _add_sampler_options(p) -> None:
     p.add_argument("--memory-gb", type=float, default=None,
                    help="address-space cap of the fit's worker process in GiB (default: 80%% of memory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_options(p)
 
 
 def _register_fit(sub) -> None:
@@ -148,7 +177,8 @@ def _fit(args, evidence: str | None):
     from .infer.progress import ProgressBar
     from .infer.worker import GiB, WorkerLimits, default_memory_bytes
 
-    source, data = read_program(args.program), read_data(args.data)
+    source = read_program(args.program)
+    data = read_data(args, source)
     checked_program(source, data, evidence)  # every diagnostic, here, before a worker starts
     _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
                     f"{args.draws} draws)")
@@ -215,7 +245,7 @@ def run_fit(args) -> int:
     keys = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "bfmi_min", "pareto_k_bad_frac",
             "elpd_loo", "elpd_loo_se", "score")
     payload = {
-        "summary": result.summary(),
+        "summary": labelled_summary(result.summary(), read_program(args.program), getattr(args, "columns", ())),
         "diagnostics": {k: d.get(k) for k in keys},
         "timing": {k: round(v, 3) for k, v in result.timing.items()},
         "warnings": list(result.warnings),
@@ -225,27 +255,18 @@ def run_fit(args) -> int:
 
 
 def _fit_text(payload: dict, result) -> str:
-    rows = [f"{'parameter':<16}{'mean':>10}{'sd':>10}{'mcse':>10}{'ess_bulk':>10}{'rhat':>8}"]
-    for name, s in payload["summary"].items():
-        rows.append(f"{name:<16}" + "".join(_num(s.get(k), w, p) for k, w, p in (
-            ("mean", 10, 3), ("sd", 10, 3), ("mcse_mean", 10, 3), ("ess_bulk", 10, 0), ("rhat", 8, 3))))
+    rows = summary_rows(payload["summary"])
     d = result.diagnostics
     rows.append("")
     rows.append(f"reliability score B(M) = {d.score}/7 ({'reliable' if d.reliable else 'NOT reliable'})")
     for check, reason in d.reasons.items():
         rows.append(f"  failed {check}: {reason}")
-    rows.append(f"elpd_loo = {_num(d.elpd_loo, 0, 2).strip()} (se {_num(d.elpd_loo_se, 0, 2).strip()}), "
-                f"p_loo = {_num(d.p_loo, 0, 2).strip()}")
+    rows.append(f"elpd_loo = {format_number(d.elpd_loo, 0, 2).strip()} (se {format_number(d.elpd_loo_se, 0, 2).strip()}), "
+                f"p_loo = {format_number(d.p_loo, 0, 2).strip()}")
     t = payload["timing"]
     rows.append(f"compile {t.get('compile_s', 0):.1f} s, sampling {t.get('sample_s', 0):.1f} s")
     rows += [f"warning: {w}" for w in payload["warnings"]]
     return "\n".join(rows)
-
-
-def _num(x, width: int, places: int) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return f"{'-':>{width}}"
-    return f"{x:>{width}.{places}f}"
 
 
 def run_evidence(args) -> int:

@@ -21,8 +21,10 @@ def register(subparsers) -> None:
 
 
 def add_arguments(p: ArgumentParser) -> None:
-    p.add_argument("data", help="Stan-JSON or CSV data")
-    p.add_argument("--target", help="the variable to model (default: boxloop's guess)")
+    from .cli_data import add_data_options
+
+    p.add_argument("data", help="a table (.csv, .tsv, .parquet, .feather), Stan-JSON or R dump file")
+    add_data_options(p, target=True)
     p.add_argument("--describe", help="plain-language description of the data")
     p.add_argument("--proposer", default="grammar", help="grammar (default), openai:<model>@<url>, hf:<path>")
     p.add_argument("--strategy", choices=("refine", "average", "best-of-n"), default="refine")
@@ -49,13 +51,14 @@ def add_arguments(p: ArgumentParser) -> None:
 
 
 def run_discover(args) -> int:
-    from .data import make_task
+    from .cli_data import load_task, print_notes
     from .infer.nuts import NutsSettings
     from .search.config import SearchConfig
     from .search.discover import discover_task
     from .search.progress import ProgressLine
 
-    task = make_task(args.data, target=args.target, description=args.describe)
+    task = load_task(args)
+    print_notes(task, args.json)
     settings = NutsSettings(chains=args.chains, warmup=args.warmup, draws=args.draws,
                             target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
     config = SearchConfig(strategy=args.strategy, proposer=args.proposer, budget=args.budget, seed=args.seed,
@@ -70,11 +73,34 @@ def run_discover(args) -> int:
     finally:
         if progress is not None:
             progress.close()
-    emit(result.to_dict(), args.json, _text(result))
+    payload = result.to_dict()
+    if result.best is not None:
+        payload["best"].update(program=_annotated(result.best.program, task), summary=_best_summary(result, task))
+    emit(payload, args.json, _text(result, payload))
     return EXIT_OK if result.best is not None else EXIT_FAILED
 
 
-def _text(result) -> str:
+def _annotated(program: str, task) -> str:
+    from .report import annotate_program
+
+    return annotate_program(program, task)
+
+
+def _best_summary(result, task) -> dict:
+    """The best program's posterior summary, each element a factor's level indexes labelled."""
+    from .cli_summary import labelled_summary
+    from .diagnose import summarize
+
+    idata = result.inference_data()
+    return labelled_summary(summarize(idata), result.best.program, task.columns) if idata is not None else {}
+
+
+SUMMARY_ROWS = 30  # rows of the best program's posterior summary printed (all are in --json)
+
+
+def _text(result, payload: dict) -> str:
+    from .cli_summary import summary_rows
+
     lines = []
     if result.error is not None:
         e = result.error
@@ -84,9 +110,16 @@ def _text(result) -> str:
     if result.best is None:
         lines.append(f"no reliable program among {len(result.candidates)} candidates")
     else:
-        b = result.best
+        b, best = result.best, payload["best"]
         lines += [f"best: {b.hash}  B(M) = {b.score}/7  elpd_loo = {b.elpd_loo:.2f} (se {b.elpd_loo_se:.2f})", "",
-                  b.program.rstrip(), ""]
+                  best["program"].rstrip(), ""]
+        summary = best.get("summary") or {}
+        shown = dict(list(summary.items())[:SUMMARY_ROWS])
+        if shown:
+            lines += summary_rows(shown)
+            if len(summary) > SUMMARY_ROWS:
+                lines.append(f"... {len(summary) - SUMMARY_ROWS} more (all in --json)")
+            lines.append("")
     lines.append(f"{'hash':<18}{'status':<8}{'B(M)':>5}{'elpd_loo':>11}{'se':>8}  {'block':<11}failed")
     for c in sorted(result.candidates, key=lambda c: (-c.reliable, -_finite(c.elpd_loo))):
         lines.append(f"{c.hash:<18}{c.status:<8}{c.score:>5}{_num(c.elpd_loo, 11)}{_num(c.elpd_loo_se, 8)}  "

@@ -18,9 +18,11 @@ DEFAULT_PROPOSER = "grammar"  # DESIGN names spfn the default; it is not trained
 
 
 def register(subparsers) -> None:
+    from .cli_data import add_data_options
+
     p = subparsers.add_parser("propose", help="write candidate programs for a dataset")
-    p.add_argument("data", help="Stan-JSON or CSV data")
-    p.add_argument("--target", help="the variable to model (default: inferred from the data)")
+    p.add_argument("data", help="a table (.csv, .tsv, .parquet, .feather), Stan-JSON or R dump file")
+    add_data_options(p, target=True)
     p.add_argument("--describe", help="a plain-language description of the data")
     p.add_argument("--proposer", default=DEFAULT_PROPOSER,
                    help="grammar | openai:<model>@<base_url> | hf:<path> | spfn (default: %(default)s)")
@@ -41,10 +43,11 @@ def _positive_int(text: str) -> int:
 
 
 def run_propose(args) -> int:
-    from .data import make_task
+    from .cli_data import load_task, print_notes
     from .propose import Accounting, get_proposer
 
-    task = make_task(args.data, target=args.target, description=args.describe)
+    task = load_task(args)
+    print_notes(task, args.json)
     proposals = get_proposer(args.proposer).propose(task, n=args.n, seed=args.seed)
     total = sum((p.accounting for p in proposals), Accounting(tries=0))
     payload = {"programs": [p.text for p in proposals], "valid": [p.valid for p in proposals],

@@ -109,7 +109,7 @@ def test_group_index_needs_repeats_or_a_telling_name():
     assert (groups.kind, groups.levels_var) == ("categorical", "K")
     # a table: N = 6 rows is not the number of schools
     named = kinds(pd.DataFrame({"school": [1, 2, 2, 1, 3, 3], "y": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}))["school"]
-    assert (named.kind, named.levels, named.levels_var) == ("categorical", 3, None)
+    assert (named.kind, named.levels, named.levels_var) == ("categorical", 3, "K_school")
 
 
 def test_stats_summarise_all_values():

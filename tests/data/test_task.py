@@ -110,10 +110,10 @@ def test_summary_has_one_line_per_variable_and_flags_the_target():
 
 def test_summary_shows_group_levels_and_explicit_target():
     frame = pd.DataFrame({"city": ["Oslo", "Rome", "Oslo", "Lima"], "temp": [3.5, 14.0, 2.0, 19.0]})
-    task = make_task(frame, target="temp", encode_categories=True)
-    line = task.summary().splitlines()[1]
+    task = make_task(frame, target="temp")
+    line = next(t for t in task.summary().splitlines() if t.startswith("city"))
     assert line.startswith("city: categorical") and "1=Lima, 2=Oslo, 3=Rome" in line
-    assert "array[N] int<lower=1, upper=3> city;" in task.data_block()
+    assert "array[N] int<lower=1, upper=K_city> city;  // 1 = Lima, 2 = Oslo, 3 = Rome" in task.data_block()
 
 
 def test_description_comes_from_the_file_unless_given():
@@ -141,3 +141,20 @@ def test_generated_data_block_always_accepts_its_data(raw):
     task = make_task(raw)
     assert check_data_against(decls_of(task), task.dataset) == []
     assert task.target in task.dataset
+
+
+def test_a_tables_summary_gives_roles_original_names_levels_and_what_was_left_out():
+    frame = pd.DataFrame({"Solar.R": [1.0, 2.5, 3.0, 4.5, 2.0, 1.0], "g": ["a", "b", "c", "a", "b", "c"],
+                          "id": [1, 2, 3, 4, 5, 6], "yes": ["no", "yes", "no", "no", "yes", "yes"]})
+    task = make_task(frame, target="Solar.R")
+    summary = task.summary()
+    assert "Solar_R (target): positive_real (column 'Solar.R', measurement)" in summary
+    assert "levels 1=a, 2=b, 3=c" in summary and "1 = yes, 0 = no (reference)" in summary
+    assert summary.splitlines()[-1] == "left out: id (holds row names: dropped)"
+
+
+def test_stan_json_variables_get_column_records_too():
+    task = make_task({"N": 4, "y": [1.5, 2.0, 0.5, 3.0], "g": [1, 2, 1, 2], "J": 2})
+    roles = {c.name: (c.role, c.use) for c in task.columns}
+    assert roles == {"N": ("size", "covariate"), "y": ("measurement", "target"), "g": ("group", "index"),
+                     "J": ("size", "covariate")}

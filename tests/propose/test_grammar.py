@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from boxloop.data import make_task
@@ -224,3 +225,31 @@ model {
     assert all(p.valid for p in rewrites)
     binomial = [p for p in rewrites if "C[i] ~ binomial_logit(N[i], alpha + b * year[i]);" in p.text]
     assert len(binomial) >= len(rewrites) / 2
+
+
+def _table_task(columns: dict, target: str):
+    import pandas as pd
+
+    return make_task(pd.DataFrame(columns), target=target)
+
+
+def test_tables_structure_reaches_the_programs():
+    """Varying intercepts and slopes by a grouping factor, crossed factors, fixed effects for a
+    factor with few levels, an exposure as a log offset."""
+    rng = np.random.default_rng(0)
+    n = 60
+    subject = np.repeat(np.arange(101, 113), 5)
+    rater = np.tile(list("ABCDE"), 12)
+    days = np.tile(np.arange(5), 12)
+    dose = np.tile(["lo", "mid", "hi"], 20)
+    task = _table_task({"y": rng.normal(size=n) + days, "days": days, "subject": subject, "rater": rater,
+                        "dose": dose}, "y")
+    texts = [p.text for p in GrammarProposer().propose(task, n=30, seed=3)]
+    assert any("a_subject[subject]" in t and "a_rater[rater]" in t for t in texts)  # crossed
+    assert any("[subject] .* " in t for t in texts)  # a slope varying by subject
+    assert any("append_row(0, b_dose)" in t for t in texts)  # treatment-coded few-level factor
+    counts = _table_task({"deaths": rng.poisson(5, n), "person_years": rng.uniform(50, 500, n),
+                          "x": rng.normal(size=n)}, "deaths")
+    offsets = [p.text for p in GrammarProposer().propose(counts, n=20, seed=1)]
+    assert sum("log_person_years + " in t for t in offsets) >= 10
+    assert all(p.valid for p in GrammarProposer().propose(counts, n=5, seed=2))

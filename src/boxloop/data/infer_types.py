@@ -17,6 +17,10 @@ statistician can predict them:
 * `at_most`: a count never above another count of the same shape (r <= n in binomial data).
 * Every array axis is linked to the scalar size variable that equals its length (ties go to the
   name most similar to the array's, then to the first declared), or left as a literal.
+
+A table's variables (a dataset with `columns`) are already typed by `table`: a group index is
+exactly a column coded 1..K (with its level names), a count's trials are the ones its column
+names, and an integer column that `table` calls a measurement or an exposure is a real.
 """
 
 from __future__ import annotations
@@ -96,12 +100,29 @@ def infer_variables(dataset: Dataset) -> tuple[VariableInfo, ...]:
     """Classify every variable of `dataset`, in the dataset's order."""
     sizes = _size_candidates(dataset)
     dims = {name: _axis_dims(name, array, sizes) for name, array in dataset.values.items() if array.ndim}
+    from_table = bool(dataset.columns)
     categorical = {name: found for name, array in dataset.values.items()
-                   if (found := _categorical_levels(name, array, sizes, dataset.levels.get(name))) is not None}
+                   if (found := _categorical_levels(name, array, sizes, dataset.levels.get(name), from_table))
+                   is not None}
     used = {dim for axes in dims.values() for dim in axes if isinstance(dim, str)}
     used |= {var for _, var in categorical.values() if var is not None}
     infos = tuple(_describe(name, array, dataset, dims, categorical, used) for name, array in dataset.values.items())
+    if from_table:
+        return tuple(_as_column_says(v, dataset) for v in infos)
     return _with_bounding_counts(infos, dataset)
+
+
+def _as_column_says(info: VariableInfo, dataset: Dataset) -> VariableInfo:
+    column = next((c for c in dataset.columns if c.stan_name == info.name), None)
+    if column is None:
+        return info
+    stan = {c.name: c.stan_name for c in dataset.columns if c.stan_name}
+    changes = {"at_most": tuple(stan[t] for t in column.trials if t in stan and stan[t] in dataset)}
+    if column.role in ("measurement", "exposure") and info.kind in INT_KINDS:
+        changes["kind"] = "positive_real" if info.stats.minimum > 0 else "real"
+    if column.role == "binary" and column.levels:
+        changes["level_names"] = column.levels
+    return replace(info, **changes)
 
 
 def _with_bounding_counts(infos: tuple[VariableInfo, ...], dataset: Dataset) -> tuple[VariableInfo, ...]:
@@ -173,7 +194,8 @@ def _common_run(a: str, b: str) -> int:
 
 
 def _categorical_levels(name: str, array: np.ndarray, sizes: dict[str, int],
-                        level_names: tuple[str, ...] | None = None) -> tuple[int, str | None] | None:
+                        level_names: tuple[str, ...] | None = None,
+                        from_table: bool = False) -> tuple[int, str | None] | None:
     """(K, size variable holding K or None) when `array` looks like a group index 1..K.
 
     Text encoded by `load_data` always is one (K = number of level names). Otherwise integers
@@ -188,6 +210,8 @@ def _categorical_levels(name: str, array: np.ndarray, sizes: dict[str, int],
     if level_names:
         k = len(level_names)
         return k, _best_match(name, [s for s, v in sizes.items() if v == k])
+    if from_table:
+        return None
     if array.ndim == 0 or array.dtype.kind != "i" or array.size == 0 or array.min() < 1 or _is_time_index(array):
         return None
     top, n = int(array.max()), array.size
@@ -258,9 +282,13 @@ def _stats(array: np.ndarray) -> Stats:
     if array.size == 0:
         nan = float("nan")
         return Stats(nan, nan, nan, nan, tuple(nan for _ in QUANTILE_LEVELS), 0, True)
-    values = array.astype(np.float64).ravel()
-    quantiles = np.quantile(values, QUANTILE_LEVELS)
-    return Stats(minimum=float(values.min()), maximum=float(values.max()), mean=float(values.mean()),
+    values = np.sort(array.astype(np.float64).ravel())  # one sort gives the quantiles and the distinct count
+    position = np.asarray(QUANTILE_LEVELS) * (values.size - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, values.size - 1)
+    quantiles = values[below] + (position - below) * (values[above] - values[below])  # numpy's default (linear)
+    return Stats(minimum=float(values[0]), maximum=float(values[-1]), mean=float(values.mean()),
                  sd=float(values.std(ddof=1)) if values.size > 1 else 0.0,
-                 quantiles=tuple(float(q) for q in quantiles), n_distinct=int(np.unique(values).size),
+                 quantiles=tuple(float(q) for q in quantiles),
+                 n_distinct=1 + int(np.count_nonzero(values[1:] != values[:-1])),
                  integer_valued=bool(np.all(values == np.round(values))))

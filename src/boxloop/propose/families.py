@@ -25,7 +25,7 @@ def hint(roles: Roles, fam: "Family") -> tuple[float, float]:
     """(centre, spread) of the linear predictor on the family's link scale, read off the data."""
     if fam.link == "identity":
         return roles.y_mean, roles.y_sd
-    if fam.name == "poisson_exposure":  # log rate per trial
+    if fam.name in _OFFSET_FAMILIES:  # log rate per unit of exposure (or per trial)
         return math.log(roles.rate), 1.0
     if fam.name == "lognormal":
         return roles.log_mean, 2 * roles.log_sd
@@ -150,10 +150,18 @@ def _w_beta_binomial(d, o):
     return f"{o.y} ~ beta_binomial({o.n}, inv_logit({o.eta}) * {kappa}, (1 - inv_logit({o.eta})) * {kappa});"
 
 
+def _log_offset(d) -> str:
+    """log of the exposure (or of trials never 0), once, in transformed data."""
+    x = d.roles.offsets[0]
+    return d.data(f"vector[{d.roles.size}]", f"log_{x}", f"log(to_vector({x}))")
+
+
 def _w_poisson_exposure(d, o):
-    trials = d.roles.trials_positive[0]
-    log_n = d.data(f"vector[{d.roles.size}]", f"log_{trials}", f"log(to_vector({trials}))")
-    return f"{o.y} ~ poisson_log({log_n} + {o.eta});"
+    return f"{o.y} ~ poisson_log({_log_offset(d)} + {o.eta});"
+
+
+def _w_nb_exposure(d, o):
+    return f"{o.y} ~ neg_binomial_2_log({_log_offset(d)} + {o.eta}, {dispersion(d)});"
 
 
 def _w_bernoulli_logit(d, o):
@@ -190,11 +198,15 @@ FAMILIES = (
     Family("binomial_probit", "probit", {"count": 0.5}, _w_binomial_probit, trials=True),
     Family("beta_binomial", "logit", {"count": 1.0}, _w_beta_binomial, trials=True, repeats_eta=True),
     Family("poisson_exposure", "log", {"count": 0.7}, _w_poisson_exposure, trials=True),
+    Family("nb_exposure", "log", {"count": 0.7}, _w_nb_exposure, trials=True),
     Family("bernoulli_logit", "logit", {"binary": 3.0}, _w_bernoulli_logit),
     Family("bernoulli", "logit", {"binary": 1.0}, _w_bernoulli),
     Family("bernoulli_probit", "probit", {"binary": 0.7}, _w_bernoulli_probit),
     Family("beta", "logit", {"proportion": 1.0}, _w_beta, repeats_eta=True),
 )
+
+
+_OFFSET_FAMILIES = ("poisson_exposure", "nb_exposure")
 
 
 def pick_family(rng: np.random.Generator, roles: Roles, *, grid: bool = False) -> Family:
@@ -203,10 +215,13 @@ def pick_family(rng: np.random.Generator, roles: Roles, *, grid: bool = False) -
     options = {}
     for f in FAMILIES:
         weight = f.weights.get(roles.kind, 0.0)
-        if f.trials and not (roles.trials_positive if f.name == "poisson_exposure" else roles.trials):
+        offset = f.name in _OFFSET_FAMILIES
+        if f.trials and not (roles.offsets if offset else roles.trials):
             weight = 0.0
-        if f.name == "poisson_exposure" and (grid or roles.ndim != 1):
+        if offset and (grid or roles.ndim != 1):
             weight = 0.0  # the exposure offset is a vector over one axis
+        if roles.exposures and not roles.trials:
+            weight *= 6.0 if offset else 0.3  # a count with an exposure is a rate: the offset is the model
         if roles.trials and not f.trials:
             weight *= 0.1  # a count out of known trials is what binomial families are for
         if grid and f.repeats_eta:

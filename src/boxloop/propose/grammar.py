@@ -32,8 +32,8 @@ from .families import Family, Obs, dispersion, hint, pick_family
 from .grammar_parts import (Covariate, Draft, Roles, Weights, choose, num, positive_prior, real_prior,
                             shape_prior, unit_prior)
 from .grammar_parts import analyse as analyse
-from .structures import (GP, Term, ar1, covariate_input, covariate_terms, gp_input, gp_kernel, gp_term,
-                         growth_curve, hierarchy, intercept, random_walk, size_value, slope)
+from .structures import (GP, Term, ar1, covariate_input, covariate_terms, fixed_effects, gp_input, gp_kernel,
+                         gp_term, growth_curve, hierarchy, intercept, random_walk, size_value, slope)
 
 MAX_ATTEMPTS = 20  # safety net only: a valid sample is expected on the first attempt
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\S")
@@ -70,7 +70,11 @@ class GrammarProposer:
             return lambda rng: sample_program(task, roles, rng, self.weights)
         from .rewrite import rewrite  # the block rewrites parse the context; only load them when asked
 
-        return lambda rng: rewrite(context, block, task, roles, rng, self.weights)
+        def sample(rng):
+            text = rewrite(context, block, task, roles, rng)
+            return text if text is not None else sample_program(task, roles, rng, self.weights)
+
+        return sample
 
     def _one(self, sample: Callable, data: dict, block: str, seed: int, i: int) -> Proposal:
         start, discarded = time.perf_counter(), 0
@@ -136,9 +140,11 @@ def _replicate(d: Draft) -> None:
 
 
 def _direct_chance(roles: Roles, w: Weights) -> float:
-    plain = not roles.covariates and not roles.groups and not roles.series
+    plain = not (roles.covariates or roles.groups or roles.series or roles.factors or roles.exposures)
     if roles.ndim > 1:
         return w.direct * 0.3
+    if roles.groups or roles.factors or roles.exposures:
+        return w.direct * 0.15  # the table says what varies: an intercept-only model ignores all of it
     # one common rate is exactly what overdispersed counts rule out
     return w.direct * (1.6 if plain else 0.4) / _dispersion_lean(roles, w, plain)
 
@@ -166,7 +172,7 @@ def _regression(d: Draft, w: Weights) -> None:
         if fam.name == "normal" and rng.random() < 0.5:
             return _marginal_gp(d, gp, terms)
         terms.append(gp_term(d, gp))
-    plain = not r.covariates and not r.groups  # then extra-binomial/Poisson variation is the main question
+    plain = not (r.covariates or r.groups or r.factors)  # then extra-binomial/Poisson variation is the main question
     if latent is None and fam.link != "identity" and r.ndim == 1 and size_value(d) <= UNIT_EFFECTS_MAX \
             and rng.random() < w.unit_effects * (2.5 if plain else 1.0) * _dispersion_lean(r, w, plain):
         terms.append(Term(f"{hierarchy(d, 'u', r.size, None, 0.5 * spread)}", True))
@@ -200,16 +206,34 @@ def _latent_choice(d: Draft, fam: Family, w: Weights) -> str | None:
 
 def _intercepts(d: Draft, center: float, spread: float, w: Weights) -> tuple[list[Term], str | None]:
     """A global intercept, group intercepts around it, or group intercepts with a learned mean;
-    also returns the group index used (slopes may vary by it too)."""
+    further grouping factors (crossed) add zero-centred intercepts of their own, and factors with
+    few levels add treatment-coded effects. Also returns the first group used (slopes may vary
+    by it too)."""
     r, rng = d.roles, d.rng
-    if not r.groups or rng.random() >= w.group_intercept:
-        return [intercept(d, center, spread)], None
-    g = r.groups[int(rng.integers(len(r.groups)))]
-    if rng.random() < 0.5:
-        alpha = intercept(d, center, spread)
-        return [alpha, Term(f"{hierarchy(d, f'a_{g.name}', g.levels, None, spread)}[{g.name}]", True)], g.name
-    mu = d.param("real", f"mu_{g.name}", real_prior(rng, center, spread))
-    return [Term(f"{hierarchy(d, f'a_{g.name}', g.levels, mu, spread)}[{g.name}]", True)], g.name
+    chosen = _varying(d, w)
+    if not chosen:
+        terms = [intercept(d, center, spread)]
+    elif rng.random() < 0.5:
+        terms = [intercept(d, center, spread)] + [_group_term(d, g, None, spread) for g in chosen]
+    else:
+        mu = d.param("real", f"mu_{chosen[0].name}", real_prior(rng, center, spread))
+        terms = [_group_term(d, chosen[0], mu, spread)] + [_group_term(d, g, None, spread) for g in chosen[1:]]
+    terms += [fixed_effects(d, f, spread) for f in r.factors if rng.random() < w.fixed_effect]
+    return terms, chosen[0].name if chosen else None
+
+
+def _varying(d: Draft, w: Weights) -> list:
+    """The grouping factors that get varying intercepts: the first with `group_intercept`'s odds,
+    each further one (crossed with it) with `crossed`'s."""
+    groups = list(d.roles.groups)
+    if not groups or d.rng.random() >= w.group_intercept:
+        return []
+    first = groups.pop(int(d.rng.integers(len(groups))))
+    return [first] + [g for g in groups if d.rng.random() < w.crossed]
+
+
+def _group_term(d: Draft, g, loc: str | None, spread: float) -> Term:
+    return Term(f"{hierarchy(d, f'a_{g.name}', g.levels, loc, spread)}[{g.name}]", True)
 
 
 def _predictor(d: Draft, terms: list[Term], w: Weights, must_name: bool) -> tuple[str, bool]:

@@ -46,7 +46,10 @@ class Weights:
     quadratic_when_curved: float = 0.75  # ... when the data show a curve (eda)
     interaction: float = 0.15
     group_intercept: float = 0.75
+    crossed: float = 0.8  # each further grouping factor gets its own varying intercepts too
+    fixed_effect: float = 0.8  # a factor with few levels enters as treatment-coded effects
     group_slope: float = 0.2
+    slope_within: float = 0.55  # ... a covariate that varies within the groups gets a slope by group
     unit_effects: float = 0.2  # observation-level effects for non-Gaussian families
     overdispersed: float = 2.0  # unit effects this much likelier when counts are overdispersed (eda)
     latent: float = 0.35  # a latent AR(1) / random walk (or an AR(1) on y) when the data are a series
@@ -83,12 +86,18 @@ class Covariate:
     curved: bool = False  # a square term earns its place on the scale log_better picks (eda)
 
 
+GROUP_MIN_LEVELS = 5  # fewer levels than this: fixed effects (too few to learn their spread)
+
+
 @dataclass(frozen=True)
 class Group:
-    """A group index 1..K aligned with the target; `levels` is K as Stan text."""
+    """A group index 1..K aligned with the target; `levels` is K as Stan text, `count` K itself;
+    `within` names the covariates that vary inside its groups (slopes can vary by group)."""
 
     name: str
     levels: str
+    count: int = 0
+    within: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,13 @@ class Roles:
     levels: str | None  # K for a categorical target
     series: bool  # observations are ordered in time
     dispersion: float | None = None  # Pearson dispersion around one common rate (eda), if it applies
+    factors: tuple[Group, ...] = ()  # indices with few levels: fixed (treatment-coded) effects
+    exposures: tuple[str, ...] = ()  # positive amounts a count is proportional to: log offsets
+
+    @property
+    def offsets(self) -> tuple[str, ...]:
+        """What can enter a count model as log(x) with coefficient 1: exposures, then trials never 0."""
+        return self.exposures + self.trials_positive
 
     @property
     def size(self) -> str:
@@ -126,26 +142,56 @@ def analyse(task) -> Roles:
     trials = tuple(n for n in info.at_most if n in {v.name for v in aligned})
     known = _known_scale(info, aligned)
     kind = _target_kind(info.kind)
+    exposures = tuple(v.name for v in aligned if _use(task, v.name) == "offset" and kind == "count")
     n = np.asarray(task.dataset[trials[0]], dtype=float) if trials else None
     z = eda.link_scale(y, kind, n)
-    covs = tuple(c for v in aligned if v.name not in trials and v.name != known
+    covs = tuple(c for v in aligned if v.name not in trials and v.name != known and v.name not in exposures
                  and (c := _covariate(v, task.dataset[v.name], z)) is not None)
-    groups = tuple(Group(v.name, v.levels_var or str(v.levels)) for v in aligned
-                   if v.kind == "categorical" and (v.levels or 0) >= 2)
+    indices = tuple(_group(task, v, covs) for v in aligned if v.kind == "categorical" and (v.levels or 0) >= 2)
+    groups = tuple(g for g in indices if g.count >= GROUP_MIN_LEVELS or _role(task, g.name) == "group")
+    factors = tuple(g for g in indices if g not in groups)
     positive_y = y.size and np.all(y > 0)
     return Roles(
         target=info.name, kind=kind, ndim=info.ndim, dims=tuple(str(d) for d in info.dims),
         is_int=info.is_int, y_mean=_finite(np.mean(y), 0.0), y_sd=_positive(np.std(y), 1.0),
         log_mean=float(np.mean(np.log(y))) if positive_y else math.nan,
         log_sd=_positive(np.std(np.log(y)), 1.0) if positive_y else math.nan,
-        rate=_rate(info, y, [np.asarray(task.dataset[n], dtype=float) for n in trials]),
+        rate=_rate(info, y, [np.asarray(task.dataset[n], dtype=float) for n in trials])
+        if trials or not exposures else _exposure_rate(y, np.asarray(task.dataset[exposures[0]], dtype=float)),
         trials=trials,
         trials_positive=tuple(n for n in trials if np.all(np.asarray(task.dataset[n]) > 0)),
         known_scale=known, covariates=covs, groups=groups,
         levels=(info.levels_var or str(info.levels)) if info.kind == "categorical" else None,
         series=_is_series(info, aligned, covs),
         dispersion=eda.dispersion(y, kind, n),
+        factors=factors, exposures=exposures,
     )
+
+
+def _use(task, name: str) -> str | None:
+    column = task.column(name) if hasattr(task, "column") else None
+    return column.use if column is not None else None
+
+
+def _role(task, name: str) -> str | None:
+    column = task.column(name) if hasattr(task, "column") else None
+    return column.role if column is not None else None
+
+
+def _group(task, v, covs) -> Group:
+    """The index `v` as a Group, with the covariates that take more than one value in some group."""
+    codes = np.asarray(task.dataset[v.name]).ravel()
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    within = []
+    for c in covs:
+        x = np.asarray(task.dataset[c.name], dtype=float).ravel()
+        if x.shape != codes.shape or not starts.size:
+            continue
+        spread = np.maximum.reduceat(x[order], starts) - np.minimum.reduceat(x[order], starts)
+        if np.any(spread > 0):
+            within.append(c.name)
+    return Group(v.name, v.levels_var or str(v.levels), int(v.levels or 0), tuple(within))
 
 
 def _target_kind(kind: str) -> str:
@@ -177,6 +223,11 @@ def _covariate(v, values, z: np.ndarray) -> Covariate | None:
         span=float(np.ptp(x)),
         related=eda.related(x, z), log_better=log_better, curved=eda.curved(np.log(x) if log_better else x, z),
     )
+
+
+def _exposure_rate(y: np.ndarray, exposure: np.ndarray) -> float:
+    """Events per unit of exposure (not a probability: it may exceed 1)."""
+    return float(max(y.sum(), 0.5) / max(exposure.sum(), 1e-9))
 
 
 def _rate(info, y: np.ndarray, trials: list[np.ndarray]) -> float:

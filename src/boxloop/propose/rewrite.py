@@ -34,16 +34,16 @@ from .grammar_parts import Draft, choose, num, pos, positive_prior, real_prior, 
 REWIDEN = (0.2, 1.5)
 
 
-def rewrite(context: str, block: str, task, roles, rng: np.random.Generator, weights) -> str:
-    """`context` with its `block` ("prior" or "likelihood") rewritten; the rest kept."""
+def rewrite(context: str, block: str, task, roles, rng: np.random.Generator) -> str | None:
+    """`context` with its `block` ("prior" or "likelihood") rewritten; the rest kept. None when a
+    prior is asked of a context with no likelihood (a prior needs one to mean anything: the
+    caller writes a whole program instead)."""
     program = _parse_context(context)
     dpl = blocks(program)
     if block == "likelihood":
         return to_stan(new_likelihood(program, dpl, task, rng, roles))
-    if not dpl.likelihood_stmts:  # a prior needs a likelihood to mean anything: write both
-        from .grammar import sample_program
-
-        return sample_program(task, roles, rng, weights)
+    if not dpl.likelihood_stmts:
+        return None
     return to_stan(new_prior(program, dpl, task, roles, rng))
 
 

@@ -50,6 +50,14 @@ def hierarchy(d: Draft, base: str, size: str, loc: str | None, spread: float, *,
     return d.derived(f"vector[{size}]", base, f"{shift}{tau} * {raw}")
 
 
+def fixed_effects(d: Draft, factor, spread: float) -> Term:
+    """Treatment-coded effects of a factor with few levels: level 1 is the reference (its effect
+    is the intercept), `b_f[k - 1]` the difference of level k from it."""
+    b = d.param(f"vector[{factor.levels} - 1]", f"b_{factor.name}", real_prior(d.rng, 0.0, spread))
+    effect = d.derived(f"vector[{factor.levels}]", f"e_{factor.name}", f"append_row(0, {b})")
+    return Term(f"{effect}[{factor.name}]", True)
+
+
 @dataclass(frozen=True)
 class Input:
     """A covariate as it enters the predictor: Stan text, its values, and an indexable name."""
@@ -98,9 +106,10 @@ def covariate_terms(d: Draft, spread: float, w: Weights, group: str | None) -> l
     chosen = [c for c in d.roles.covariates if d.rng.random() < w.include(c)]
     inputs = [(c, covariate_input(d, c, w)) for c in chosen]
     terms = []
+    by = next((g for g in d.roles.groups if g.name == group), None)
     for cov, x in inputs:
-        if group and d.rng.random() < w.group_slope:
-            levels = next(g.levels for g in d.roles.groups if g.name == group)
+        if by is not None and d.rng.random() < (w.slope_within if cov.name in by.within else w.group_slope):
+            levels = by.levels
             mean_slope = "0" if d.rng.random() < 0.3 else slope(d, f"mu_b_{cov.name}", x.values, spread)
             b = hierarchy(d, f"b_{cov.name}_{group}", levels, None if mean_slope == "0" else mean_slope,
                           spread / (float(np.std(x.values)) or 1.0))

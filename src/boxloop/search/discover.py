@@ -9,6 +9,7 @@ directory, so rerunning the same command finds it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
@@ -22,7 +23,7 @@ from .fit_task import run_fit
 from .fitter import FitPlan, Fitter
 from .proposals import ProposalSource
 from .result import DiscoveryResult, build_result
-from .store import RunStore
+from .store import RunStore, write_atomic
 
 
 def default_run_dir(task, config_hash: str) -> Path:
@@ -57,6 +58,8 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
         if isinstance(executor, str):
             jax_cache = _jax_cache_dir(compilation_cache, cache_dir)
             executor = stack.enter_context(_executor(executor, config, workers, jax_cache, run_dir))
+        if hasattr(task, "report"):
+            write_atomic(run_dir / "data.json", json.dumps(task.report(), indent=1).encode())
         store.begin_run(config_hash, command=command or " ".join(sys.argv), strategy=config.strategy,
                         proposer=config.proposer, seed=config.seed, data_hash=data_hash, target=task.target,
                         config=_config_dict(config))
@@ -66,10 +69,15 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
         fitter = Fitter(plan, store, executor, fit_cache, fit_fn)
         source = ProposalSource(proposer, task, store, config_hash, config.seed)
         session = run_search(config, source, fitter, slots=executor.slots, on_progress=on_progress)
-        result = build_result(config, session, run_dir, fitter.counts())
+        result = dataclasses.replace(build_result(config, session, run_dir, fitter.counts()), data=_data_report(task))
         store.finish_run("proposer_failed" if result.error else "finished",
                          {k: v for k, v in result.to_dict().items() if k != "candidates"})
         return result
+
+
+def _data_report(task) -> dict:
+    """How the data were read (columns, levels, notes), also kept beside the store as data.json."""
+    return task.report() if hasattr(task, "report") else {}
 
 
 def _unfinished(store: RunStore):

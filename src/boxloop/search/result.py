@@ -63,6 +63,7 @@ class DiscoveryResult:
     strategy: str
     stopped_by: str
     error: dict | None = None  # the proposer's failure that stopped the run: code, message, server, status
+    data: dict = field(default_factory=dict)  # how the data were read (task.report()): columns, levels, notes
 
     @property
     def program(self) -> str | None:
@@ -90,7 +91,7 @@ class DiscoveryResult:
             "best": best, "candidates": [c.to_dict() for c in self.candidates], "run_rate": self.run_rate,
             "weights": self.weights, "timing": self.timing, "store": self.store,
             "comparison": [_row(r) for r in self.comparison], "counts": self.counts, "tokens": self.tokens,
-            "strategy": self.strategy, "stopped_by": self.stopped_by,
+            "strategy": self.strategy, "stopped_by": self.stopped_by, "data": self.data,
             **({"error": self.error} if self.error is not None else {}),
         }
 
