@@ -20,10 +20,10 @@ from .diagnostics import Diagnostic, error, warning
 from .operators import (OperatorTypeError, binary_interval, binary_type, unary_interval,
                         unary_type)
 from .parser import TOO_DEEP, parse
-from .supports import (SIGNATURE_SHAPES, declared_interval, declared_structure, dist_result_type,
-                       function_structure, match_signature, shape_matches, structure_ok)
+from .supports import (declared_interval, declared_structure, density_fits, describe_shape,
+                       dist_result_type, function_structure, match_signature, shape_matches, structure_ok)
 from .symbols import BLOCK_ORIGIN, UNKNOWN, Info, Scope, Symbol
-from .types import INT, REAL, Interval, Structure, ValueType, value_kind
+from .types import INT, REAL, UNIT_CLOSED, Interval, Structure, ValueType, fits, value_kind
 
 PARAM_ORIGINS = ("parameter", "transformed parameter")
 TILDE_BLOCKS = ("model",)
@@ -302,9 +302,13 @@ class Checker:
         op = s.op[:-1]
         if lhs.known and rhs.known:
             try:
-                binary_type(op, lhs.vtype, rhs.vtype)
+                result = binary_type(op, lhs.vtype, rhs.vtype)
             except OperatorTypeError as exc:
                 self.report(error("type.operator", "phi6", str(exc), s.pos))
+            else:
+                if not fits(lhs.vtype, result):
+                    self.report(error("type.assign", "phi6", f"{_render(s.lhs)} {s.op} ... gives {result}, "
+                                      f"which cannot be stored in {lhs.vtype}", s.pos))
         return binary_interval(op, lhs.interval, rhs.interval)
 
     def _writable(self, sym: Symbol) -> bool:
@@ -343,9 +347,9 @@ class Checker:
 
     def branch(self, s: ast.If) -> None:
         cond = self.expr(s.cond)
-        if cond.known and not cond.vtype.is_scalar:
-            self.report(error("type.condition", "phi6", f"an if condition must be a scalar; got "
-                              f"{cond.vtype}", s.pos))
+        if cond.known and cond.vtype != INT:
+            self.report(error("type.condition", "phi6", f"an if condition must be an int; got "
+                              f"{cond.vtype} (compare it: `x > 0`, `x != 0`)", s.pos))
         self.nested(s.then)
         if s.other is not None:
             self.nested(s.other)
@@ -365,6 +369,17 @@ class Checker:
         self._check_variate(spec, lhs_expr, lhs, pos)
         for a, e, info in zip(spec.args, arg_exprs, args):
             self._check_argument(spec, a, e, info, pos)
+        self._check_combination(spec, [lhs, *args], pos)
+
+    def _check_combination(self, spec, infos: list[Info], pos) -> None:
+        """Where Stan allows only some combinations of argument shapes (the _glm forms)."""
+        if not spec.overloads or not all(i.known for i in infos):
+            return
+        types = [i.vtype for i in infos]
+        if not density_fits(spec, types):
+            shown = "; ".join(f"{spec.name}({', '.join(str(p) for p in o.params)})" for o in spec.overloads[:4])
+            self.report(error("type.no_signature", "phi6", f"no signature {spec.name}("
+                              f"{', '.join(str(t) for t in types)}); available: {shown}", pos))
 
     def _unknown_distribution(self, name: str, pos) -> None:
         near = library.suggest(name, "distribution")
@@ -378,7 +393,7 @@ class Checker:
             return
         want = spec.variate
         if not shape_matches(want.shape, info.vtype):
-            kind = "integer" if want.shape in ("int", "ints") else SIGNATURE_SHAPES.get(want.shape, want.shape)
+            kind = "integer" if want.shape in ("int", "ints") else describe_shape(want.shape)
             self.report(error("type.variate", "phi6", f"{spec.name} needs {kind} values on the left of "
                               f"'~'; {_render(expr)} is {info.vtype}{_variate_hint(spec, info)}",
                               _pos_of(expr, pos)))
@@ -390,7 +405,7 @@ class Checker:
             return
         if not shape_matches(arg.shape, info.vtype):
             self.report(error("type.argument", "phi6", f"{spec.name}'s argument {arg.name} must be "
-                              f"{SIGNATURE_SHAPES.get(arg.shape, arg.shape)}; {_render(expr)} is "
+                              f"{describe_shape(arg.shape)}; {_render(expr)} is "
                               f"{info.vtype}", _pos_of(expr, pos)))
             return
         self._check_support(f"{spec.name}'s argument {arg.name}", expr, info, arg.support, pos)
@@ -494,8 +509,9 @@ class Checker:
         c, a, b = self.expr(e.cond), self.expr(e.then), self.expr(e.other)
         if not (c.known and a.known and b.known):
             return UNKNOWN
-        if not c.vtype.is_scalar:
-            self.report(error("type.condition", "phi6", "the condition of ?: must be a scalar", e.pos))
+        if c.vtype != INT:
+            self.report(error("type.condition", "phi6", f"the condition of ?: must be an int; got "
+                              f"{c.vtype} (compare it: `x > 0`)", e.pos))
         if (a.vtype.kind, a.vtype.array_dims) != (b.vtype.kind, b.vtype.array_dims) \
                 and not (a.vtype.is_scalar and b.vtype.is_scalar):
             self.report(error("type.ternary", "phi6", f"both branches of ?: must have one type; got "
@@ -603,7 +619,8 @@ class Checker:
         types = [a.vtype for a in args]
         result = match_signature(spec, types)
         if result is None:
-            shown = "; ".join(f"{spec.name}({', '.join(s.params)})" for s in spec.signatures[:4])
+            shown = "; ".join(f"{spec.name}({', '.join(str(p) for p in s.params)})"
+                              for s in spec.signatures[:4])
             got = ", ".join(str(t) for t in types)
             self.report(error("type.no_signature", "phi6", f"no signature {spec.name}({got}); "
                               f"available: {shown}", e.pos))
@@ -621,28 +638,41 @@ class Checker:
         args = [self.expr(a) for a in e.args]
         if suffix == "rng":
             return self._rng(e, spec, args)
-        if not e.conditional:
+        if not e.conditional and (spec.args or len(e.args) != 1):
             self.report(error("args.bar", "phi3", f"write {e.name}(y | {', '.join(spec.arg_names)}): "
                               "Stan separates the variate from the parameters with '|'", e.pos))
             return UNKNOWN
+        if e.name.endswith(("_lupdf", "_lupmf")) and self.block != "model":
+            self.report(error("dep.lupdf_block", "phi4", f"{e.name} drops constants, which Stan allows only "
+                              f"in the model block; in {self.block} write {e.name.replace('_lu', '_l')}",
+                              e.pos))
         self.distribution_call(spec.name, e.args[0], args[0], e.args[1:], args[1:], e.pos)
-        return Info(REAL, Interval(hi=0.0, hi_closed=True) if (spec.discrete or suffix != "lpdf")
-                    else Interval(), None, any(a.param_dep for a in args))
+        if suffix == "cdf":
+            interval = UNIT_CLOSED
+        elif spec.discrete or suffix != "lpdf":
+            interval = Interval(hi=0.0, hi_closed=True)
+        else:
+            interval = Interval()
+        return Info(REAL, interval, None, any(a.param_dep for a in args))
 
     def _rng(self, e: ast.Call, spec, args: list[Info]) -> Info:
         if self.block not in RNG_BLOCKS:
             self.report(error("dep.rng_block", "phi4", f"{e.name} draws random numbers; it may only be "
                               "used in transformed data or generated quantities", e.pos))
-        if len(args) != len(spec.args):
-            self.report(error("args.arity", "phi3", f"{e.name} takes {len(spec.args)} arguments "
-                              f"({', '.join(spec.arg_names)}); got {len(args)}", e.pos))
+        params = library.rng_params(spec)
+        if len(args) != len(params):
+            self.report(error("args.arity", "phi3", f"{e.name} takes {len(params)} argument"
+                              f"{'s' if len(params) != 1 else ''} ({', '.join(p.name for p in params)}); "
+                              f"got {len(args)}", e.pos))
             return UNKNOWN
-        for a, x, info in zip(spec.args, e.args, args):
+        for a, x, info in zip(params, e.args, args):
             self._check_argument(spec, a, x, info, e.pos)
         if not all(a.known for a in args):
             return UNKNOWN
-        return Info(dist_result_type(spec, [a.vtype for a in args]), spec.variate.support
-                    if isinstance(spec.variate.support, Interval) else Interval(),
+        result = dist_result_type(spec, [a.vtype for a in args])
+        if result is None:
+            return UNKNOWN  # an argument of the wrong shape, reported above
+        return Info(result, spec.variate.support if isinstance(spec.variate.support, Interval) else Interval(),
                     None, any(a.param_dep for a in args))
 
     # ---- whole-program checks ------------------------------------------------------------------

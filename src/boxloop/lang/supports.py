@@ -6,89 +6,61 @@ required supports and shapes (what an argument must satisfy). This module relate
 
 from __future__ import annotations
 
-from . import ast
+from . import ast, library
 from . import intervals as iv
-from .types import (INF, REAL_LINE, Interval, Signature, ValueType)
+from .signatures import choices
+from .types import INF, REAL, REAL_LINE, Interval, ValueType, fits
 
 SIGNATURE_SHAPES = {
     "real": "a real scalar",
     "int": "an integer scalar",
     "reals": "a real scalar, vector, row_vector or one-dimensional real array",
     "ints": "an integer or a one-dimensional integer array",
-    "vector": "a vector",
-    "row_vector": "a row_vector",
-    "matrix": "a matrix",
-    "vectors": "a vector, a row_vector, or an array of vectors",
-    "int_array": "a one-dimensional integer array",
-    "real_array": "a one-dimensional real array",
-    "any": "any value",
+    "vectors": "a vector, a row_vector, or an array of them",
 }
+
+
+def describe_shape(shape: str) -> str:
+    """What an argument written `shape` must be, in words ("a vector or matrix")."""
+    if shape in SIGNATURE_SHAPES:
+        return SIGNATURE_SHAPES[shape]
+    alternatives = [SIGNATURE_SHAPES.get(a, f"{'an' if a[0] in 'aeiou' else 'a'} {a}") for a in shape.split("|")]
+    return " or ".join(alternatives)
 
 
 def shape_matches(shape: str, t: ValueType) -> bool:
-    """Does a value of type `t` fit an argument written `shape` in Stan's signature notation?"""
-    k, d = t.kind, t.array_dims
-    scalar_kinds = ("int", "real")
-    rules = {
-        "real": d == 0 and k in scalar_kinds,
-        "int": d == 0 and k == "int",
-        "reals": (d <= 1 and k in scalar_kinds) or (d == 0 and k in ("vector", "row_vector")),
-        "ints": d <= 1 and k == "int",
-        "vector": d == 0 and k == "vector",
-        "row_vector": d == 0 and k == "row_vector",
-        "matrix": d == 0 and k == "matrix",
-        "vectors": (d <= 1 and k in ("vector", "row_vector")),
-        "int_array": d == 1 and k == "int",
-        "real_array": d == 1 and k in scalar_kinds,
-        "any": True,
-        "T": k in scalar_kinds + ("vector", "row_vector", "matrix"),
-        "T_int": k in scalar_kinds + ("vector", "row_vector", "matrix"),
-    }
-    return rules.get(shape, False)
-
-
-_RETURNS = {
-    "int": ValueType("int"),
-    "real": ValueType("real"),
-    "vector": ValueType("vector"),
-    "row_vector": ValueType("row_vector"),
-    "matrix": ValueType("matrix"),
-    "int_array": ValueType("int", 1),
-    "real_array": ValueType("real", 1),
-    "ints": ValueType("int", 1),
-    "reals": ValueType("real", 1),
-}
+    """Does a value of type `t` fit an argument written `shape` (itself or by promotion)?"""
+    return any(fits(c, t) for c in choices(shape))
 
 
 def match_signature(spec, types: list[ValueType]) -> ValueType | None:
-    """The result type of the first signature of `spec` the argument types fit, or None."""
-    for sig in spec.signatures:
-        if len(sig.params) == len(types) and all(shape_matches(p, t) for p, t in zip(sig.params, types)):
-            return _result(sig, types)
-    return None
+    """The result type of the overload of `spec` a call with argument `types` binds to, or None."""
+    sig = spec.overloads.resolve(types)
+    return None if sig is None else sig.returns
 
 
-def _result(sig: Signature, types: list[ValueType]) -> ValueType:
-    if sig.returns in ("T", "T_int"):
-        generic = next((t for p, t in zip(sig.params, types) if p in ("T", "T_int")), types[0])
-        if sig.returns == "T" and generic.kind == "int":
-            return ValueType("real", generic.array_dims)
-        return generic
-    if sig.returns in _RETURNS:
-        return _RETURNS[sig.returns]
-    if sig.returns.startswith("array_of:"):  # e.g. rep_array: an array of the first argument's type
-        t = types[0]
-        return ValueType(t.kind, t.array_dims + int(sig.returns.split(":")[1]))
-    return ValueType("real")
+def dist_result_type(spec, types: list[ValueType]) -> ValueType | None:
+    """What `foo_rng(args)` returns (None when no signature fits)."""
+    sig = library.rng_overloads(spec.name).resolve(types)
+    return None if sig is None else sig.returns
 
 
-def dist_result_type(spec, types: list[ValueType]) -> ValueType:
-    """What `foo_rng(args)` returns: one variate per element when any argument is a container."""
-    elem = "int" if spec.discrete else "real"
-    if spec.multivariate:
-        return ValueType("vector")
-    vectorised = any(not t.is_scalar for t in types)
-    return ValueType(elem, 1 if vectorised else 0)
+def density_fits(spec, types: list[ValueType]) -> bool:
+    """Does `foo_lpdf(types[0] | types[1:])` (or its cdfs) have a signature?"""
+    return library.density_overloads(spec.name).resolve(types) is not None
+
+
+def call_type(name: str, types: list[ValueType]) -> ValueType | None:
+    """The type boxloop gives the call `name(types...)`, or None when it has no such signature:
+    functions, and distributions' `_lpdf`/`_lpmf`/`_lcdf`/`_lccdf`/`_cdf`/`_rng` forms."""
+    resolved = library.resolve_suffixed(name)
+    if resolved is not None:
+        spec, suffix = resolved
+        if suffix == "rng":
+            return dist_result_type(spec, types)
+        return REAL if density_fits(spec, types) else None
+    spec = library.function(name)
+    return None if spec is None else match_signature(spec, types)
 
 
 # ---- declared constraints ---------------------------------------------------------------------------
@@ -158,7 +130,7 @@ def function_structure(name: str, args) -> str | None:
     if name in ("multiply_lower_tri_self_transpose", "tcrossprod") and s and s[0] in (
             "cholesky_factor_corr", "cholesky_factor_cov"):
         return "corr_matrix" if s[0] == "cholesky_factor_corr" and name != "tcrossprod" else "cov_matrix"
-    if name in ("gp_exp_quad_cov", "cov_exp_quad"):
+    if name == "gp_exp_quad_cov":
         return "cov_matrix"
     if name == "add_diag" and s and s[0] == "cov_matrix":
         return "cov_matrix"
