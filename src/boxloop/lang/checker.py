@@ -20,8 +20,9 @@ from .diagnostics import Diagnostic, error, warning
 from .operators import (OperatorTypeError, binary_interval, binary_type, unary_interval,
                         unary_type)
 from .parser import TOO_DEEP, parse
-from .supports import (declared_interval, declared_structure, density_fits, describe_shape,
-                       dist_result_type, function_structure, match_signature, shape_matches, structure_ok)
+from .supports import (binary_exact, declared_interval, declared_structure, density_fits, describe_shape,
+                       dist_result_type, function_structure, match_signature, shape_matches,
+                       structural_interval, structure_ok, structured_element, structured_result)
 from .symbols import BLOCK_ORIGIN, UNKNOWN, Info, Scope, Symbol
 from .types import INT, REAL, UNIT_CLOSED, Interval, Structure, ValueType, fits, value_kind
 
@@ -428,7 +429,7 @@ class Checker:
             return
         found = f"{_render(expr)} lies in {info.interval}"
         msg = f"{what} must lie in {support}; {found}"
-        certain = info.param_dep or info.exact
+        certain = info.exact  # its ends are reached: what lies beyond the support will be visited
         if support.disjoint(info.interval) or (certain and iv.excess(info.interval, support)):
             self.report(error("support.violation", "phi5", msg + _support_hint(expr, support, self), where))
         else:
@@ -440,9 +441,9 @@ class Checker:
     def expr(self, e) -> Info:
         match e:
             case ast.IntLit(value=v):
-                return Info(INT, iv.point(v, integer=True))
+                return Info(INT, iv.point(v, integer=True), exact=True)
             case ast.RealLit(value=v):
-                return Info(REAL, iv.point(v))
+                return Info(REAL, iv.point(v), exact=True)
             case ast.Var(name=n):
                 return self._var(n, e)
             case ast.Binary():
@@ -492,7 +493,18 @@ class Checker:
         if e.op == "*" and not (a.vtype.is_scalar or b.vtype.is_scalar) and vtype.kind != "matrix" \
                 or (e.op == "*" and a.vtype.kind == b.vtype.kind == "matrix"):
             interval = _sum_of_products(interval)
-        return Info(vtype, interval, None, a.param_dep or b.param_dep)
+        better = structural_interval(e, self._quiet_interval)
+        if better is not None:
+            interval = iv.meet(interval, better)
+        return Info(vtype, interval, None, a.param_dep or b.param_dep,
+                    binary_exact(e.op, e.left, e.right, a, b))
+
+    def _quiet_interval(self, e) -> Interval:
+        """What is known of a sub-expression already checked once (its findings are not repeated)."""
+        before = len(self.diagnostics)
+        info = self.expr(e)
+        del self.diagnostics[before:]
+        return info.interval
 
     def _unary(self, e: ast.Unary) -> Info:
         a = self.expr(e.operand)
@@ -503,7 +515,7 @@ class Checker:
         except OperatorTypeError as exc:
             self.report(error("type.operator", "phi6", str(exc), e.pos))
             return UNKNOWN
-        return Info(vtype, unary_interval(e.op, a.interval), None, a.param_dep)
+        return Info(vtype, unary_interval(e.op, a.interval), None, a.param_dep, a.exact and e.op in "-+")
 
     def _ternary(self, e: ast.Ternary) -> Info:
         c, a, b = self.expr(e.cond), self.expr(e.then), self.expr(e.other)
@@ -538,7 +550,13 @@ class Checker:
             keeps, item_dep = self._index_item(item)
             dep = dep or item_dep
             kept.append(keeps)
-        return Info(vtype.indexed(kept), base.interval, None, dep)
+        interval = base.interval
+        known = structured_element(base.structure, e.indices[vtype.array_dims:])
+        if known is not None:
+            interval = iv.meet(interval, known)
+        # picking elements of an array of simplexes (cov matrices, ...) keeps the structure
+        structure = base.structure if len(e.indices) <= vtype.array_dims else None
+        return Info(vtype.indexed(kept), interval, structure, dep, base.exact)
 
     def _index_item(self, item) -> tuple[bool, bool]:
         """Check one index; return (keeps the dimension, depends on parameters)."""
@@ -631,8 +649,12 @@ class Checker:
                     self._check_support(f"{spec.name}'s argument {k + 1}", arg_e, info, sup, e.pos)
         intervals = [a.interval for a in args]
         interval = spec.interval(*intervals) if spec.interval else Interval(integer=result.is_int)
+        known = structured_result(spec.name, args)
+        if known is not None:
+            interval = iv.meet(interval, known)
+        exact = len(args) == 1 and args[0].exact and getattr(spec.interval, "exact", False)
         return Info(result, interval, function_structure(spec.name, args),
-                    any(a.param_dep for a in args))
+                    any(a.param_dep for a in args), exact)
 
     def _distribution_function(self, e: ast.Call, spec, suffix: str) -> Info:
         args = [self.expr(a) for a in e.args]

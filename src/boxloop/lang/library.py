@@ -1298,6 +1298,13 @@ def _fit(lo: float, hi: float, lo_closed: bool, hi_closed: bool, image: Interval
     return Interval(lo, hi, lo_closed and not math.isinf(lo), hi_closed and not math.isinf(hi))
 
 
+def _exact(interval_map: Callable) -> Callable:
+    """Mark an interval map as exact: the image of an interval is an interval whose ends the function
+    reaches (a continuous function of one argument), so excess over a support is real."""
+    interval_map.exact = True
+    return interval_map
+
+
 def monotone_increasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..., Interval]:
     """The interval map of an increasing function: map both endpoints, then fit into `image`
     (the set of all values `f` takes, which fixes what floating-point rounding gets wrong)."""
@@ -1305,7 +1312,7 @@ def monotone_increasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..
 
     def interval(a: Interval, *_: Interval) -> Interval:
         return _fit(g(a.lo), g(a.hi), a.lo_closed, a.hi_closed, image)
-    return interval
+    return _exact(interval)
 
 
 def monotone_decreasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..., Interval]:
@@ -1314,7 +1321,7 @@ def monotone_decreasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..
 
     def interval(a: Interval, *_: Interval) -> Interval:
         return _fit(g(a.hi), g(a.lo), a.hi_closed, a.lo_closed, image)
-    return interval
+    return _exact(interval)
 
 
 def constant(result: Interval) -> Callable[..., Interval]:
@@ -1341,10 +1348,12 @@ def _is_negative(a: Interval) -> bool:
     return Interval(-INF, 0.0).contains(a)
 
 
+@_exact
 def _square_interval(a: Interval, *_: Interval) -> Interval:
     return monotone_increasing(np.square, NONNEGATIVE)(iv.abs_(a))
 
 
+@_exact
 def _abs_interval(a: Interval, *_: Interval) -> Interval:
     return iv.abs_(a)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from . import ast, library
 from . import intervals as iv
 from .signatures import choices
-from .types import INF, REAL, REAL_LINE, Interval, ValueType, fits
+from .types import INF, POSITIVE, REAL, REAL_LINE, Interval, ValueType, fits
 
 SIGNATURE_SHAPES = {
     "real": "a real scalar",
@@ -140,6 +140,137 @@ def function_structure(name: str, args) -> str | None:
         return "cov_matrix"
     if name == "identity_matrix":
         return "corr_matrix"
+    if name in ("inverse", "inverse_spd") and s and s[0] in ("cov_matrix", "corr_matrix"):
+        return "cov_matrix"
     if name in ("sort_asc", "cumulative_sum") and s and s[0] == "positive_ordered":
         return "ordered"
+    return None
+
+
+# ---- what interval arithmetic alone misses ---------------------------------------------------------
+#
+# Interval arithmetic treats every occurrence of a quantity as independent, so `x / (x + y)` looks
+# unbounded and `x * q + y * (1 - q)` looks wider than it is. The rules below recognise the forms
+# the corpus writes, and say when an interval is exact: its ends are attained (or approached) by
+# values the program really takes, which is what turns "reaches outside the support" into a proof.
+
+_ELEMENTWISE_EXACT = {"+", "-", ".*", "./", "*", "/"}
+
+
+def _is_point(a: Interval) -> bool:
+    return a.lo == a.hi and a.lo_closed and a.hi_closed
+
+
+def binary_exact(op: str, left, right, a, b) -> bool:
+    """Is the interval of `left op right` exact, given the facts `a`, `b` about its operands?
+
+    Sums, differences, products and quotients of exact operands are exact when the operands share
+    no variable (each may then take its extreme independently) and a divisor cannot be 0; powers
+    are exact with a constant integer exponent."""
+    if not (a.exact and b.exact):
+        return False
+    if op in ("^", ".^"):
+        return _is_point(b.interval) and float(b.interval.lo).is_integer()
+    if op not in _ELEMENTWISE_EXACT:
+        return False
+    if op in ("*", "/") and not (a.vtype.is_scalar or b.vtype.is_scalar):
+        return False  # matrix products and divisions sum over terms
+    if op in ("/", "./") and not (b.interval.lo > 0 or b.interval.hi < 0):
+        return False
+    if _is_point(a.interval) or _is_point(b.interval):
+        return True
+    return not (ast.free_names(left) & ast.free_names(right))
+
+
+def _terms(e, sign: int = 1) -> list[tuple[int, object]]:
+    """A sum or difference as signed terms: `a + 1 - b` -> [(1, a), (1, 1), (-1, b)]."""
+    if isinstance(e, ast.Binary) and e.op in ("+", "-"):
+        return _terms(e.left, sign) + _terms(e.right, sign if e.op == "+" else -sign)
+    return [(sign, e)]
+
+
+def _factors(e) -> list:
+    if isinstance(e, ast.Binary) and e.op in ("*", ".*"):
+        return _factors(e.left) + _factors(e.right)
+    return [e]
+
+
+def _nonnegative(a: Interval) -> bool:
+    return a.lo >= 0
+
+
+def _share(e: ast.Binary, interval_of) -> Interval | None:
+    """x / (x + r) with x and the rest r of the sum nonnegative lies in [0, 1]."""
+    if e.op not in ("/", "./"):
+        return None
+    terms = _terms(e.right)
+    if len(terms) < 2 or (1, e.left) not in terms:
+        return None
+    rest = list(terms)
+    rest.remove((1, e.left))
+    total = iv.point(0.0)
+    for sign, t in rest:
+        total = iv.add(total, interval_of(t) if sign > 0 else iv.neg(interval_of(t)))
+    if _nonnegative(interval_of(e.left)) and _nonnegative(total):
+        return Interval(0.0, 1.0, True, True)
+    return None
+
+
+def _complement_of(e):
+    """q when `e` is `1 - q`."""
+    if isinstance(e, ast.Binary) and e.op == "-" and e.left in (ast.IntLit(1), ast.RealLit(1.0)):
+        return e.right
+    return None
+
+
+def _weighted(term, weight) -> object | None:
+    """The product `term` without its factor `weight` (None when `weight` is not a factor)."""
+    factors = _factors(term)
+    if weight not in factors:
+        return None
+    rest = list(factors)
+    rest.remove(weight)
+    out = rest[0] if rest else ast.IntLit(1)
+    for f in rest[1:]:
+        out = ast.Binary("*", out, f)
+    return out
+
+
+def _mixture(e: ast.Binary, interval_of) -> Interval | None:
+    """x * q + y * (1 - q) with q in [0, 1] lies between x and y (a convex combination)."""
+    if e.op != "+":
+        return None
+    for first, second in ((e.left, e.right), (e.right, e.left)):
+        for factor in _factors(second):
+            q = _complement_of(factor)
+            if q is None:
+                continue
+            x, y = _weighted(first, q), _weighted(second, factor)
+            if x is not None and y is not None and Interval(0.0, 1.0, True, True).contains(interval_of(q)):
+                return iv.hull(interval_of(x), interval_of(y))
+    return None
+
+
+def structural_interval(e: ast.Binary, interval_of) -> Interval | None:
+    """A bound for `e` from its form (shares of a sum, convex combinations), or None. `interval_of`
+    gives what is known of a sub-expression."""
+    return _share(e, interval_of) or _mixture(e, interval_of)
+
+
+def structured_element(structure: str | None, indices) -> Interval | None:
+    """What an element of a structured matrix is known to be: a covariance matrix's diagonal is
+    positive, a correlation matrix's diagonal is 1 and its other elements lie in [-1, 1]."""
+    if structure not in ("cov_matrix", "corr_matrix") or len(indices) != 2:
+        return None
+    diagonal = indices[0] == indices[1] and not isinstance(indices[0], ast.Slice)
+    if structure == "cov_matrix":
+        return POSITIVE if diagonal else None
+    return iv.point(1.0) if diagonal else None
+
+
+def structured_result(name: str, args) -> Interval | None:
+    """What a function of a structured argument is known to give: a covariance or correlation
+    matrix has a positive determinant."""
+    if name == "determinant" and args and args[0].structure in ("cov_matrix", "corr_matrix"):
+        return POSITIVE
     return None
