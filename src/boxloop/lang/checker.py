@@ -214,12 +214,15 @@ class Checker:
         if lo is not None and hi is not None and lo.lo >= hi.hi and (lo.lo > hi.hi or not lo.lo_closed):
             self.report(error("type.empty_bounds", "phi6", f"the lower bound {_render(t.lower)} is not "
                               f"below the upper bound {_render(t.upper)}; swap them", t.pos))
+        declared = ValueType(value_kind(t.kind), len(t.array_sizes))
         for bound in (t.lower, t.upper, t.offset, t.multiplier):
             if bound is not None:
                 info = self.expr(bound)
-                if info.known and info.vtype.array_dims:
-                    self.report(error("type.bound", "phi6", "bounds must be scalars, vectors or "
-                                      f"matrices; got {info.vtype}", _pos_of(bound, t.pos)))
+                if info.known and not _bound_fits(declared, info.vtype):
+                    wanted = "an int" if declared.kind == "int" else \
+                        "a scalar" if declared.is_scalar else f"a scalar or {declared}"
+                    self.report(error("type.bound", "phi6", f"a bound of {declared} must be {wanted}; "
+                                      f"got {info.vtype}", _pos_of(bound, t.pos)))
 
     def _bound_interval(self, expr) -> Interval:
         return self.expr(expr).interval
@@ -723,6 +726,13 @@ class Checker:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+
+
+def _bound_fits(declared: ValueType, bound: ValueType) -> bool:
+    """Stan's bounds: an int for an int, else a scalar or a value of the declared type itself."""
+    if declared.kind == "int":
+        return bound == INT
+    return bound.is_scalar or fits(declared, bound)
 
 
 def _sum_of_products(prod: Interval) -> Interval:
