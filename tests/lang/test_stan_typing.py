@@ -59,6 +59,7 @@ CASES = [
     # compound assignment keeps the left side's type
     ("vector[3] a = v; a += r;", True), ("vector[3] a = v; a *= m;", False),
     ("row_vector[3] a = rv; a *= m;", True), ("int a = i; a += r;", False), ("real a = r; a /= i;", True),
+    ("row_vector[3] a = rv; a /= m;", False), ("real a = r; a .*= r;", False), ("vector[3] a = v; a ./= v;", True),
     # dropping constants is for the model block
     ("real a = normal_lupdf(r | 0, 1);", False), ("real a = normal_lpdf(r | 0, 1);", True),
     # new library names

@@ -17,7 +17,7 @@ from ..errors import ProgramError
 from . import ast, library
 from . import intervals as iv
 from .diagnostics import Diagnostic, error, warning
-from .operators import (OperatorTypeError, binary_interval, binary_type, unary_interval,
+from .operators import (OperatorTypeError, binary_interval, binary_type, compound_type, unary_interval,
                         unary_type)
 from .parser import TOO_DEEP, parse
 from .supports import (binary_exact, declared_interval, declared_structure, density_fits, describe_shape,
@@ -306,7 +306,7 @@ class Checker:
         op = s.op[:-1]
         if lhs.known and rhs.known:
             try:
-                result = binary_type(op, lhs.vtype, rhs.vtype)
+                result = compound_type(op, lhs.vtype, rhs.vtype)
             except OperatorTypeError as exc:
                 self.report(error("type.operator", "phi6", str(exc), s.pos))
             else:

@@ -97,6 +97,19 @@ def binary_type(op: str, a: ValueType, b: ValueType) -> ValueType:
     return sig.returns
 
 
+def compound_type(op: str, a: ValueType, b: ValueType) -> ValueType:
+    """The type of `a op b` in the compound assignment `a op= b`, where stanc is narrower than the
+    operator: `/=` only divides by a scalar, `.*=` and `./=` only update containers."""
+    if op in (".*", "./") and a.is_scalar:
+        raise OperatorTypeError(f"'{op}=' updates a vector, row_vector or matrix; for {a} write '{op[1]}='")
+    if op == "/":
+        sig = function_overloads("divide").resolve((a, b))
+        if sig is None:
+            raise OperatorTypeError(f"'/=' divides by a scalar; got {a} /= {b}")
+        return sig.returns
+    return binary_type(op, a, b)
+
+
 def unary_type(op: str, a: ValueType) -> ValueType:
     sig = _overloads(op, True).resolve((a,))
     if sig is None:
