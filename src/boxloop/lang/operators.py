@@ -32,7 +32,8 @@ def _with_scalars(*extra: str) -> tuple[str, ...]:
 
 _SCALED = tuple(s for c in _CONTAINERS for s in (f"real, {c} -> {c}", f"{c}, real -> {c}"))
 
-# The Stan math functions behind the operators, by their names in stanc's signature dump.
+# The Stan math functions behind the operators, by their names in stanc's signature dump (pow,
+# transpose, mdivide_left and mdivide_right are library functions too, and live in the library).
 FUNCTIONS: dict[str, tuple[str, ...]] = {
     "add": _with_scalars(),
     "subtract": _with_scalars(),
@@ -42,8 +43,6 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
                  "matrix, vector -> vector", "row_vector, matrix -> row_vector",
                  "vector, row_vector -> matrix", "matrix, matrix -> matrix") + _SCALED,
     "divide": ("int, int -> int", "real, real -> real") + _SCALED,
-    "mdivide_right": ("row_vector, matrix -> row_vector", "matrix, matrix -> matrix"),
-    "mdivide_left": ("matrix, vector -> vector", "matrix, matrix -> matrix"),
     "modulus": ("int, int -> int",),
     "logical_and": ("int, int -> int",),
     "logical_or": ("int, int -> int",),
@@ -73,7 +72,7 @@ class OperatorTypeError(Exception):
 @cache
 def function_overloads(name: str) -> Overloads:
     """The signatures of the Stan function `name` behind an operator."""
-    from . import library  # pow and transpose are library functions as well as operators
+    from . import library  # pow, transpose and the mdivides are library functions as well as operators
 
     if name == "minus":
         return Overloads(elementwise(7, keep_int=True))
