@@ -56,6 +56,16 @@ def test_an_error_needs_a_proof(expr, severity):
         (severity, "support.violation" if severity == "error" else "support.undecided")]
 
 
+def test_data_values_prove_only_what_they_show():
+    src = """data { int N; vector[N] x; vector[N] z; } parameters { real mu; vector<lower=0>[N] w; }
+             model { mu ~ normal(0, 1); w ~ exponential(1); target += normal_lpdf(x | mu, x - z + 1)
+                     + normal_lpdf(mu | 0, x[1]); }"""
+    data = {"N": 2, "x": [1.0, -5.0], "z": [0.5, -5.5]}  # x - z + 1 is 1.5 everywhere, x[1] is 1
+    assert support_findings(src, data) == [("warning", "support.undecided")] * 2
+    bad = src.replace("x - z + 1", "w - x")  # a parameter's elements reach every value: w - x < 0
+    assert ("error", "support.violation") in support_findings(bad, data)
+
+
 def test_a_support_that_depends_on_data_is_a_warning_without_data_and_decided_with_it():
     src = program("y ~ poisson(rate * t);".replace("y ~ poisson", "{ array[N] int k = y; k ~ poisson"), "")
     src = src.replace("rate * t);", "rate * t); }")

@@ -21,7 +21,7 @@ from .operators import (OperatorTypeError, binary_interval, binary_type, compoun
                         unary_type)
 from .parser import TOO_DEEP, parse
 from .supports import (binary_exact, declared_interval, declared_structure, density_fits, describe_shape,
-                       dist_result_type, function_structure, match_signature, shape_matches,
+                       dist_result_type, free_parameter, function_structure, match_signature, shape_matches,
                        structural_interval, structure_ok, structured_element, structured_result)
 from .symbols import BLOCK_ORIGIN, UNKNOWN, Info, Scope, Symbol
 from .types import INT, REAL, UNIT_CLOSED, Interval, Structure, ValueType, fits, value_kind
@@ -559,7 +559,8 @@ class Checker:
             interval = iv.meet(interval, known)
         # picking elements of an array of simplexes (cov matrices, ...) keeps the structure
         structure = base.structure if len(e.indices) <= vtype.array_dims else None
-        return Info(vtype.indexed(kept), interval, structure, dep, base.exact)
+        # an element picked from data may be any of its values; one of a parameter roams them all
+        return Info(vtype.indexed(kept), interval, structure, dep, free_parameter(e.base, base))
 
     def _index_item(self, item) -> tuple[bool, bool]:
         """Check one index; return (keeps the dimension, depends on parameters)."""

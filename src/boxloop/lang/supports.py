@@ -161,20 +161,32 @@ def _is_point(a: Interval) -> bool:
     return a.lo == a.hi and a.lo_closed and a.hi_closed
 
 
+def free_parameter(expr, info) -> bool:
+    """A parameter (or an element of one) named directly: each of its elements ranges over the whole
+    declared interval, whatever the others do."""
+    while isinstance(expr, ast.Index):
+        expr = expr.base
+    return isinstance(expr, ast.Var) and info.exact and info.param_dep
+
+
 def binary_exact(op: str, left, right, a, b) -> bool:
     """Is the interval of `left op right` exact, given the facts `a`, `b` about its operands?
 
     Sums, differences, products and quotients of exact operands are exact when the operands share
-    no variable (each may then take its extreme independently) and a divisor cannot be 0; powers
-    are exact with a constant integer exponent."""
+    no variable (each may then take its extreme independently) and a divisor cannot be 0; between
+    two containers, element i meets element i, so one side must be a parameter whose every element
+    roams its interval. Powers are exact with a constant integer exponent."""
     if not (a.exact and b.exact):
         return False
     if op in ("^", ".^"):
         return _is_point(b.interval) and float(b.interval.lo).is_integer()
     if op not in _ELEMENTWISE_EXACT:
         return False
-    if op in ("*", "/") and not (a.vtype.is_scalar or b.vtype.is_scalar):
-        return False  # matrix products and divisions sum over terms
+    if not (a.vtype.is_scalar or b.vtype.is_scalar):
+        if op in ("*", "/"):
+            return False  # matrix products and divisions sum over terms
+        if not (free_parameter(left, a) or free_parameter(right, b)):
+            return False
     if op in ("/", "./") and not (b.interval.lo > 0 or b.interval.hi < 0):
         return False
     if _is_point(a.interval) or _is_point(b.interval):
