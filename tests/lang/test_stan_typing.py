@@ -50,6 +50,7 @@ CASES = [
     # logic is on integers
     ("int a = r && i;", False), ("int a = r || r;", False), ("int a = !r;", False),
     ("if (r) { real b = 1; }", False), ("real a = r ? 1 : 2;", False),
+    ("array[3] real a = i ? ar : ai;", True), ("array[3] real a = i ? ar : av;", False),
     ("int a = (r > 0) && i;", True), ("if (r > 0) { real b = 1; }", True), ("real a = i ? r : 2;", True),
     # valid Stan that boxloop used to reject
     ("vector[3] a = i ^ v;", True), ("array[3] real a = ar .^ 2;", True), ("array[3] real a = -ar;", True),

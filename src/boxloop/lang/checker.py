@@ -527,12 +527,12 @@ class Checker:
         if c.vtype != INT:
             self.report(error("type.condition", "phi6", f"the condition of ?: must be an int; got "
                               f"{c.vtype} (compare it: `x > 0`)", e.pos))
-        if (a.vtype.kind, a.vtype.array_dims) != (b.vtype.kind, b.vtype.array_dims) \
-                and not (a.vtype.is_scalar and b.vtype.is_scalar):
+        if fits(a.vtype, b.vtype) or fits(b.vtype, a.vtype):
+            vtype = a.vtype if fits(a.vtype, b.vtype) else b.vtype  # int branches promote to real
+        else:
             self.report(error("type.ternary", "phi6", f"both branches of ?: must have one type; got "
                               f"{a.vtype} and {b.vtype}", e.pos))
             return UNKNOWN
-        vtype = REAL if (a.vtype.is_scalar and a.vtype != b.vtype) else a.vtype
         return Info(vtype, iv.hull(a.interval, b.interval), None,
                     a.param_dep or b.param_dep or c.param_dep)
 

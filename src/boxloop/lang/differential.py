@@ -21,6 +21,13 @@ _BASE_TYPES = tuple(ValueType(k, d) for d in (0, 1, 2) for k in ("int", "real", 
 _BINARY_OPS = ("+", "-", "*", "/", "%", "%/%", "\\", ".*", "./", "^", ".^", "&&", "||", "<", "<=", ">", ">=",
                "==", "!=")
 _UNARY_OPS = ("-", "+", "!", "'")
+# The Stan functions behind the operators in stanc's table, to draw argument types that fit.
+_OPERATOR_FUNCTIONS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "modulus",
+                       "\\": "mdivide_left", ".*": "elt_multiply", "./": "elt_divide", "^": "pow", ".^": "pow",
+                       "&&": "logical_and", "||": "logical_or", "<": "logical_lt", "<=": "logical_lte",
+                       ">": "logical_gt", ">=": "logical_gte", "==": "logical_eq", "!=": "logical_neq"}
+_UNARY_FUNCTIONS = {"-": "minus", "+": "plus", "!": "logical_negation", "'": "transpose"}
+_INT = ValueType("int")
 _COMPOUND = ("+=", "-=", "*=", "/=", ".*=", "./=")
 
 
@@ -94,32 +101,45 @@ class Generator:
         target = self._target(returns)
         return Case("call", name, _program(args, f"{declaration(target, 'z')} = {text};"))
 
+    def _operands(self, function: str | None, arity: int) -> tuple[list[ValueType], ValueType]:
+        signatures = self.table.get(function or "") or []
+        if signatures and self.rng.random() < 0.6:
+            return self._args_for(signatures)
+        args = [self._type() for _ in range(arity)]
+        return args, self.rng.choice(args + [ValueType("real"), _INT])
+
     def operator(self) -> Case:
         op = self.rng.choice(_BINARY_OPS)
-        a, b = self._type(), self._type()
-        if self.rng.random() < 0.5:  # make scalar and same-shape pairs, where most signatures are, common
-            b = self.rng.choice((a, ValueType("real"), ValueType("int")))
-        target = self._target(self.rng.choice((a, b, ValueType("real"), ValueType("int"))))
+        (a, b), returns = self._operands(_OPERATOR_FUNCTIONS.get(op), 2)
+        target = self._target(returns)
         return Case("operator", f"{a} {op} {b}", _program([a, b], f"{declaration(target, 'z')} = a0 {op} a1;"))
 
     def unary(self) -> Case:
-        op, a = self.rng.choice(_UNARY_OPS), self._type()
-        target = self._target(a)
+        op = self.rng.choice(_UNARY_OPS)
+        (a,), returns = self._operands(_UNARY_FUNCTIONS[op], 1)
+        target = self._target(returns)
         return Case("unary", f"{op}{a}", _program([a], f"{declaration(target, 'z')} = {op}a0;"))
 
+    def _like(self, t: ValueType) -> ValueType:
+        """`t`, its int or real twin, or anything."""
+        twin = ValueType("real" if t.kind == "int" else "int", t.array_dims) if t.kind in ("int", "real") else t
+        return self.rng.choice((t, t, twin, self._type()))
+
     def assign(self) -> Case:
-        a, target = self._type(), self._type()
+        a = self._type()
+        target = self._like(a)
         return Case("assign", f"{target} = {a}", _program([a], f"{declaration(target, 'z')} = a0;"))
 
     def compound(self) -> Case:
-        op, target, a = self.rng.choice(_COMPOUND), self._type(), self._type()
+        op, target, a = self.rng.choice(_COMPOUND), self.rng.choice(_BASE_TYPES[:5] + _BASE_TYPES), self._type()
         if self.rng.random() < 0.5:
             a = self.rng.choice((target, ValueType("real"), ValueType("int")))
         return Case("compound", f"{target} {op} {a}", _program([target, a], f"a0 {op} a1;"))
 
     def declare(self) -> Case:
-        size, bound = self._type(), self._type()
         kind = self.rng.choice(("real", "int", "vector", "row_vector", "matrix"))
+        size = self.rng.choice((_INT, _INT, self._type()))
+        bound = self.rng.choice((_INT, ValueType("real"), ValueType(kind), self._type()))
         form = self.rng.choice(("size", "lower", "upper", "array"))
         dims = {"vector": "[3]", "row_vector": "[3]", "matrix": "[3, 3]"}.get(kind, "")
         if form == "size" and kind in ("vector", "row_vector"):
@@ -132,20 +152,24 @@ class Generator:
                     _program([size, bound], text))
 
     def condition(self) -> Case:
-        a = self._type()
+        a = self.rng.choice((_INT, ValueType("real"), self._type()))
         return Case("condition", f"if ({a})", _program([a], "if (a0) { real z = 1; }"))
 
     def ternary(self) -> Case:
-        c, a = self._type(), self._type()
-        b = self.rng.choice((a, self._type(), ValueType("real")))
+        c, a = self.rng.choice((_INT, ValueType("real"), self._type())), self._type()
+        b = self._like(a)
         target = self._target(a)
         return Case("ternary", f"{c} ? {a} : {b}", _program([c, a, b], f"{declaration(target, 'z')} = a0 ? a1 : a2;"))
 
     def index(self) -> Case:
-        a, i = self._type(), self.rng.choice((ValueType("int"), ValueType("int", 1), ValueType("real"), self._type()))
+        a, i = self._type(), self.rng.choice((_INT, _INT, ValueType("int", 1), ValueType("real"), self._type()))
         n = self.rng.randint(1, 3)
         items = ", ".join(["a1"] * n)
-        target = self._type()
+        try:
+            indexed = a.indexed([i.array_dims == 1] * n) if n <= a.rank else self._type()
+        except (KeyError, TypeError):
+            indexed = self._type()
+        target = self._target(indexed)
         return Case("index", f"{a}[{', '.join([str(i)] * n)}]",
                     _program([a, i], f"{declaration(target, 'z')} = a0[{items}];"))
 
@@ -158,7 +182,8 @@ def cases(n: int, seed: int) -> list[Case]:
     return [gen.case() for _ in range(n)]
 
 
-def _stanc_reason(message: str) -> str:
+def stanc_reason(message: str) -> str:
+    """The gist of stanc's rejection: its last lines, without the source excerpt's rules."""
     lines = [ln.strip() for ln in message.splitlines() if ln.strip() and not set(ln.strip()) <= set("-^")]
     return " ".join(lines[-2:])
 
@@ -179,6 +204,6 @@ def disagreements(batch: list[Case], workers: int = 2) -> list[Disagreement]:
     for case, verdict in zip(batch, verdicts):
         result = check(case.program)
         if result.valid != verdict.ok:
-            message = _stanc_reason(verdict.message) if not verdict.ok else _first_error(result)
+            message = stanc_reason(verdict.message) if not verdict.ok else _first_error(result)
             out.append(Disagreement(case, result.valid, verdict.ok, message[:300]))
     return out
