@@ -15,11 +15,13 @@ Conventions
   broadcast shape of the arguments.
 - Continuous supports are stated up to their boundary points, which have probability zero.
   Outside a variate's support the lpdf value is unspecified (the checker and data loader reject such
-  input), except for `uniform`, which is -inf outside [alpha, beta] as in Stan.
-- Function signatures use the checker's notation (`boxloop.lang.supports.SIGNATURE_SHAPES`, plus
-  "T"/"T_int" for elementwise functions and "array_of:N" for "N more array levels around the first
-  argument's type"). `interval` receives, per argument, an interval holding every element and
-  returns one holding every element of the result.
+  input), except where the support depends on an argument (`uniform`, `pareto`, `pareto_type_2`):
+  there it is -inf outside, as in Stan.
+- Signatures are Stan's own, written in the shorthand of `boxloop.lang.signatures` (Stan types,
+  the sets `reals`/`ints`/`vectors`, alternatives `a|b`, templates over `T`, and Stan's
+  element-wise families) and expanded into concrete ones; `boxloop.lang.stanc.compare_signatures`
+  holds every name to stanc's own signature dump. `interval` receives, per argument, an interval
+  holding every element and returns one holding every element of the result.
 - `log` accepts 0 (Stan returns -inf there), so its domain is [0, inf): a `<lower=0>` variable may be
   logged without a warning.
 """
@@ -1659,10 +1661,6 @@ def _matern32_shape(m, r):
 def _matern52_shape(m, r):
     s = math.sqrt(5.0) * r
     return (1.0 + s + s * s / 3.0) * m.exp(-s)
-
-
-def _tri_low(m, L):
-    return m.tril(L)
 
 
 def _mdivide_left_tri_low(m, L, b):

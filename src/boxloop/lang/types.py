@@ -181,18 +181,14 @@ Support = Interval | Structure
 
 # --- library signatures ------------------------------------------------------------------------
 
-# Argument shapes of distributions, in the shorthand of `boxloop.lang.signatures`: a Stan type
-# ("real", "vector", "array[] int", ...) or one of Stan's vectorisation sets:
-#   "reals"    real, vector, row_vector or array[] real (ints promote)
-#   "ints"     int or array[] int
-#   "vectors"  vector, row_vector, array[] vector or array[] row_vector
-ARG_SHAPES = ("real", "int", "reals", "ints", "vector", "row_vector", "matrix", "vectors",
-              "array[] int", "array[] real")
-
-
 @dataclass(frozen=True)
 class Arg:
-    """A named argument (or the variate) of a distribution, with the support it must lie in."""
+    """A named argument (or the variate) of a distribution, with the support it must lie in.
+
+    `shape` is written in the shorthand of `boxloop.lang.signatures`: a Stan type ("real",
+    "array[] int", ...), one of Stan's vectorisation sets ("reals": real, vector, row_vector or
+    array[] real; "ints": int or array[] int; "vectors": vector, row_vector or arrays of them), or
+    alternatives ("row_vector|matrix")."""
 
     name: str
     shape: str
