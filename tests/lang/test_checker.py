@@ -182,7 +182,7 @@ def test_flat_prior_is_a_warning():
 
 def test_abs_as_scale_is_only_a_warning():
     # |x| touches 0 on a set of measure zero: undecided, not wrong
-    result = check(model("real mu; real a;", "mu ~ normal(0, 1); a ~ normal(0, 1); y ~ normal(mu, fabs(a));"))
+    result = check(model("real mu; real a;", "mu ~ normal(0, 1); a ~ normal(0, 1); y ~ normal(mu, abs(a));"))
     assert result.valid
 
 

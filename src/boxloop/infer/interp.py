@@ -439,6 +439,8 @@ def call(e: ast.Call, st: State, cx: Context) -> Val:
         spec, suffix = resolved
         if suffix == "rng":
             return Val(_rng(spec, args, st), _rng_type(spec, args))
+        if suffix == "cdf":  # Stan's _cdf is the product of the elements' cdfs
+            return Val(jnp.exp(_sum(distribution_term(spec, "lcdf", args[0], args[1:]))), REAL)
         return Val(_sum(distribution_term(spec, suffix, args[0], args[1:])), REAL)
     if e.name in _SIZE_FUNCTIONS and len(args) == 1:
         x = args[0]

@@ -17,13 +17,14 @@ from ..errors import ProgramError
 from . import ast, library
 from . import intervals as iv
 from .diagnostics import Diagnostic, error, warning
-from .operators import (OperatorTypeError, binary_interval, binary_type, unary_interval,
+from .operators import (OperatorTypeError, binary_interval, binary_type, compound_type, unary_interval,
                         unary_type)
 from .parser import TOO_DEEP, parse
-from .supports import (SIGNATURE_SHAPES, declared_interval, declared_structure, dist_result_type,
-                       function_structure, match_signature, shape_matches, structure_ok)
+from .supports import (binary_exact, declared_interval, declared_structure, density_fits, describe_shape,
+                       dist_result_type, free_parameter, function_structure, match_signature, shape_matches,
+                       structural_interval, structure_ok, structured_element, structured_result)
 from .symbols import BLOCK_ORIGIN, UNKNOWN, Info, Scope, Symbol
-from .types import INT, REAL, Interval, Structure, ValueType, value_kind
+from .types import INT, REAL, UNIT_CLOSED, Interval, Structure, ValueType, fits, value_kind
 
 PARAM_ORIGINS = ("parameter", "transformed parameter")
 TILDE_BLOCKS = ("model",)
@@ -213,12 +214,15 @@ class Checker:
         if lo is not None and hi is not None and lo.lo >= hi.hi and (lo.lo > hi.hi or not lo.lo_closed):
             self.report(error("type.empty_bounds", "phi6", f"the lower bound {_render(t.lower)} is not "
                               f"below the upper bound {_render(t.upper)}; swap them", t.pos))
+        declared = ValueType(value_kind(t.kind), len(t.array_sizes))
         for bound in (t.lower, t.upper, t.offset, t.multiplier):
             if bound is not None:
                 info = self.expr(bound)
-                if info.known and info.vtype.array_dims:
-                    self.report(error("type.bound", "phi6", "bounds must be scalars, vectors or "
-                                      f"matrices; got {info.vtype}", _pos_of(bound, t.pos)))
+                if info.known and not _bound_fits(declared, info.vtype):
+                    wanted = "an int" if declared.kind == "int" else \
+                        "a scalar" if declared.is_scalar else f"a scalar or {declared}"
+                    self.report(error("type.bound", "phi6", f"a bound of {declared} must be {wanted}; "
+                                      f"got {info.vtype}", _pos_of(bound, t.pos)))
 
     def _bound_interval(self, expr) -> Interval:
         return self.expr(expr).interval
@@ -302,9 +306,13 @@ class Checker:
         op = s.op[:-1]
         if lhs.known and rhs.known:
             try:
-                binary_type(op, lhs.vtype, rhs.vtype)
+                result = compound_type(op, lhs.vtype, rhs.vtype)
             except OperatorTypeError as exc:
                 self.report(error("type.operator", "phi6", str(exc), s.pos))
+            else:
+                if not fits(lhs.vtype, result):
+                    self.report(error("type.assign", "phi6", f"{_render(s.lhs)} {s.op} ... gives {result}, "
+                                      f"which cannot be stored in {lhs.vtype}", s.pos))
         return binary_interval(op, lhs.interval, rhs.interval)
 
     def _writable(self, sym: Symbol) -> bool:
@@ -343,9 +351,9 @@ class Checker:
 
     def branch(self, s: ast.If) -> None:
         cond = self.expr(s.cond)
-        if cond.known and not cond.vtype.is_scalar:
-            self.report(error("type.condition", "phi6", f"an if condition must be a scalar; got "
-                              f"{cond.vtype}", s.pos))
+        if cond.known and cond.vtype != INT:
+            self.report(error("type.condition", "phi6", f"an if condition must be an int; got "
+                              f"{cond.vtype} (compare it: `x > 0`, `x != 0`)", s.pos))
         self.nested(s.then)
         if s.other is not None:
             self.nested(s.other)
@@ -365,6 +373,17 @@ class Checker:
         self._check_variate(spec, lhs_expr, lhs, pos)
         for a, e, info in zip(spec.args, arg_exprs, args):
             self._check_argument(spec, a, e, info, pos)
+        self._check_combination(spec, [lhs, *args], pos)
+
+    def _check_combination(self, spec, infos: list[Info], pos) -> None:
+        """Where Stan allows only some combinations of argument shapes (the _glm forms)."""
+        if not spec.overloads or not all(i.known for i in infos):
+            return
+        types = [i.vtype for i in infos]
+        if not density_fits(spec, types):
+            shown = "; ".join(f"{spec.name}({', '.join(str(p) for p in o.params)})" for o in spec.overloads[:4])
+            self.report(error("type.no_signature", "phi6", f"no signature {spec.name}("
+                              f"{', '.join(str(t) for t in types)}); available: {shown}", pos))
 
     def _unknown_distribution(self, name: str, pos) -> None:
         near = library.suggest(name, "distribution")
@@ -378,7 +397,7 @@ class Checker:
             return
         want = spec.variate
         if not shape_matches(want.shape, info.vtype):
-            kind = "integer" if want.shape in ("int", "ints") else SIGNATURE_SHAPES.get(want.shape, want.shape)
+            kind = "integer" if want.shape in ("int", "ints") else describe_shape(want.shape)
             self.report(error("type.variate", "phi6", f"{spec.name} needs {kind} values on the left of "
                               f"'~'; {_render(expr)} is {info.vtype}{_variate_hint(spec, info)}",
                               _pos_of(expr, pos)))
@@ -390,7 +409,7 @@ class Checker:
             return
         if not shape_matches(arg.shape, info.vtype):
             self.report(error("type.argument", "phi6", f"{spec.name}'s argument {arg.name} must be "
-                              f"{SIGNATURE_SHAPES.get(arg.shape, arg.shape)}; {_render(expr)} is "
+                              f"{describe_shape(arg.shape)}; {_render(expr)} is "
                               f"{info.vtype}", _pos_of(expr, pos)))
             return
         self._check_support(f"{spec.name}'s argument {arg.name}", expr, info, arg.support, pos)
@@ -413,7 +432,7 @@ class Checker:
             return
         found = f"{_render(expr)} lies in {info.interval}"
         msg = f"{what} must lie in {support}; {found}"
-        certain = info.param_dep or info.exact
+        certain = info.exact  # its ends are reached: what lies beyond the support will be visited
         if support.disjoint(info.interval) or (certain and iv.excess(info.interval, support)):
             self.report(error("support.violation", "phi5", msg + _support_hint(expr, support, self), where))
         else:
@@ -425,9 +444,9 @@ class Checker:
     def expr(self, e) -> Info:
         match e:
             case ast.IntLit(value=v):
-                return Info(INT, iv.point(v, integer=True))
+                return Info(INT, iv.point(v, integer=True), exact=True)
             case ast.RealLit(value=v):
-                return Info(REAL, iv.point(v))
+                return Info(REAL, iv.point(v), exact=True)
             case ast.Var(name=n):
                 return self._var(n, e)
             case ast.Binary():
@@ -477,7 +496,18 @@ class Checker:
         if e.op == "*" and not (a.vtype.is_scalar or b.vtype.is_scalar) and vtype.kind != "matrix" \
                 or (e.op == "*" and a.vtype.kind == b.vtype.kind == "matrix"):
             interval = _sum_of_products(interval)
-        return Info(vtype, interval, None, a.param_dep or b.param_dep)
+        better = structural_interval(e, self._quiet_interval)
+        if better is not None:
+            interval = iv.meet(interval, better)
+        return Info(vtype, interval, None, a.param_dep or b.param_dep,
+                    binary_exact(e.op, e.left, e.right, a, b))
+
+    def _quiet_interval(self, e) -> Interval:
+        """What is known of a sub-expression already checked once (its findings are not repeated)."""
+        before = len(self.diagnostics)
+        info = self.expr(e)
+        del self.diagnostics[before:]
+        return info.interval
 
     def _unary(self, e: ast.Unary) -> Info:
         a = self.expr(e.operand)
@@ -488,20 +518,21 @@ class Checker:
         except OperatorTypeError as exc:
             self.report(error("type.operator", "phi6", str(exc), e.pos))
             return UNKNOWN
-        return Info(vtype, unary_interval(e.op, a.interval), None, a.param_dep)
+        return Info(vtype, unary_interval(e.op, a.interval), None, a.param_dep, a.exact and e.op in "-+")
 
     def _ternary(self, e: ast.Ternary) -> Info:
         c, a, b = self.expr(e.cond), self.expr(e.then), self.expr(e.other)
         if not (c.known and a.known and b.known):
             return UNKNOWN
-        if not c.vtype.is_scalar:
-            self.report(error("type.condition", "phi6", "the condition of ?: must be a scalar", e.pos))
-        if (a.vtype.kind, a.vtype.array_dims) != (b.vtype.kind, b.vtype.array_dims) \
-                and not (a.vtype.is_scalar and b.vtype.is_scalar):
+        if c.vtype != INT:
+            self.report(error("type.condition", "phi6", f"the condition of ?: must be an int; got "
+                              f"{c.vtype} (compare it: `x > 0`)", e.pos))
+        if fits(a.vtype, b.vtype) or fits(b.vtype, a.vtype):
+            vtype = a.vtype if fits(a.vtype, b.vtype) else b.vtype  # int branches promote to real
+        else:
             self.report(error("type.ternary", "phi6", f"both branches of ?: must have one type; got "
                               f"{a.vtype} and {b.vtype}", e.pos))
             return UNKNOWN
-        vtype = REAL if (a.vtype.is_scalar and a.vtype != b.vtype) else a.vtype
         return Info(vtype, iv.hull(a.interval, b.interval), None,
                     a.param_dep or b.param_dep or c.param_dep)
 
@@ -522,7 +553,14 @@ class Checker:
             keeps, item_dep = self._index_item(item)
             dep = dep or item_dep
             kept.append(keeps)
-        return Info(vtype.indexed(kept), base.interval, None, dep)
+        interval = base.interval
+        known = structured_element(base.structure, e.indices[vtype.array_dims:])
+        if known is not None:
+            interval = iv.meet(interval, known)
+        # picking elements of an array of simplexes (cov matrices, ...) keeps the structure
+        structure = base.structure if len(e.indices) <= vtype.array_dims else None
+        # an element picked from data may be any of its values; one of a parameter roams them all
+        return Info(vtype.indexed(kept), interval, structure, dep, free_parameter(e.base, base))
 
     def _index_item(self, item) -> tuple[bool, bool]:
         """Check one index; return (keeps the dimension, depends on parameters)."""
@@ -603,7 +641,8 @@ class Checker:
         types = [a.vtype for a in args]
         result = match_signature(spec, types)
         if result is None:
-            shown = "; ".join(f"{spec.name}({', '.join(s.params)})" for s in spec.signatures[:4])
+            shown = "; ".join(f"{spec.name}({', '.join(str(p) for p in s.params)})"
+                              for s in spec.signatures[:4])
             got = ", ".join(str(t) for t in types)
             self.report(error("type.no_signature", "phi6", f"no signature {spec.name}({got}); "
                               f"available: {shown}", e.pos))
@@ -614,35 +653,52 @@ class Checker:
                     self._check_support(f"{spec.name}'s argument {k + 1}", arg_e, info, sup, e.pos)
         intervals = [a.interval for a in args]
         interval = spec.interval(*intervals) if spec.interval else Interval(integer=result.is_int)
+        known = structured_result(spec.name, args)
+        if known is not None:
+            interval = iv.meet(interval, known)
+        exact = len(args) == 1 and args[0].exact and getattr(spec.interval, "exact", False)
         return Info(result, interval, function_structure(spec.name, args),
-                    any(a.param_dep for a in args))
+                    any(a.param_dep for a in args), exact)
 
     def _distribution_function(self, e: ast.Call, spec, suffix: str) -> Info:
         args = [self.expr(a) for a in e.args]
         if suffix == "rng":
             return self._rng(e, spec, args)
-        if not e.conditional:
+        if not e.conditional and (spec.args or len(e.args) != 1):
             self.report(error("args.bar", "phi3", f"write {e.name}(y | {', '.join(spec.arg_names)}): "
                               "Stan separates the variate from the parameters with '|'", e.pos))
             return UNKNOWN
+        if e.name.endswith(("_lupdf", "_lupmf")) and self.block != "model":
+            self.report(error("dep.lupdf_block", "phi4", f"{e.name} drops constants, which Stan allows only "
+                              f"in the model block; in {self.block} write {e.name.replace('_lu', '_l')}",
+                              e.pos))
         self.distribution_call(spec.name, e.args[0], args[0], e.args[1:], args[1:], e.pos)
-        return Info(REAL, Interval(hi=0.0, hi_closed=True) if (spec.discrete or suffix != "lpdf")
-                    else Interval(), None, any(a.param_dep for a in args))
+        if suffix == "cdf":
+            interval = UNIT_CLOSED
+        elif spec.discrete or suffix != "lpdf":
+            interval = Interval(hi=0.0, hi_closed=True)
+        else:
+            interval = Interval()
+        return Info(REAL, interval, None, any(a.param_dep for a in args))
 
     def _rng(self, e: ast.Call, spec, args: list[Info]) -> Info:
         if self.block not in RNG_BLOCKS:
             self.report(error("dep.rng_block", "phi4", f"{e.name} draws random numbers; it may only be "
                               "used in transformed data or generated quantities", e.pos))
-        if len(args) != len(spec.args):
-            self.report(error("args.arity", "phi3", f"{e.name} takes {len(spec.args)} arguments "
-                              f"({', '.join(spec.arg_names)}); got {len(args)}", e.pos))
+        params = library.rng_params(spec)
+        if len(args) != len(params):
+            self.report(error("args.arity", "phi3", f"{e.name} takes {len(params)} argument"
+                              f"{'s' if len(params) != 1 else ''} ({', '.join(p.name for p in params)}); "
+                              f"got {len(args)}", e.pos))
             return UNKNOWN
-        for a, x, info in zip(spec.args, e.args, args):
+        for a, x, info in zip(params, e.args, args):
             self._check_argument(spec, a, x, info, e.pos)
         if not all(a.known for a in args):
             return UNKNOWN
-        return Info(dist_result_type(spec, [a.vtype for a in args]), spec.variate.support
-                    if isinstance(spec.variate.support, Interval) else Interval(),
+        result = dist_result_type(spec, [a.vtype for a in args])
+        if result is None:
+            return UNKNOWN  # an argument of the wrong shape, reported above
+        return Info(result, spec.variate.support if isinstance(spec.variate.support, Interval) else Interval(),
                     None, any(a.param_dep for a in args))
 
     # ---- whole-program checks ------------------------------------------------------------------
@@ -671,6 +727,13 @@ class Checker:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------
+
+
+def _bound_fits(declared: ValueType, bound: ValueType) -> bool:
+    """Stan's bounds: an int for an int, else a scalar or a value of the declared type itself."""
+    if declared.kind == "int":
+        return bound == INT
+    return bound.is_scalar or fits(declared, bound)
 
 
 def _sum_of_products(prod: Interval) -> Interval:

@@ -97,14 +97,35 @@ def _reciprocal_positive(b: Interval) -> Interval:
 
 
 def power(a: Interval, b: Interval) -> Interval:
-    """x ^ y. Exact enough for the cases that matter: positive bases and even integer exponents."""
+    """x ^ y: integer powers, and nonnegative powers of a base in [0, 1] (a probability stays one)
+    or of at least 1; otherwise only the sign of a nonnegative base."""
     if _is_point(b) and b.lo == int(b.lo) and not math.isinf(b.lo):
         return _int_power(a, int(b.lo))
+    if a.lo >= 0 and b.lo >= 0 and (a.hi <= 1 or a.lo >= 1):
+        return _monotone_power(a, b)
     if a.lo > 0 or (a.lo == 0 and not a.lo_closed):
         return Interval(0.0, INF, False, False)
     if a.lo >= 0:
         return Interval(0.0, INF, True, False)
     return REAL_LINE
+
+
+def _pow(x: float, y: float) -> float:
+    if math.isinf(y):
+        return 0.0 if x < 1 else (1.0 if x == 1 else INF)
+    return _safe(lambda t: t ** y, x)
+
+
+def _monotone_power(a: Interval, b: Interval) -> Interval:
+    """x ^ y for x, y >= 0 with x on one side of 1: increasing in x, and in y decreasing below 1,
+    increasing above, so the ends come from opposite or matching corners of the box."""
+    small = a.hi <= 1
+    lo_y, hi_y = ((b.hi, b.hi_closed), (b.lo, b.lo_closed)) if small else ((b.lo, b.lo_closed), (b.hi, b.hi_closed))
+    lo, hi = _pow(a.lo, lo_y[0]), _pow(a.hi, hi_y[0])
+    # x ^ 0 = 1 for every x: that end is reached whenever the exponent reaches 0.
+    hi_closed = (a.hi_closed and hi_y[1]) or (small and b.lo == 0 and b.lo_closed)
+    lo_closed = (a.lo_closed and lo_y[1] and not math.isinf(lo_y[0])) or (not small and b.lo == 0 and b.lo_closed)
+    return Interval(lo, hi, lo_closed and not math.isinf(lo), hi_closed and not math.isinf(hi))
 
 
 def _int_power(a: Interval, k: int) -> Interval:

@@ -15,17 +15,21 @@ Conventions
   broadcast shape of the arguments.
 - Continuous supports are stated up to their boundary points, which have probability zero.
   Outside a variate's support the lpdf value is unspecified (the checker and data loader reject such
-  input), except for `uniform`, which is -inf outside [alpha, beta] as in Stan.
-- Function signatures use the checker's notation (`boxloop.lang.supports.SIGNATURE_SHAPES`, plus
-  "T"/"T_int" for elementwise functions and "array_of:N" for "N more array levels around the first
-  argument's type"). `interval` receives, per argument, an interval holding every element and
-  returns one holding every element of the result.
+  input), except where the support depends on an argument (`uniform`, `pareto`, `pareto_type_2`):
+  there it is -inf outside, as in Stan.
+- Signatures are Stan's own, written in the shorthand of `boxloop.lang.signatures` (Stan types,
+  the sets `reals`/`ints`/`vectors`, alternatives `a|b`, templates over `T`, and Stan's
+  element-wise families) and expanded into concrete ones; `boxloop.lang.stanc.compare_signatures`
+  holds every name to stanc's own signature dump. `interval` receives, per argument, an interval
+  holding every element and returns one holding every element of the result.
 - `log` accepts 0 (Stan returns -inf there), so its domain is [0, inf): a `<lower=0>` variable may be
   logged without a warning.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import statistics
 from collections.abc import Callable
@@ -34,9 +38,11 @@ import numpy as np
 
 from ..errors import BoxloopError
 from . import intervals as iv
+from .signatures import all_types, choices, elementwise, elementwise2, expand, over, parse_type
 from .types import (
-    BINARY, COUNTS, INF, NONNEGATIVE, POSITIVE, POSITIVE_INTS, REAL_LINE, UNIT_CLOSED, UNIT_OPEN,
-    Arg, Distribution, Function, Interval, Signature, Structure,
+    BINARY, CONTAINER_KINDS, COUNTS, INF, MATRIX, NONNEGATIVE, POSITIVE, POSITIVE_INTS, REAL,
+    REAL_LINE, ROW_VECTOR, UNIT_CLOSED, UNIT_OPEN, VECTOR, Arg, Distribution, Function, Interval,
+    Overloads, Signature, Structure, ValueType,
 )
 
 
@@ -516,6 +522,34 @@ def _beta_binomial_lpmf(m, n, N, alpha, beta):
     return _lchoose(m, N, n) + m.betaln(n + alpha, N - n + beta) - m.betaln(alpha, beta)
 
 
+def _beta_binomial_tail(m, n, N, alpha, beta, upper: bool):
+    """log P(Y <= n), or log P(Y > n) when `upper`, by summing the pmf over 0..max(N), a grid
+    read from the (integer, hence static) trial counts. The sum always keeps one outcome, so an
+    empty tail is set to its value afterwards with finite gradients."""
+    n, N, alpha, beta = m.broadcast_arrays(*(m.asarray(a) for a in (n, N, alpha, beta)))
+    k = m.arange(int(m.max(N)) + 1)
+    kk, NN = k * 1.0, N[..., None]
+    possible = k <= NN
+    lp = _beta_binomial_lpmf(m, m.where(possible, kk, 0.0), NN * 1.0, alpha[..., None] * 1.0,
+                             beta[..., None] * 1.0)
+    if upper:
+        keep = k > m.minimum(n, N - 1)[..., None]
+    else:
+        keep = k <= m.maximum(n, 0)[..., None]
+    value = m.logsumexp(m.where(possible & keep, lp, -m.inf), axis=-1)
+    if upper:
+        return m.where(n >= N, -m.inf, m.where(n < 0, 0.0, value))
+    return m.where(n < 0, -m.inf, m.where(n >= N, 0.0, value))
+
+
+def _beta_binomial_lcdf(m, n, N, alpha, beta):
+    return _beta_binomial_tail(m, n, N, alpha, beta, upper=False)
+
+
+def _beta_binomial_lccdf(m, n, N, alpha, beta):
+    return _beta_binomial_tail(m, n, N, alpha, beta, upper=True)
+
+
 def _beta_binomial_sample(m, key, N, alpha, beta, shape=None):
     shape = _batch(m, shape, N, alpha, beta)
     k0, k1 = m.random.split(key)
@@ -801,13 +835,239 @@ def _lkj_corr_sample(m, key, eta, shape=None):
     return m.einsum("...ij,...kj->...ik", L, L)
 
 
+def _multi_normal_prec_lpdf(m, y, mu, omega):
+    K = m.shape(omega)[-1]
+    d = y - mu
+    quad = m.einsum("...i,ij,...j->...", d, omega, d)
+    return -0.5 * K * _LOG_2PI + 0.5 * m.slogdet(omega)[1] - 0.5 * quad
+
+
+def _multi_normal_prec_sample(m, key, mu, omega, shape=None):
+    return _multi_normal_sample(m, key, mu, m.inv(omega), shape)
+
+
+def _wishart_lpdf(m, w, nu, sigma):
+    K = m.shape(sigma)[-1]
+    trace = m.trace(m.solve(sigma, w))
+    return (0.5 * (nu - K - 1.0) * m.slogdet(w)[1] - 0.5 * trace - 0.5 * nu * K * _LOG2
+            - 0.5 * nu * m.slogdet(sigma)[1] - m.multigammaln(0.5 * nu, K))
+
+
+def _inv_wishart_lpdf(m, w, nu, sigma):
+    K = m.shape(sigma)[-1]
+    trace = m.trace(m.solve(w, sigma))
+    return (0.5 * nu * m.slogdet(sigma)[1] - 0.5 * nu * K * _LOG2 - m.multigammaln(0.5 * nu, K)
+            - 0.5 * (nu + K + 1.0) * m.slogdet(w)[1] - 0.5 * trace)
+
+
+def _wishart_sample(m, key, nu, sigma, shape=None):
+    """Bartlett's construction: L A A' L' with L = chol(sigma), A lower triangular, A_ii^2 ~
+    chi-square(nu - i + 1) and standard normals below the diagonal."""
+    K = m.shape(sigma)[-1]
+    k0, k1 = m.random.split(key)
+    dof = nu - m.arange(K) * 1.0
+    diag = m.sqrt(2.0 * m.random.gamma(k0, 0.5 * dof, (K,)))
+    below = m.tril(m.random.normal(k1, (K, K)), -1)
+    a = m.cholesky(sigma) @ (below + m.diag(diag))
+    return a @ m.transpose(a)
+
+
+def _inv_wishart_sample(m, key, nu, sigma, shape=None):
+    return m.inv(_wishart_sample(m, key, nu, m.inv(sigma), shape))
+
+
+def _multinomial_lpmf(m, y, theta):
+    y = y * 1.0
+    return (m.gammaln(m.sum(y, axis=-1) + 1.0) - m.sum(m.gammaln(y + 1.0), axis=-1)
+            + m.sum(m.xlogy(y, theta), axis=-1))
+
+
+def _multinomial_logit_lpmf(m, y, gamma):
+    return _multinomial_lpmf(m, y, m.softmax(gamma, axis=-1))
+
+
+def _multinomial_sample(m, key, theta, *trials, shape=None):
+    """multinomial_rng(theta, N) by successive binomials: each count out of what the earlier
+    categories left, with the probability renormalised over the categories still open."""
+    if not trials:
+        raise LibraryError("multinomial draws need the number of trials N (multinomial_rng(theta, N)); "
+                           "a `y ~ multinomial(theta)` statement cannot be simulated forward",
+                           code="library.not_generative")
+    theta = m.as_float(theta)
+    K = m.shape(theta)[-1]
+    left = m.as_float(trials[0])
+    remaining = 1.0
+    counts = []
+    for k, sub in enumerate(m.random.split(key, K - 1)):
+        p = m.clip(theta[k] / m.maximum(remaining, 1e-300), 0.0, 1.0)
+        draw = m.random.binomial(sub, left, p)
+        counts.append(draw)
+        left, remaining = left - draw, remaining - theta[k]
+    return _ints(m, m.stack(counts + [left]))
+
+
+def _multinomial_logit_sample(m, key, gamma, *trials, shape=None):
+    return _multinomial_sample(m, key, m.softmax(gamma, axis=-1), *trials, shape=shape)
+
+
+def _dlm_diagonal(m, v):
+    return m.diag(v) if m.ndim(v) == 1 else v
+
+
+def _gaussian_dlm_obs_lpdf(m, y, F, G, V, W, m0, C0):
+    """log p(y) of the dynamic linear model y_t ~ N(F' theta_t, V), theta_t ~ N(G theta_{t-1}, W),
+    theta_0 ~ N(m0, C0), by the Kalman filter (y holds one observation vector per column)."""
+    V = _dlm_diagonal(m, V)
+    mean, cov, lp = m0, C0, 0.0
+    for t in range(m.shape(y)[1]):
+        a = G @ mean
+        R = G @ cov @ m.transpose(G) + W
+        Q = m.transpose(F) @ R @ F + V
+        e = y[:, t] - m.transpose(F) @ a
+        L = m.cholesky(Q)
+        lp = lp + _multi_normal_cholesky_lpdf(m, e, 0.0 * e, L)
+        gain = m.transpose(m.solve(Q, m.transpose(R @ F)))
+        mean = a + gain @ e
+        cov = R - gain @ Q @ m.transpose(gain)
+        cov = 0.5 * (cov + m.transpose(cov))
+    return lp
+
+
+# ---- regressions: the _glm forms ------------------------------------------------------------------
+
+
+def _linear(m, x, alpha, beta):
+    return alpha + x @ beta
+
+
+def _normal_id_glm_lpdf(m, y, x, alpha, beta, sigma):
+    return _normal_lpdf(m, y, _linear(m, x, alpha, beta), sigma)
+
+
+def _normal_id_glm_sample(m, key, x, alpha, beta, sigma, shape=None):
+    return _normal_sample(m, key, _linear(m, x, alpha, beta), sigma, shape)
+
+
+def _bernoulli_logit_glm_lpmf(m, y, x, alpha, beta):
+    return _bernoulli_logit_lpmf(m, y, _linear(m, x, alpha, beta))
+
+
+def _bernoulli_logit_glm_sample(m, key, x, alpha, beta, shape=None):
+    return _bernoulli_logit_sample(m, key, _linear(m, x, alpha, beta), shape)
+
+
+def _poisson_log_glm_lpmf(m, y, x, alpha, beta):
+    return _poisson_log_lpmf(m, y, _linear(m, x, alpha, beta))
+
+
+def _poisson_log_glm_sample(m, key, x, alpha, beta, shape=None):
+    return _poisson_log_sample(m, key, _linear(m, x, alpha, beta), shape)
+
+
+def _neg_binomial_2_log_glm_lpmf(m, y, x, alpha, beta, phi):
+    return _neg_binomial_2_log_lpmf(m, y, _linear(m, x, alpha, beta), phi)
+
+
+def _neg_binomial_2_log_glm_sample(m, key, x, alpha, beta, phi, shape=None):
+    return _neg_binomial_2_log_sample(m, key, _linear(m, x, alpha, beta), phi, shape)
+
+
+def _binomial_logit_glm_lpmf(m, n, N, x, alpha, beta):
+    return _binomial_logit_lpmf(m, n, N, _linear(m, x, alpha, beta))
+
+
+def _binomial_logit_glm_sample(m, key, N, x, alpha, beta, shape=None):
+    return _binomial_logit_sample(m, key, N, _linear(m, x, alpha, beta), shape)
+
+
+def _ordered_logistic_glm_lpmf(m, y, x, beta, cuts):
+    return _ordered_logistic_lpmf(m, y, x @ beta, cuts)
+
+
+def _ordered_logistic_glm_sample(m, key, x, beta, cuts, shape=None):
+    return _ordered_sample("logistic")(m, key, x @ beta, cuts, shape)
+
+
+def _categorical_logit_glm_lpmf(m, y, x, alpha, beta):
+    return _categorical_logit_lpmf(m, y, _linear(m, x, alpha, beta))
+
+
+def _categorical_logit_glm_sample(m, key, x, alpha, beta, shape=None):
+    return _categorical_logit_sample(m, key, _linear(m, x, alpha, beta), shape)
+
+
+# ---- Pareto families -----------------------------------------------------------------------------
+
+
+def _pareto_lpdf(m, y, y_min, alpha):
+    value = m.log(alpha) + alpha * m.log(y_min) - (alpha + 1.0) * m.log(y)
+    return m.where(y < y_min, -m.inf, value)
+
+
+def _pareto_log_tail(m, y, y_min, alpha):
+    """log P(Y > y) for y >= y_min: alpha log(y_min / y)."""
+    return alpha * (m.log(y_min) - m.log(m.maximum(y, y_min)))
+
+
+def _pareto_lcdf(m, y, y_min, alpha):
+    tail = _pareto_log_tail(m, y, y_min, alpha)
+    inside = y > y_min
+    return m.where(inside, _log1m_exp(m, m.where(inside, tail, -1.0)), -m.inf)
+
+
+def _pareto_lccdf(m, y, y_min, alpha):
+    return _pareto_log_tail(m, y, y_min, alpha)
+
+
+def _pareto_sample(m, key, y_min, alpha, shape=None):
+    return y_min * m.exp(m.random.exponential(key, _batch(m, shape, y_min, alpha)) / alpha)
+
+
+def _pareto_type_2_lpdf(m, y, mu, lam, alpha):
+    value = m.log(alpha) - m.log(lam) - (alpha + 1.0) * m.log1p((y - mu) / lam)
+    return m.where(y < mu, -m.inf, value)
+
+
+def _pareto_type_2_lccdf(m, y, mu, lam, alpha):
+    return -alpha * m.log1p(m.maximum(y - mu, 0.0) / lam)
+
+
+def _pareto_type_2_lcdf(m, y, mu, lam, alpha):
+    inside = y > mu
+    tail = _pareto_type_2_lccdf(m, y, mu, lam, alpha)
+    return m.where(inside, _log1m_exp(m, m.where(inside, tail, -1.0)), -m.inf)
+
+
+def _pareto_type_2_sample(m, key, mu, lam, alpha, shape=None):
+    e = m.random.exponential(key, _batch(m, shape, mu, lam, alpha))
+    return mu + lam * m.expm1(e / alpha)
+
+
+def _skew_normal_cdf_parts(m, y, xi, omega, alpha):
+    z = (y - xi) / omega
+    return z, 2.0 * m.owens_t(z, alpha)
+
+
+def _skew_normal_lcdf(m, y, xi, omega, alpha):
+    z, t = _skew_normal_cdf_parts(m, y, xi, omega, alpha)
+    return m.log(m.ndtr(z) - t)
+
+
+def _skew_normal_lccdf(m, y, xi, omega, alpha):
+    z, t = _skew_normal_cdf_parts(m, y, xi, omega, alpha)
+    return m.log(m.ndtr(-z) + t)
+
+
 # ---- the distribution table ---------------------------------------------------------------------------
 
 
 def _dist(name, variate, args, lpdf, lcdf=None, lccdf=None, sample=None, *, multivariate=False,
-          numpyro="", pymc="") -> Distribution:
+          numpyro="", pymc="", overloads=(), rng_args=None, rng_returns=None, rng=True) -> Distribution:
     return Distribution(name=name, args=tuple(args), variate=variate, lpdf=lpdf, lcdf=lcdf, lccdf=lccdf,
-                        sample=sample, multivariate=multivariate, stan=name, numpyro=numpyro, pymc=pymc)
+                        sample=sample, multivariate=multivariate, stan=name, numpyro=numpyro, pymc=pymc,
+                        overloads=tuple(s for text in overloads for s in expand(text + " -> real")),
+                        rng_args=None if rng_args is None else tuple(rng_args), rng_returns=rng_returns,
+                        rng=rng and sample is not None)
 
 
 def _y(support=REAL_LINE, name="y"):
@@ -826,6 +1086,16 @@ _LOC, _SCALE = _r("mu"), _r("sigma", POSITIVE)
 
 _SIMPLEX = Structure("simplex")
 _ORDERED = Structure("ordered")
+_COV = Structure("cov_matrix")
+_CUTS = Arg("c", "vector|array[] vector", _ORDERED)
+_CUTS_ONE = Arg("c", "vector", _ORDERED)
+_ETA = Arg("eta", "real", POSITIVE)
+_LKJ_SIZE = Arg("K", "int", POSITIVE_INTS)
+_TRIALS = Arg("N", "int", COUNTS)
+_GLM_X = Arg("x", "row_vector|matrix")
+_GLM_ALPHA = Arg("alpha", "real|vector")
+_GLM_BETA = Arg("beta", "vector")
+_GLM_COUNTS = ("int, matrix, real|vector, vector", "array[] int, row_vector|matrix, real|vector, vector")
 
 _DISTRIBUTION_LIST = (
     _dist("normal", _y(), (_LOC, _SCALE), _normal_lpdf, _normal_lcdf, _normal_lccdf, _normal_sample,
@@ -867,7 +1137,7 @@ _DISTRIBUTION_LIST = (
           _scaled_inv_chi_square_lpdf, _scaled_inv_chi_square_lcdf, _scaled_inv_chi_square_lccdf,
           _scaled_inv_chi_square_sample),
     _dist("skew_normal", _y(), (_r("xi"), _r("omega", POSITIVE), _r("alpha")), _skew_normal_lpdf,
-          sample=_skew_normal_sample, pymc="SkewNormal"),
+          _skew_normal_lcdf, _skew_normal_lccdf, _skew_normal_sample, pymc="SkewNormal"),
     _dist("exp_mod_normal", _y(), (_LOC, _SCALE, _r("lambda", POSITIVE)), _exp_mod_normal_lpdf,
           _exp_mod_normal_lcdf, _exp_mod_normal_lccdf, _exp_mod_normal_sample, pymc="ExGaussian"),
     # discrete
@@ -879,9 +1149,9 @@ _DISTRIBUTION_LIST = (
     _dist("binomial", _n(), (_n(COUNTS, "N"), _r("theta", UNIT_CLOSED)), _binomial_lpmf,
           _binomial_lcdf, _binomial_lccdf, _binomial_sample, numpyro="BinomialProbs", pymc="Binomial"),
     _dist("binomial_logit", _n(), (_n(COUNTS, "N"), _r("alpha")), _binomial_logit_lpmf,
-          sample=_binomial_logit_sample, numpyro="BinomialLogits", pymc="Binomial"),
+          sample=_binomial_logit_sample, numpyro="BinomialLogits", pymc="Binomial", rng=False),
     _dist("beta_binomial", _n(), (_n(COUNTS, "N"), _r("alpha", POSITIVE), _r("beta", POSITIVE)),
-          _beta_binomial_lpmf, sample=_beta_binomial_sample,
+          _beta_binomial_lpmf, _beta_binomial_lcdf, _beta_binomial_lccdf, _beta_binomial_sample,
           numpyro="BetaBinomial", pymc="BetaBinomial"),
     _dist("poisson", _n(), (_r("lambda", NONNEGATIVE),), _poisson_lpmf, _poisson_lcdf, _poisson_lccdf,
           _poisson_sample, numpyro="Poisson", pymc="Poisson"),
@@ -900,15 +1170,19 @@ _DISTRIBUTION_LIST = (
     _dist("categorical_logit", _n(POSITIVE_INTS, "y"), (Arg("beta", "vector"),),
           _categorical_logit_lpmf, sample=_categorical_logit_sample,
           numpyro="CategoricalLogits", pymc="Categorical"),
-    _dist("ordered_logistic", _n(POSITIVE_INTS, "k"), (_r("eta"), Arg("c", "vectors", _ORDERED)),
+    _dist("ordered_logistic", _n(POSITIVE_INTS, "k"), (Arg("eta", "real|vector"), _CUTS),
           _ordered_logistic_lpmf, sample=_ordered_sample("logistic"),
-          numpyro="OrderedLogistic", pymc="OrderedLogistic"),
-    _dist("ordered_probit", _n(POSITIVE_INTS, "k"), (_r("eta"), Arg("c", "vectors", _ORDERED)),
-          _ordered_probit_lpmf, sample=_ordered_sample("normal"), pymc="OrderedProbit"),
+          numpyro="OrderedLogistic", pymc="OrderedLogistic",
+          overloads=("int, real, vector", "array[] int, vector, vector|array[] vector"),
+          rng_args=(Arg("eta", "real"), _CUTS_ONE)),
+    _dist("ordered_probit", _n(POSITIVE_INTS, "k"), (Arg("eta", "real|vector"), _CUTS),
+          _ordered_probit_lpmf, sample=_ordered_sample("normal"), pymc="OrderedProbit",
+          overloads=("int, real, vector", "array[] int, real|vector, vector|array[] vector"),
+          rng_args=(Arg("eta", "real"), _CUTS_ONE)),
     # multivariate
     _dist("dirichlet", Arg("theta", "vectors", _SIMPLEX), (Arg("alpha", "vectors", POSITIVE),),
           _dirichlet_lpdf, sample=_dirichlet_sample, multivariate=True,
-          numpyro="Dirichlet", pymc="Dirichlet"),
+          numpyro="Dirichlet", pymc="Dirichlet", rng_args=(Arg("alpha", "vector", POSITIVE),)),
     _dist("multi_normal", Arg("y", "vectors"),
           (Arg("mu", "vectors"), Arg("Sigma", "matrix", Structure("cov_matrix"))),
           _multi_normal_lpdf, sample=_multi_normal_sample, multivariate=True,
@@ -928,10 +1202,59 @@ _DISTRIBUTION_LIST = (
           _multi_student_t_cholesky_lpdf, sample=_multi_student_t_cholesky_sample, multivariate=True,
           numpyro="MultivariateStudentT", pymc="MvStudentT"),
     _dist("lkj_corr_cholesky", Arg("L", "matrix", Structure("cholesky_factor_corr")),
-          (Arg("eta", "real", POSITIVE),), _lkj_corr_cholesky_lpdf, sample=_lkj_corr_cholesky_sample,
-          multivariate=True, numpyro="LKJCholesky"),
-    _dist("lkj_corr", Arg("y", "matrix", Structure("corr_matrix")), (Arg("eta", "real", POSITIVE),),
-          _lkj_corr_lpdf, sample=_lkj_corr_sample, multivariate=True, numpyro="LKJ", pymc="LKJCorr"),
+          (_ETA,), _lkj_corr_cholesky_lpdf, sample=_lkj_corr_cholesky_sample,
+          multivariate=True, numpyro="LKJCholesky", rng_args=(_LKJ_SIZE, _ETA)),
+    _dist("lkj_corr", Arg("y", "matrix", Structure("corr_matrix")), (_ETA,),
+          _lkj_corr_lpdf, sample=_lkj_corr_sample, multivariate=True, numpyro="LKJ", pymc="LKJCorr",
+          rng_args=(_LKJ_SIZE, _ETA)),
+    _dist("multi_normal_prec", Arg("y", "vectors"),
+          (Arg("mu", "vectors"), Arg("Omega", "matrix", Structure("cov_matrix"))),
+          _multi_normal_prec_lpdf, sample=_multi_normal_prec_sample, multivariate=True, rng=False),
+    _dist("wishart", Arg("W", "matrix", _COV), (Arg("nu", "real", POSITIVE), Arg("Sigma", "matrix", _COV)),
+          _wishart_lpdf, sample=_wishart_sample, multivariate=True, numpyro="Wishart", pymc="Wishart"),
+    _dist("inv_wishart", Arg("W", "matrix", _COV), (Arg("nu", "real", POSITIVE), Arg("Sigma", "matrix", _COV)),
+          _inv_wishart_lpdf, sample=_inv_wishart_sample, multivariate=True),
+    _dist("multinomial", Arg("y", "array[] int", COUNTS), (Arg("theta", "vector", _SIMPLEX),),
+          _multinomial_lpmf, sample=_multinomial_sample, multivariate=True, numpyro="MultinomialProbs",
+          pymc="Multinomial", rng_args=(Arg("theta", "vector", _SIMPLEX), _TRIALS), rng_returns="array[] int"),
+    _dist("multinomial_logit", Arg("y", "array[] int", COUNTS), (Arg("gamma", "vector"),),
+          _multinomial_logit_lpmf, sample=_multinomial_logit_sample, multivariate=True,
+          numpyro="MultinomialLogits", rng_args=(Arg("gamma", "vector"), _TRIALS), rng_returns="array[] int"),
+    _dist("gaussian_dlm_obs", Arg("y", "matrix"),
+          (Arg("F", "matrix"), Arg("G", "matrix"), Arg("V", "vector|matrix"), Arg("W", "matrix", _COV),
+           Arg("m0", "vector"), Arg("C0", "matrix", _COV)),
+          _gaussian_dlm_obs_lpdf, multivariate=True),
+    # Pareto families: the variate's lower end is an argument, so only its sign is stated here.
+    _dist("pareto", _y(POSITIVE), (_r("y_min", POSITIVE), _r("alpha", POSITIVE)), _pareto_lpdf,
+          _pareto_lcdf, _pareto_lccdf, _pareto_sample, numpyro="Pareto", pymc="Pareto"),
+    _dist("pareto_type_2", _y(), (_LOC, _r("lambda", POSITIVE), _r("alpha", POSITIVE)), _pareto_type_2_lpdf,
+          _pareto_type_2_lcdf, _pareto_type_2_lccdf, _pareto_type_2_sample),
+    # regressions: one term per observation, with the linear predictor alpha + x * beta inside
+    _dist("normal_id_glm", Arg("y", "real|vector"),
+          (_GLM_X, _GLM_ALPHA, _GLM_BETA, Arg("sigma", "real|vector", POSITIVE)),
+          _normal_id_glm_lpdf, sample=_normal_id_glm_sample, rng=False,
+          overloads=("real, matrix, real|vector, vector, real|vector",
+                     "vector, row_vector|matrix, real|vector, vector, real|vector")),
+    _dist("bernoulli_logit_glm", _n(BINARY, "y"), (_GLM_X, _GLM_ALPHA, _GLM_BETA),
+          _bernoulli_logit_glm_lpmf, sample=_bernoulli_logit_glm_sample, overloads=_GLM_COUNTS,
+          rng_args=(_GLM_X, Arg("alpha", "vector"), _GLM_BETA), rng_returns="array[] int"),
+    _dist("poisson_log_glm", _n(), (_GLM_X, _GLM_ALPHA, _GLM_BETA), _poisson_log_glm_lpmf,
+          sample=_poisson_log_glm_sample, overloads=_GLM_COUNTS, rng=False),
+    _dist("neg_binomial_2_log_glm", _n(), (_GLM_X, _GLM_ALPHA, _GLM_BETA, _r("phi", POSITIVE)),
+          _neg_binomial_2_log_glm_lpmf, sample=_neg_binomial_2_log_glm_sample, rng=False,
+          overloads=tuple(f"{o}, real" for o in _GLM_COUNTS)),
+    _dist("binomial_logit_glm", _n(), (_n(COUNTS, "N"), _GLM_X, _GLM_ALPHA, _GLM_BETA),
+          _binomial_logit_glm_lpmf, sample=_binomial_logit_glm_sample, rng=False,
+          overloads=("int, int, matrix, real|vector, vector", "int, array[] int, matrix, real, vector",
+                     "array[] int, int, matrix, real, vector",
+                     "array[] int, array[] int, row_vector|matrix, real|vector, vector")),
+    _dist("ordered_logistic_glm", _n(POSITIVE_INTS, "y"), (_GLM_X, _GLM_BETA, _CUTS_ONE),
+          _ordered_logistic_glm_lpmf, sample=_ordered_logistic_glm_sample, rng=False,
+          overloads=("ints, row_vector|matrix, vector, vector",)),
+    _dist("categorical_logit_glm", _n(POSITIVE_INTS, "y"), (_GLM_X, Arg("alpha", "vector"),
+                                                           Arg("beta", "matrix")),
+          _categorical_logit_glm_lpmf, sample=_categorical_logit_glm_sample, rng=False,
+          overloads=("ints, row_vector|matrix, vector, matrix",)),
 )
 
 DISTRIBUTIONS: dict[str, Distribution] = {d.name: d for d in _DISTRIBUTION_LIST}
@@ -977,6 +1300,13 @@ def _fit(lo: float, hi: float, lo_closed: bool, hi_closed: bool, image: Interval
     return Interval(lo, hi, lo_closed and not math.isinf(lo), hi_closed and not math.isinf(hi))
 
 
+def _exact(interval_map: Callable) -> Callable:
+    """Mark an interval map as exact: the image of an interval is an interval whose ends the function
+    reaches (a continuous function of one argument), so excess over a support is real."""
+    interval_map.exact = True
+    return interval_map
+
+
 def monotone_increasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..., Interval]:
     """The interval map of an increasing function: map both endpoints, then fit into `image`
     (the set of all values `f` takes, which fixes what floating-point rounding gets wrong)."""
@@ -984,7 +1314,7 @@ def monotone_increasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..
 
     def interval(a: Interval, *_: Interval) -> Interval:
         return _fit(g(a.lo), g(a.hi), a.lo_closed, a.hi_closed, image)
-    return interval
+    return _exact(interval)
 
 
 def monotone_decreasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..., Interval]:
@@ -993,7 +1323,7 @@ def monotone_decreasing(f: Callable, image: Interval = REAL_LINE) -> Callable[..
 
     def interval(a: Interval, *_: Interval) -> Interval:
         return _fit(g(a.hi), g(a.lo), a.hi_closed, a.lo_closed, image)
-    return interval
+    return _exact(interval)
 
 
 def constant(result: Interval) -> Callable[..., Interval]:
@@ -1020,10 +1350,12 @@ def _is_negative(a: Interval) -> bool:
     return Interval(-INF, 0.0).contains(a)
 
 
+@_exact
 def _square_interval(a: Interval, *_: Interval) -> Interval:
     return monotone_increasing(np.square, NONNEGATIVE)(iv.abs_(a))
 
 
+@_exact
 def _abs_interval(a: Interval, *_: Interval) -> Interval:
     return iv.abs_(a)
 
@@ -1171,8 +1503,8 @@ def _log_inv_logit_diff(m, x, y):
 
 
 def _log_mix(m, theta, a, b=None):
-    if b is None:  # log_mix(vector theta, vector lambda): log sum_k theta_k exp(lambda_k)
-        return m.logsumexp(m.log(theta) + a, axis=-1)
+    if b is None:  # sum over observations n of log sum_k theta_k exp(lambda[n, k])
+        return m.sum(m.logsumexp(m.log(theta) + a, axis=-1))
     return m.logaddexp(m.log(theta) + a, m.log1p(-theta) + b)
 
 
@@ -1210,9 +1542,20 @@ def _to_vector(m, x):
     return m.reshape(x, (-1,)) * 1.0
 
 
-def _to_matrix_dims(m, x, rows, cols):
-    flat = _col_major(m, x) if m.ndim(x) == 2 else m.reshape(x, (-1,))
-    return m.transpose(m.reshape(flat * 1.0, (int(cols), int(rows))))
+def _to_matrix(m, x, *dims):
+    """to_matrix(x) of 2-d values, or x's elements refilled into (rows, cols), column by column
+    unless a third size argument col_major is 0 (then row by row, reading a matrix row-wise too)."""
+    if not dims:
+        return x * 1.0
+    rows, cols = int(dims[0]), int(dims[1])
+    col_major = int(dims[2]) != 0 if len(dims) > 2 else True
+    if m.ndim(x) == 2:
+        flat = _col_major(m, x) if col_major else m.reshape(x, (-1,))
+    else:
+        flat = m.reshape(x, (-1,))
+    if col_major:
+        return m.transpose(m.reshape(flat * 1.0, (cols, rows)))
+    return m.reshape(flat * 1.0, (rows, cols))
 
 
 def _segment(m, x, start, n):
@@ -1222,6 +1565,39 @@ def _segment(m, x, start, n):
 
 def _tail(m, x, n):
     return x[m.shape(x)[0] - int(n):]
+
+
+def _sub_col(m, x, i, j, n):
+    i, j = int(i) - 1, int(j) - 1
+    return x[i:i + int(n), j]
+
+
+def _sub_row(m, x, i, j, n):
+    i, j = int(i) - 1, int(j) - 1
+    return x[i, j:j + int(n)]
+
+
+def _block(m, x, i, j, n_rows, n_cols):
+    i, j = int(i) - 1, int(j) - 1
+    return x[i:i + int(n_rows), j:j + int(n_cols)]
+
+
+def _sort_indices(descending: bool):
+    """1-based positions that sort x; ties keep their order, as Stan's stable sort does."""
+    def impl(m, x):
+        key = -x if descending else x
+        order = m.argsort(key, stable=True) if m.is_jax else m.argsort(key, kind="stable")
+        return _ints(m, order) + 1
+    return impl
+
+
+def _rank(m, x, s):
+    """How many elements of x are below x[s]."""
+    return _ints(m, m.sum(x < x[int(s) - 1]))
+
+
+def _transpose(m, x):
+    return m.transpose(x)  # vectors and row vectors are both 1-d: transposing them is a no-op
 
 
 def _concat(axis: int):
@@ -1261,6 +1637,8 @@ def _gp_kernel(shape_fn, needs_distance):
     def impl(m, *args):
         x1, x2 = (args[0], args[0]) if len(args) == 3 else args[:2]
         sigma, length = args[-2], args[-1]
+        if m.ndim(length) == 1:  # one length scale per input dimension: rescale the points
+            x1, x2, length = x1 / length, x2 / length, 1.0
         if needs_distance:
             return sigma * sigma * shape_fn(m, _distances(m, x1, x2) / length)
         return sigma * sigma * shape_fn(m, _squared_distances(m, x1, x2) / (length * length))
@@ -1285,10 +1663,6 @@ def _matern52_shape(m, r):
     return (1.0 + s + s * s / 3.0) * m.exp(-s)
 
 
-def _tri_low(m, L):
-    return m.tril(L)
-
-
 def _mdivide_left_tri_low(m, L, b):
     return m.solve_triangular(m.tril(L), b, lower=True)
 
@@ -1302,6 +1676,20 @@ def _mdivide_left_spd(m, A, b):
     return m.solve_triangular(m.transpose(L), m.solve_triangular(L, b, lower=True), lower=False)
 
 
+def _mdivide_right(m, b, A):
+    return m.transpose(m.solve(m.transpose(A), m.transpose(b)))
+
+
+def _hmm_marginal(m, log_omega, gamma, rho):
+    """log p(y) of a hidden Markov model by the forward algorithm: log_omega[k, n] = log p(y_n | state
+    k), gamma[i, j] = P(state j next | state i), rho the initial state probabilities."""
+    log_gamma = m.log(gamma)
+    alpha = m.log(rho) + log_omega[:, 0]
+    for n in range(1, m.shape(log_omega)[1]):
+        alpha = m.logsumexp(alpha[:, None] + log_gamma, axis=0) + log_omega[:, n]
+    return m.logsumexp(alpha)
+
+
 def _quad_form(m, A, B):
     return m.transpose(B) @ A @ B
 
@@ -1313,22 +1701,29 @@ def _choose(m, n, k):
 # ---- the function table --------------------------------------------------------------------------
 
 
-def _sig(text: str, impl: Callable | None = None) -> Signature:
-    """A signature from "p1, p2 -> returns" (params in the checker's shape notation)."""
-    params, returns = text.split("->")
-    return Signature(tuple(p.strip() for p in params.split(",") if p.strip()), returns.strip(), impl)
+def _sig(text: str, impl: Callable) -> tuple[Signature, ...]:
+    """The signatures of "p1, p2 -> returns" computed by their own `impl`."""
+    return expand(text, impl)
 
 
 def _fn(name, sigs, impl, *, domain=None, interval=None, stan=None, numpyro="", pymc="") -> Function:
-    signatures = tuple(s if isinstance(s, Signature) else _sig(s) for s in sigs)
+    """A table row; `sigs` holds shorthand strings and already expanded signatures."""
+    signatures = tuple(s for entry in sigs for s in (expand(entry) if isinstance(entry, str) else entry))
     return Function(name=name, signatures=signatures, impl=impl, domain=domain, interval=interval,
                     stan=stan or name, numpyro=numpyro, pymc=pymc)
 
 
-def _ew(name, impl, interval=None, domain=None, *, stan=None, numpyro="", pymc="", returns="T"):
-    """An elementwise function of any real-valued type."""
-    return _fn(name, (f"T -> {returns}",), impl, domain=None if domain is None else (domain,),
-               interval=interval, stan=stan, numpyro=numpyro, pymc=pymc)
+def _ew(name, impl, interval=None, domain=None, *, numpyro="", pymc="", keep_int=False):
+    """A unary element-wise function (Stan vectorises these through seven array levels)."""
+    return _fn(name, (elementwise(7, keep_int),), impl, domain=None if domain is None else (domain,),
+               interval=interval, numpyro=numpyro, pymc=pymc)
+
+
+def _ew2(name, impl, interval=None, domain=None, *, numpyro="", pymc=""):
+    """A binary element-wise function (scalars, a scalar with a container, or matching containers;
+    stanc takes arrays of scalars eight levels deep, of vectors and matrices seven)."""
+    return _fn(name, (elementwise2(8, container_depth=7),), impl, domain=domain, interval=interval,
+               numpyro=numpyro, pymc=pymc)
 
 
 def _with_constant(interval: Callable[..., Interval], value: float) -> Callable[..., Interval]:
@@ -1336,8 +1731,20 @@ def _with_constant(interval: Callable[..., Interval], value: float) -> Callable[
     return lambda *args: interval(*args) if args else iv.point(value)
 
 
-_BINARY_SIGS = ("real, real -> real", "T, real -> T", "real, T -> T", "T, T -> T")
+def _fma_signatures() -> tuple[Signature, ...]:
+    """fma over reals, or with vectors, row vectors or matrices (all containers of one type)."""
+    out = list(expand("real, real, real -> real"))
+    for kind in CONTAINER_KINDS:
+        for combo in itertools.product(("real", kind), repeat=3):
+            if kind in combo:
+                out += expand(f"{', '.join(combo)} -> {kind}")
+    return tuple(out)
+
+
+_REAL_CONTAINERS = ("vector", "row_vector", "matrix", "array[] real")
 _LOG_DOMAIN = NONNEGATIVE  # Stan's log(0) is -inf, so 0 is accepted (see the module docstring)
+_ARRAYS_1_TO_7 = all_types(7, min_depth=1)
+_SEQUENCES = (VECTOR, ROW_VECTOR) + all_types(3, min_depth=1)  # what head, tail and segment take
 
 _ELEMENTWISE = (
     _ew("exp", lambda m, x: m.exp(x), monotone_increasing(np.exp, POSITIVE),
@@ -1345,9 +1752,9 @@ _ELEMENTWISE = (
     _ew("log", lambda m, x: m.log(x), monotone_increasing(np.log), _LOG_DOMAIN,
         numpyro="jnp.log", pymc="pt.log"),
     # log2() and log10() without an argument are Stan's constants: the natural logs of 2 and 10.
-    _fn("log2", (" -> real", "T -> T"), lambda m, *x: m.log2(x[0]) if x else _LOG2,
+    _fn("log2", (" -> real", elementwise(7)), lambda m, *x: m.log2(x[0]) if x else _LOG2,
         domain=(_LOG_DOMAIN,), interval=_with_constant(monotone_increasing(np.log2), _LOG2)),
-    _fn("log10", (" -> real", "T -> T"), lambda m, *x: m.log10(x[0]) if x else math.log(10.0),
+    _fn("log10", (" -> real", elementwise(7)), lambda m, *x: m.log10(x[0]) if x else math.log(10.0),
         domain=(_LOG_DOMAIN,), interval=_with_constant(monotone_increasing(np.log10), math.log(10.0))),
     _ew("exp2", lambda m, x: m.exp2(x), monotone_increasing(np.exp2, POSITIVE)),
     _ew("log1p", lambda m, x: m.log1p(x), monotone_increasing(np.log1p), Interval(-1.0, INF, True),
@@ -1360,10 +1767,6 @@ _ELEMENTWISE = (
         UNIT_CLOSED, numpyro="jax.scipy.special.logit", pymc="pm.math.logit"),
     _ew("log1p_exp", lambda m, x: _softplus(m, x),
         monotone_increasing(lambda x: np.logaddexp(0.0, x), POSITIVE),
-        numpyro="jax.nn.softplus", pymc="pt.softplus"),
-    # Not Stan: emitted as log1p_exp so exported programs stay valid Stan.
-    _ew("softplus", lambda m, x: _softplus(m, x),
-        monotone_increasing(lambda x: np.logaddexp(0.0, x), POSITIVE), stan="log1p_exp",
         numpyro="jax.nn.softplus", pymc="pt.softplus"),
     _ew("log_inv_logit", lambda m, x: m.log_expit(x),
         monotone_increasing(lambda x: -np.logaddexp(0.0, -x), _NEGATIVE_REALS),
@@ -1380,9 +1783,7 @@ _ELEMENTWISE = (
         numpyro="jnp.sqrt", pymc="pt.sqrt"),
     _ew("cbrt", lambda m, x: m.cbrt(x), monotone_increasing(np.cbrt)),
     _ew("square", lambda m, x: m.square(x), _square_interval, numpyro="jnp.square", pymc="pt.sqr"),
-    _ew("fabs", lambda m, x: m.abs(x), _abs_interval, stan="abs", numpyro="jnp.abs", pymc="pt.abs"),
-    _ew("abs", lambda m, x: m.abs(x), _abs_interval, returns="T_int", numpyro="jnp.abs",
-        pymc="pt.abs"),
+    _ew("abs", lambda m, x: m.abs(x), _abs_interval, keep_int=True, numpyro="jnp.abs", pymc="pt.abs"),
     _ew("inv", lambda m, x: 1.0 / x, _inv_interval),
     _ew("inv_sqrt", lambda m, x: 1.0 / m.sqrt(x), monotone_decreasing(lambda x: 1.0 / np.sqrt(x), POSITIVE),
         POSITIVE),
@@ -1421,25 +1822,25 @@ _ELEMENTWISE = (
     _ew("trunc", lambda m, x: m.trunc(x), monotone_increasing(np.trunc)),
 )
 
+_LOG_MIX_SIGNATURES = tuple(f"{a}, {b} -> real" for a in ("vector", "row_vector", "array[] real")
+                            for b in ("vector", "row_vector", "array[] real", "array[] vector",
+                                      "array[] row_vector"))
+
 _BINARY = (
-    _fn("pow", _BINARY_SIGS, lambda m, x, y: m.power(x * 1.0, y), interval=_pow_interval,
-        numpyro="jnp.power", pymc="pt.pow"),
-    _fn("fmin", _BINARY_SIGS, lambda m, x, y: m.fmin(x, y), interval=_min_interval),
-    _fn("fmax", _BINARY_SIGS, lambda m, x, y: m.fmax(x, y), interval=_max_interval),
-    _fn("fdim", _BINARY_SIGS, lambda m, x, y: m.maximum(x - y, 0.0), interval=constant(NONNEGATIVE)),
-    _fn("hypot", _BINARY_SIGS, lambda m, x, y: m.hypot(x, y), interval=constant(NONNEGATIVE)),
-    _fn("atan2", _BINARY_SIGS, lambda m, y, x: m.arctan2(y, x),
-        interval=constant(Interval(-math.pi, math.pi, True, True))),
-    _fn("lbeta", _BINARY_SIGS, lambda m, a, b: m.betaln(a, b), domain=(NONNEGATIVE, NONNEGATIVE)),
-    _fn("lchoose", _BINARY_SIGS, lambda m, n, k: _lchoose(m, n, k)),
-    _fn("choose", ("int, int -> int",), _choose, domain=(COUNTS, COUNTS), interval=constant(COUNTS)),
-    _fn("lmultiply", _BINARY_SIGS, lambda m, a, b: m.xlogy(a * 1.0, b), domain=(None, NONNEGATIVE)),
-    _fn("log_diff_exp", _BINARY_SIGS, lambda m, a, b: _log_diff_exp(m, a, b),
-        interval=_log_diff_exp_interval),
-    _fn("log_inv_logit_diff", _BINARY_SIGS, _log_inv_logit_diff, interval=constant(_NEGATIVE_REALS)),
-    _fn("fma", ("real, real, real -> real", "T, T, T -> T"), lambda m, x, y, z: x * y + z,
-        interval=_fma_interval),
-    _fn("log_mix", ("real, real, real -> real", "vector, vector -> real"), _log_mix,
+    _ew2("pow", lambda m, x, y: m.power(x * 1.0, y), _pow_interval, numpyro="jnp.power", pymc="pt.pow"),
+    _ew2("fmin", lambda m, x, y: m.fmin(x, y), _min_interval),
+    _ew2("fmax", lambda m, x, y: m.fmax(x, y), _max_interval),
+    _ew2("fdim", lambda m, x, y: m.maximum(x - y, 0.0), constant(NONNEGATIVE)),
+    _ew2("hypot", lambda m, x, y: m.hypot(x, y), constant(NONNEGATIVE)),
+    _ew2("atan2", lambda m, y, x: m.arctan2(y, x), constant(Interval(-math.pi, math.pi, True, True))),
+    _ew2("lbeta", lambda m, a, b: m.betaln(a, b), domain=(NONNEGATIVE, NONNEGATIVE)),
+    _ew2("lchoose", lambda m, n, k: _lchoose(m, n, k)),
+    _fn("choose", (elementwise2(7, ("int",)),), _choose, domain=(COUNTS, COUNTS), interval=constant(COUNTS)),
+    _ew2("lmultiply", lambda m, a, b: m.xlogy(a * 1.0, b), domain=(None, NONNEGATIVE)),
+    _ew2("log_diff_exp", lambda m, a, b: _log_diff_exp(m, a, b), _log_diff_exp_interval),
+    _ew2("log_inv_logit_diff", _log_inv_logit_diff, constant(_NEGATIVE_REALS)),
+    _fn("fma", (_fma_signatures(),), lambda m, x, y, z: x * y + z, interval=_fma_interval),
+    _fn("log_mix", ("real, real, real -> real",) + _LOG_MIX_SIGNATURES, _log_mix,
         domain=(UNIT_CLOSED, None, None), interval=_log_mix_interval),
     _fn("step", ("real -> real",), lambda m, x: m.where(x < 0, 0.0, 1.0), interval=constant(BINARY)),
     _fn("int_step", ("real -> int",), lambda m, x: _ints(m, x > 0), interval=constant(BINARY)),
@@ -1458,26 +1859,24 @@ _CONSTANTS = (
         interval=constant(iv.point(float(np.finfo(float).eps)))),
 )
 
+_TO_REAL = tuple(f"{t} -> real" for t in _REAL_CONTAINERS)  # a reduction of any real container
+_WHOLE = ("array[] int -> int",) + _TO_REAL  # ... where an int array keeps int
+
 _REDUCTIONS = (
-    _fn("sum", ("int_array -> int", "reals -> real", "matrix -> real"), lambda m, x: m.sum(x),
-        interval=_sum_interval, numpyro="jnp.sum", pymc="pt.sum"),
-    _fn("prod", ("int_array -> int", "reals -> real", "matrix -> real"), lambda m, x: m.prod(x),
-        interval=_prod_interval),
-    _fn("mean", ("reals -> real", "matrix -> real"), lambda m, x: m.mean(x * 1.0), interval=_first,
-        numpyro="jnp.mean", pymc="pt.mean"),
-    _fn("sd", ("reals -> real", "matrix -> real"), lambda m, x: m.std(x * 1.0, ddof=1),
-        interval=constant(NONNEGATIVE)),
-    _fn("variance", ("reals -> real", "matrix -> real"), lambda m, x: m.var(x * 1.0, ddof=1),
-        interval=constant(NONNEGATIVE)),
-    _fn("min", ("int_array -> int", "reals -> real", "matrix -> real", "int, int -> int",
-                "real, real -> real"), _min, interval=_min_interval),
-    _fn("max", ("int_array -> int", "reals -> real", "matrix -> real", "int, int -> int",
-                "real, real -> real"), _max, interval=_max_interval),
-    _fn("log_sum_exp", ("real, real -> real", "reals -> real", "matrix -> real"), _log_sum_exp,
+    _fn("sum", _WHOLE, lambda m, x: m.sum(x), interval=_sum_interval, numpyro="jnp.sum", pymc="pt.sum"),
+    _fn("prod", _WHOLE, lambda m, x: m.prod(x), interval=_prod_interval),
+    _fn("mean", _TO_REAL, lambda m, x: m.mean(x * 1.0), interval=_first, numpyro="jnp.mean",
+        pymc="pt.mean"),
+    _fn("sd", _TO_REAL, lambda m, x: m.std(x * 1.0, ddof=1), interval=constant(NONNEGATIVE)),
+    _fn("variance", _TO_REAL, lambda m, x: m.var(x * 1.0, ddof=1), interval=constant(NONNEGATIVE)),
+    _fn("min", _WHOLE + ("int, int -> int",), _min, interval=_min_interval),
+    _fn("max", _WHOLE + ("int, int -> int",), _max, interval=_max_interval),
+    _fn("log_sum_exp", _TO_REAL + (elementwise2(8, container_depth=7),), _log_sum_exp,
         interval=_log_sum_exp_interval, numpyro="jax.scipy.special.logsumexp", pymc="pm.math.logsumexp"),
-    _fn("size", (_sig("matrix -> int", lambda m, x: m.size(x)), "any -> int"), _size,
-        interval=constant(COUNTS)),
-    _fn("num_elements", ("any -> int",), lambda m, x: m.size(x), interval=constant(COUNTS)),
+    _fn("size", (over("T -> int", [t for t in all_types(7) if t != MATRIX]),
+                 _sig("matrix -> int", lambda m, x: m.size(x))), _size, interval=constant(COUNTS)),
+    _fn("num_elements", (over("T -> int", (VECTOR, ROW_VECTOR, MATRIX) + all_types(9, min_depth=1)),),
+        lambda m, x: m.size(x), interval=constant(COUNTS)),
     _fn("rows", ("vector -> int", _sig("row_vector -> int", lambda m, x: 1), "matrix -> int"),
         lambda m, x: m.shape(x)[0], interval=constant(COUNTS)),
     _fn("cols", (_sig("vector -> int", lambda m, x: 1), "row_vector -> int",
@@ -1485,7 +1884,7 @@ _REDUCTIONS = (
         lambda m, x: m.shape(x)[-1], interval=constant(COUNTS)),
     _fn("dot_product", ("vector, vector -> real", "vector, row_vector -> real",
                         "row_vector, vector -> real", "row_vector, row_vector -> real",
-                        "real_array, real_array -> real"),
+                        "array[] real, array[] real -> real"),
         lambda m, a, b: m.sum(a * b, axis=-1), numpyro="jnp.dot", pymc="pt.dot"),
     _fn("dot_self", ("vector -> real", "row_vector -> real"), lambda m, x: m.sum(x * x, axis=-1),
         interval=constant(NONNEGATIVE)),
@@ -1496,11 +1895,25 @@ _REDUCTIONS = (
     _fn("rows_dot_product", ("matrix, matrix -> vector", "vector, vector -> vector",
                              _sig("row_vector, row_vector -> vector", lambda m, a, b: m.sum(a * b)[None])),
         lambda m, a, b: m.sum(a * b, axis=-1) if m.ndim(a) == 2 else a * b),
-    _fn("rows_dot_self", ("matrix -> vector",), lambda m, x: m.sum(x * x, axis=-1),
-        interval=constant(NONNEGATIVE)),
-    _fn("columns_dot_self", ("matrix -> row_vector",), lambda m, x: m.sum(x * x, axis=0),
-        interval=constant(NONNEGATIVE)),
+    _fn("rows_dot_self", ("matrix -> vector", "vector -> vector",
+                          _sig("row_vector -> vector", lambda m, x: m.sum(x * x)[None])),
+        lambda m, x: m.sum(x * x, axis=-1) if m.ndim(x) == 2 else x * x, interval=constant(NONNEGATIVE)),
+    _fn("columns_dot_self", ("matrix -> row_vector", "row_vector -> row_vector",
+                             _sig("vector -> row_vector", lambda m, x: m.sum(x * x)[None])),
+        lambda m, x: m.sum(x * x, axis=0), interval=constant(NONNEGATIVE)),
 )
+
+
+def _to_matrix_signatures() -> tuple:
+    """to_matrix of a matrix, vector, row vector, array of row vectors or 2-d array; or of any of
+    the flat ones refilled to (rows, cols), optionally in row-major order."""
+    flat = ("vector", "row_vector", "matrix", "array[] int", "array[] real")
+    return (_sig("vector -> matrix", lambda m, x: _as_col(m, x) * 1.0),
+            _sig("row_vector -> matrix", lambda m, x: _as_row(m, x) * 1.0),
+            "matrix -> matrix", "array[] row_vector -> matrix", "array[,] int -> matrix",
+            "array[,] real -> matrix") + tuple(f"{t}, int, int -> matrix" for t in flat) \
+        + tuple(f"{t}, int, int, int -> matrix" for t in flat)
+
 
 _CONSTRUCTORS = (
     _fn("rep_vector", ("real, int -> vector",), lambda m, x, n: _full(m, (int(n),), x),
@@ -1513,8 +1926,8 @@ _CONSTRUCTORS = (
                        _sig("row_vector, int -> matrix", lambda m, v, n: _full(m, (int(n), m.shape(v)[0]),
                                                                                _as_row(m, v)))),
         lambda m, x, r, c: _full(m, (int(r), int(c)), x), domain=(None, COUNTS, COUNTS), interval=_first),
-    _fn("rep_array", ("any, int -> array_of:1", "any, int, int -> array_of:2",
-                      "any, int, int, int -> array_of:3"),
+    _fn("rep_array", (over("T, int -> T[]", all_types(2)), over("T, int, int -> T[,]", all_types(2)),
+                      over("T, int, int, int -> T[,,]", all_types(2))),
         _rep_array, domain=(None, COUNTS, COUNTS, COUNTS), interval=_first),
     _fn("zeros_vector", ("int -> vector",), lambda m, n: m.zeros((int(n),)), domain=(COUNTS,),
         interval=constant(iv.point(0.0))),
@@ -1533,7 +1946,7 @@ _CONSTRUCTORS = (
     _fn("linspaced_row_vector", ("int, real, real -> row_vector",),
         lambda m, n, a, b: m.linspace(a, b, int(n)), domain=(COUNTS, None, None),
         interval=_linspaced_interval),
-    _fn("linspaced_array", ("int, real, real -> real_array",),
+    _fn("linspaced_array", ("int, real, real -> array[] real",),
         lambda m, n, a, b: m.linspace(a, b, int(n)), domain=(COUNTS, None, None),
         interval=_linspaced_interval),
     _fn("diag_matrix", ("vector -> matrix",), lambda m, v: m.diag(v * 1.0),
@@ -1543,22 +1956,17 @@ _CONSTRUCTORS = (
         lambda m, x, d: x + m.eye(m.shape(x)[-1]) * d),
     _fn("to_vector", ("vector -> vector", "row_vector -> vector",
                       _sig("matrix -> vector", lambda m, x: _col_major(m, x)),
-                      "int_array -> vector", "real_array -> vector"),
+                      "array[] int -> vector", "array[] real -> vector"),
         _to_vector, interval=_first),
     _fn("to_row_vector", ("vector -> row_vector", "row_vector -> row_vector",
                           _sig("matrix -> row_vector", lambda m, x: _col_major(m, x)),
-                          "int_array -> row_vector", "real_array -> row_vector"),
+                          "array[] int -> row_vector", "array[] real -> row_vector"),
         _to_vector, interval=_first),
-    _fn("to_matrix", ("matrix -> matrix", _sig("vector -> matrix", lambda m, x: _as_col(m, x) * 1.0),
-                      _sig("row_vector -> matrix", lambda m, x: _as_row(m, x) * 1.0),
-                      "vector, int, int -> matrix", "row_vector, int, int -> matrix",
-                      "matrix, int, int -> matrix", "real_array, int, int -> matrix",
-                      "int_array, int, int -> matrix"),
-        lambda m, x, *dims: _to_matrix_dims(m, x, *dims) if dims else x * 1.0,
-        domain=(None, COUNTS, COUNTS), interval=_first),
-    _fn("to_array_1d", ("vector -> real_array", "row_vector -> real_array",
-                        _sig("matrix -> real_array", lambda m, x: _col_major(m, x)),
-                        "int_array -> int_array", "real_array -> real_array"),
+    _fn("to_matrix", _to_matrix_signatures(), _to_matrix, domain=(None, COUNTS, COUNTS), interval=_first),
+    _fn("to_array_1d", ("vector -> array[] real", "row_vector -> array[] real",
+                        _sig("matrix -> array[] real", lambda m, x: _col_major(m, x)),
+                        over("T -> array[] int", all_types(9, ("int",), min_depth=1)),
+                        over("T -> array[] real", all_types(9, ("real",), min_depth=1))),
         lambda m, x: m.reshape(x, (-1,)), interval=_first),
     _fn("append_row", ("vector, vector -> vector", "real, vector -> vector", "vector, real -> vector",
                        _sig("row_vector, row_vector -> matrix", lambda m, a, b: m.stack([a, b]) * 1.0),
@@ -1577,53 +1985,66 @@ _CONSTRUCTORS = (
                            m, a, _as_col(m, b))),
                        _sig("matrix, matrix -> matrix", lambda m, a, b: _concat(1)(m, a, b))),
         _concat(0), interval=_append_interval),
-    _fn("append_array", ("any, any -> array_of:0",), lambda m, a, b: m.concatenate([a, b], axis=0),
-        interval=_append_interval),
+    _fn("append_array", (over("T, T -> T", _ARRAYS_1_TO_7),),
+        lambda m, a, b: m.concatenate([a, b], axis=0), interval=_append_interval),
+    _fn("dims", (over("T -> array[] int", all_types(8)),), lambda m, x: m.asarray(m.shape(x), dtype=int),
+        interval=constant(COUNTS)),
 )
 
-_CONTAINER_SIGS = ("vector -> vector", "row_vector -> row_vector", "int_array -> int_array",
-                   "real_array -> real_array", "any -> array_of:0")
-
-
-def _with_ints(params: str) -> tuple[str, ...]:
-    """The container signatures with extra int parameters (segment's start and length, ...)."""
-    out = []
-    for s in _CONTAINER_SIGS:
-        arg, ret = s.split("->")
-        out.append(f"{arg.strip()}, {params} -> {ret.strip()}")
-    return tuple(out)
-
+_SORTABLE = ("vector", "row_vector", "array[] int", "array[] real")
 
 _SLICES = (
-    _fn("segment", _with_ints("int, int"), _segment, domain=(None, POSITIVE_INTS, COUNTS), interval=_first),
-    _fn("head", _with_ints("int"), lambda m, x, n: x[:int(n)], domain=(None, COUNTS), interval=_first),
-    _fn("tail", _with_ints("int"), _tail, domain=(None, COUNTS), interval=_first),
-    _fn("reverse", _CONTAINER_SIGS, lambda m, x: m.flip(x, axis=0), interval=_first),
-    _fn("sort_asc", _CONTAINER_SIGS[:4], lambda m, x: m.sort(x), interval=_first),
-    _fn("sort_desc", _CONTAINER_SIGS[:4], lambda m, x: m.flip(m.sort(x), axis=0), interval=_first),
-    _fn("cumulative_sum", _CONTAINER_SIGS[:4], lambda m, x: m.cumsum(x, axis=0),
+    _fn("segment", (over("T, int, int -> T", _SEQUENCES),), _segment, domain=(None, POSITIVE_INTS, COUNTS),
+        interval=_first),
+    _fn("head", (over("T, int -> T", _SEQUENCES),), lambda m, x, n: x[:int(n)], domain=(None, COUNTS),
+        interval=_first),
+    _fn("tail", (over("T, int -> T", _SEQUENCES),), _tail, domain=(None, COUNTS), interval=_first),
+    _fn("reverse", (over("T -> T", (VECTOR, ROW_VECTOR) + _ARRAYS_1_TO_7),), lambda m, x: m.flip(x, axis=0),
+        interval=_first),
+    _fn("sort_asc", tuple(f"{t} -> {t}" for t in _SORTABLE), lambda m, x: m.sort(x), interval=_first),
+    _fn("sort_desc", tuple(f"{t} -> {t}" for t in _SORTABLE), lambda m, x: m.flip(m.sort(x), axis=0),
+        interval=_first),
+    _fn("sort_indices_asc", tuple(f"{t} -> array[] int" for t in _SORTABLE), _sort_indices(False),
+        interval=constant(POSITIVE_INTS)),
+    _fn("sort_indices_desc", tuple(f"{t} -> array[] int" for t in _SORTABLE), _sort_indices(True),
+        interval=constant(POSITIVE_INTS)),
+    _fn("rank", tuple(f"{t}, int -> int" for t in _SORTABLE), _rank, domain=(None, POSITIVE_INTS),
+        interval=constant(COUNTS)),
+    _fn("cumulative_sum", tuple(f"{t} -> {t}" for t in _SORTABLE), lambda m, x: m.cumsum(x, axis=0),
         interval=_cumulative_sum_interval, numpyro="jnp.cumsum", pymc="pt.cumsum"),
     _fn("softmax", ("vector -> vector",), lambda m, x: m.softmax(x, axis=-1),
         interval=constant(UNIT_CLOSED), numpyro="jax.nn.softmax", pymc="pm.math.softmax"),
     _fn("log_softmax", ("vector -> vector",), lambda m, x: m.log_softmax(x, axis=-1),
         interval=constant(_NONPOSITIVE), numpyro="jax.nn.log_softmax", pymc="pm.math.log_softmax"),
+    _fn("col", ("matrix, int -> vector",), lambda m, x, j: x[:, int(j) - 1], domain=(None, POSITIVE_INTS),
+        interval=_first),
+    _fn("row", ("matrix, int -> row_vector",), lambda m, x, i: x[int(i) - 1], domain=(None, POSITIVE_INTS),
+        interval=_first),
+    _fn("sub_col", ("matrix, int, int, int -> vector",), _sub_col,
+        domain=(None, POSITIVE_INTS, POSITIVE_INTS, COUNTS), interval=_first),
+    _fn("sub_row", ("matrix, int, int, int -> row_vector",), _sub_row,
+        domain=(None, POSITIVE_INTS, POSITIVE_INTS, COUNTS), interval=_first),
+    _fn("block", ("matrix, int, int, int, int -> matrix",), _block,
+        domain=(None, POSITIVE_INTS, POSITIVE_INTS, COUNTS, COUNTS), interval=_first),
+    _fn("transpose", ("vector -> row_vector", "row_vector -> vector", "matrix -> matrix"), _transpose,
+        interval=_first),
 )
 
-_GP_SIGS = ("real_array, real, real -> matrix", "vectors, real, real -> matrix",
-            "real_array, real_array, real, real -> matrix", "vectors, vectors, real, real -> matrix")
+_GP_SIGNATURES = ("array[] real, real, real -> matrix", "array[] real, array[] real, real, real -> matrix",
+                  "array[] vector, real, real -> matrix", "array[] vector, real, array[] real -> matrix",
+                  "array[] vector, array[] vector, real, real -> matrix",
+                  "array[] vector, array[] vector, real, array[] real -> matrix")
 
 _MATRIX = (
     _fn("cholesky_decompose", ("matrix -> matrix",), lambda m, x: m.cholesky(x),
         numpyro="jnp.linalg.cholesky", pymc="pt.linalg.cholesky"),
     # The domains of the gp functions are left to their distributions: the 3- and 4-argument
     # overloads put the positive arguments at different positions.
-    _fn("gp_exp_quad_cov", _GP_SIGS, _gp_kernel(_exp_quad_shape, False), interval=constant(NONNEGATIVE)),
-    _fn("cov_exp_quad", _GP_SIGS, _gp_kernel(_exp_quad_shape, False), interval=constant(NONNEGATIVE),
-        stan="gp_exp_quad_cov"),
-    _fn("gp_exponential_cov", _GP_SIGS, _gp_kernel(_exponential_shape, True),
+    _fn("gp_exp_quad_cov", _GP_SIGNATURES, _gp_kernel(_exp_quad_shape, False), interval=constant(NONNEGATIVE)),
+    _fn("gp_exponential_cov", _GP_SIGNATURES, _gp_kernel(_exponential_shape, True),
         interval=constant(NONNEGATIVE)),
-    _fn("gp_matern32_cov", _GP_SIGS, _gp_kernel(_matern32_shape, True), interval=constant(NONNEGATIVE)),
-    _fn("gp_matern52_cov", _GP_SIGS, _gp_kernel(_matern52_shape, True), interval=constant(NONNEGATIVE)),
+    _fn("gp_matern32_cov", _GP_SIGNATURES, _gp_kernel(_matern32_shape, True), interval=constant(NONNEGATIVE)),
+    _fn("gp_matern52_cov", _GP_SIGNATURES, _gp_kernel(_matern52_shape, True), interval=constant(NONNEGATIVE)),
     _fn("diag_pre_multiply", ("vector, matrix -> matrix", "row_vector, matrix -> matrix"),
         lambda m, v, x: _as_col(m, v) * x),
     _fn("diag_post_multiply", ("matrix, vector -> matrix", "matrix, row_vector -> matrix"),
@@ -1636,6 +2057,8 @@ _MATRIX = (
     _fn("crossprod", ("matrix -> matrix",), lambda m, x: m.transpose(x) @ x),
     _fn("multiply_lower_tri_self_transpose", ("matrix -> matrix",),
         lambda m, x: m.tril(x) @ m.transpose(m.tril(x))),
+    _fn("symmetrize_from_lower_tri", ("matrix -> matrix",),
+        lambda m, x: m.tril(x) + m.transpose(m.tril(x, -1))),
     _fn("mdivide_left_tri_low", ("matrix, vector -> vector", "matrix, matrix -> matrix"),
         _mdivide_left_tri_low),
     _fn("mdivide_right_tri_low", ("row_vector, matrix -> row_vector", "matrix, matrix -> matrix"),
@@ -1643,11 +2066,15 @@ _MATRIX = (
     _fn("mdivide_left_spd", ("matrix, vector -> vector", "matrix, matrix -> matrix"), _mdivide_left_spd),
     _fn("mdivide_left", ("matrix, vector -> vector", "matrix, matrix -> matrix"),
         lambda m, a, b: m.solve(a, b)),
+    _fn("mdivide_right", ("row_vector, matrix -> row_vector", "matrix, matrix -> matrix"), _mdivide_right),
     _fn("inverse", ("matrix -> matrix",), lambda m, x: m.inv(x)),
     _fn("inverse_spd", ("matrix -> matrix",), lambda m, x: m.inv(x)),
     _fn("log_determinant", ("matrix -> real",), lambda m, x: m.slogdet(x)[1]),
     _fn("determinant", ("matrix -> real",), lambda m, x: m.det(x)),
     _fn("trace", ("matrix -> real",), lambda m, x: m.trace(x)),
+    _fn("eigenvalues_sym", ("matrix -> vector",), lambda m, x: m.eigh(x)[0]),
+    _fn("eigenvectors_sym", ("matrix -> matrix",), lambda m, x: m.eigh(x)[1]),
+    _fn("hmm_marginal", ("matrix, matrix, vector -> real",), _hmm_marginal),
 )
 
 _FUNCTION_LIST = _ELEMENTWISE + _BINARY + _CONSTANTS + _REDUCTIONS + _CONSTRUCTORS + _SLICES + _MATRIX
@@ -1670,7 +2097,7 @@ def function(name: str) -> Function | None:
 
 
 _DENSITY_SUFFIXES = {"lpdf": "lpdf", "lupdf": "lpdf", "lpmf": "lpmf", "lupmf": "lpmf"}
-_SUFFIXES = ("lupdf", "lupmf", "lpdf", "lpmf", "lccdf", "lcdf", "rng")
+_SUFFIXES = ("lupdf", "lupmf", "lpdf", "lpmf", "lccdf", "lcdf", "cdf", "rng")
 
 
 def _split_suffix(name: str) -> tuple[str, str] | None:
@@ -1683,15 +2110,17 @@ def _split_suffix(name: str) -> tuple[str, str] | None:
 def _suffix_ok(dist: Distribution, suffix: str) -> bool:
     if suffix in _DENSITY_SUFFIXES:
         return _DENSITY_SUFFIXES[suffix] == ("lpmf" if dist.discrete else "lpdf")
-    return {"lcdf": dist.lcdf, "lccdf": dist.lccdf, "rng": dist.sample}[suffix] is not None
+    if suffix == "rng":
+        return dist.rng
+    return {"lcdf": dist.lcdf, "lccdf": dist.lccdf, "cdf": dist.lcdf}[suffix] is not None
 
 
 def resolve_suffixed(name: str) -> tuple[Distribution, str] | None:
-    """`normal_lpdf` -> (normal, "lpdf"); also `_lpmf`, `_lcdf`, `_lccdf`, `_rng`.
+    """`normal_lpdf` -> (normal, "lpdf"); also `_lpmf`, `_lcdf`, `_lccdf`, `_cdf`, `_rng`.
 
     `_lupdf`/`_lupmf` resolve to "lpdf"/"lpmf": boxloop always keeps the constants. Returns None when
     `name` is not such a form, or when the suffix does not fit the distribution (`normal_lpmf`,
-    `poisson_lpdf`, a cdf or rng the table lacks); `suggest(name, "function")` then names the fix.
+    `poisson_lpdf`, a cdf or rng Stan lacks); `suggest(name, "function")` then names the fix.
     """
     parts = _split_suffix(name)
     if parts is None or parts[0] not in DISTRIBUTIONS:
@@ -1702,17 +2131,52 @@ def resolve_suffixed(name: str) -> tuple[Distribution, str] | None:
     return dist, _DENSITY_SUFFIXES.get(suffix, suffix)
 
 
+def _product(params, returns: ValueType) -> tuple[Signature, ...]:
+    return tuple(Signature(combo, returns) for combo in itertools.product(*(choices(p.shape) for p in params)))
+
+
+@functools.cache
+def density_overloads(name: str) -> Overloads:
+    """The signatures of `name_lpdf` (and its cdfs), variate first: every combination of the
+    variate's and the arguments' shapes, or the table's own list where Stan allows fewer."""
+    spec = DISTRIBUTIONS[name]
+    return Overloads(spec.overloads or _product((spec.variate, *spec.args), REAL))
+
+
+def _rng_return(spec: Distribution, params, types) -> ValueType:
+    if spec.rng_returns is not None:
+        return parse_type(spec.rng_returns)
+    if spec.multivariate:  # the variate's type, once per location vector when given an array of them
+        base = {"vectors": VECTOR}.get(spec.variate.shape) or parse_type(spec.variate.shape)
+        arrays = any(p.shape == "vectors" and t.array_dims for p, t in zip(params, types))
+        return ValueType(base.kind, base.array_dims + arrays)
+    # one draw per element when a vectorised argument is a container
+    kind = "int" if spec.discrete else "real"
+    vectorised = any(p.shape in ("reals", "ints") and not t.is_scalar for p, t in zip(params, types))
+    return ValueType(kind, int(vectorised))
+
+
+@functools.cache
+def rng_overloads(name: str) -> Overloads:
+    """The signatures of `name_rng`."""
+    spec = DISTRIBUTIONS[name]
+    params = rng_params(spec)
+    combos = itertools.product(*(choices(p.shape) for p in params))
+    return Overloads(Signature(c, _rng_return(spec, params, c)) for c in combos)
+
+
+def rng_params(spec: Distribution) -> tuple[Arg, ...]:
+    """The parameters of `spec`'s `_rng` function."""
+    return spec.rng_args if spec.rng_args is not None else spec.args
+
+
 def implementation(spec: Function, types) -> Callable:
-    """The implementation of the first overload of `spec` whose parameters fit `types` (ValueTypes).
+    """The implementation of the overload of `spec` that a call with argument `types` binds to.
 
     Overloads that a value's array shape cannot tell apart (vector vs row_vector) carry their own.
     """
-    from .supports import shape_matches  # the checker's matching rule, so both agree
-
-    for sig in spec.signatures:
-        if len(sig.params) == len(types) and all(shape_matches(p, t) for p, t in zip(sig.params, types)):
-            return sig.impl or spec.impl
-    return spec.impl
+    sig = spec.overloads.resolve(types)
+    return spec.impl if sig is None or sig.impl is None else sig.impl
 
 
 # Stan's reserved words (identifiers may not use them; names ending in "__" are reserved too).

@@ -7,9 +7,10 @@ guarantees about every element). Library entries describe arguments in the same 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # --- value types -------------------------------------------------------------------------------
 
@@ -180,24 +181,75 @@ Support = Interval | Structure
 
 # --- library signatures ------------------------------------------------------------------------
 
-# Argument shapes, in Stan's signature notation:
-#   "real", "int"        a scalar (int promotes to real where "real" is asked)
-#   "reals", "ints"      a scalar or a container of them (vector/row_vector/array); vectorised
-#   "vector", "row_vector", "matrix"   exactly that container
-#   "vectors"            a vector, row_vector, or an array of vectors (multivariate vectorisation)
-#   "int_array", "real_array"          one-dimensional arrays
-#   "any"                checked by the entry's own rule
-ARG_SHAPES = ("real", "int", "reals", "ints", "vector", "row_vector", "matrix", "vectors",
-              "int_array", "real_array", "any")
-
-
 @dataclass(frozen=True)
 class Arg:
-    """A named argument (or the variate) of a distribution, with the support it must lie in."""
+    """A named argument (or the variate) of a distribution, with the support it must lie in.
+
+    `shape` is written in the shorthand of `boxloop.lang.signatures`: a Stan type ("real",
+    "array[] int", ...), one of Stan's vectorisation sets ("reals": real, vector, row_vector or
+    array[] real; "ints": int or array[] int; "vectors": vector, row_vector or arrays of them), or
+    alternatives ("row_vector|matrix")."""
 
     name: str
     shape: str
     support: Support = REAL_LINE
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One concrete overload, in Stan's types: `hypot(array[] real, real) => array[] real`.
+
+    `impl`, when set, computes this overload instead of the function's `impl`: vectors and row
+    vectors are both 1-d arrays, so overloads such as append_row(vector, vector) and
+    append_row(row_vector, row_vector) cannot be told apart from the values alone."""
+
+    params: tuple[ValueType, ...]
+    returns: ValueType
+    impl: Callable | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"({', '.join(str(p) for p in self.params)}) => {self.returns}"
+
+
+def promoted(t: ValueType) -> ValueType | None:
+    """What `t` promotes to in Stan (int to real, element by element through arrays), or None."""
+    return ValueType("real", t.array_dims) if t.kind == "int" else None
+
+
+def fits(param: ValueType, arg: ValueType) -> bool:
+    """Does an argument of type `arg` fit a parameter of type `param`, itself or by promotion?"""
+    return arg == param or promoted(arg) == param
+
+
+class Overloads:
+    """Concrete signatures indexed for Stan's overload resolution: a signature fits when every
+    argument has its parameter's type or promotes to it; the fit needing fewest promotions wins."""
+
+    def __init__(self, signatures):
+        self._index: dict[tuple[ValueType, ...], Signature] = {}
+        for s in signatures:
+            self._index.setdefault(s.params, s)
+
+    def __iter__(self):
+        return iter(self._index.values())
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def resolve(self, types) -> Signature | None:
+        """The signature a call with argument `types` binds to, or None when none fits."""
+        types = tuple(types)
+        exact = self._index.get(types)
+        if exact is not None:
+            return exact
+        promotable = [k for k, t in enumerate(types) if promoted(t) is not None]
+        for count in range(1, len(promotable) + 1):
+            for chosen in itertools.combinations(promotable, count):
+                candidate = tuple(promoted(t) if k in chosen else t for k, t in enumerate(types))
+                hit = self._index.get(candidate)
+                if hit is not None:
+                    return hit
+        return None
 
 
 @dataclass(frozen=True)
@@ -210,6 +262,12 @@ class Distribution:
     same formula is checked against scipy and traced by JAX.
     `lcdf`/`lccdf` (same calling convention) give truncation normalisers; None where Stan has none.
     `sample(m, key, *args, shape)` draws variates (JAX only); None where not generative.
+
+    The density's signatures are the product of the variate's and the arguments' shapes, unless
+    `overloads` lists them (variate first) where Stan allows only some combinations. `rng_args` are
+    the `_rng` function's parameters where they differ from `args` (lkj_corr_rng(K, eta)), and
+    `rng_returns` its return type where the vectorisation rule does not give it. `rng` says Stan has
+    the `_rng` function; `sample` may exist without it, to simulate `~` statements forward.
     """
 
     name: str
@@ -223,6 +281,10 @@ class Distribution:
     stan: str = ""
     numpyro: str = ""
     pymc: str = ""
+    overloads: tuple[Signature, ...] = ()
+    rng_args: tuple[Arg, ...] | None = None
+    rng_returns: str | None = None
+    rng: bool = True
 
     @property
     def discrete(self) -> bool:
@@ -234,24 +296,10 @@ class Distribution:
 
 
 @dataclass(frozen=True)
-class Signature:
-    """One overload of a library function. Shapes use ARG_SHAPES, plus "T" for "any real-valued
-    type" in elementwise functions, in which case `returns` "T" means "the argument's type, with int
-    promoted to real" and "T_int" means "the argument's type, int kept".
-
-    `impl`, when set, computes this overload instead of the function's `impl`: vectors and row
-    vectors are both 1-d arrays, so overloads such as append_row(vector, vector) and
-    append_row(row_vector, row_vector) cannot be told apart from the values alone."""
-
-    params: tuple[str, ...]
-    returns: str
-    impl: Callable | None = None
-
-
-@dataclass(frozen=True)
 class Function:
     """One row of the function table.
 
+    `signatures` are concrete (the table writes them in `boxloop.lang.signatures`' shorthand).
     `impl(m, *args)` computes the value with ops namespace `m`. `domain` gives, per parameter, the
     support each argument must lie in (None: anything). `interval(*arg_intervals)` maps what is known of
     the arguments to what is known of the result (the sign analysis behind phi-5); None means nothing is
@@ -266,3 +314,7 @@ class Function:
     stan: str = ""
     numpyro: str = ""
     pymc: str = ""
+    overloads: Overloads = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "overloads", Overloads(self.signatures))

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import ProposerError
-from ..lang import check
+from ..lang import check, library
 from .base import BLOCKS, Accounting, Proposal
 from .families import Family, Obs, dispersion, hint, pick_family
 from .grammar_parts import (Covariate, Draft, Roles, Weights, choose, num, positive_prior, real_prior,
@@ -121,8 +121,10 @@ def sample_program(task, roles: Roles, rng: np.random.Generator, w: Weights = We
     return d.render()
 
 
+# Univariate families whose replicates are one `_rng` call with the likelihood's arguments; each must
+# have that `_rng` in Stan (binomial_logit has none), which `_replicate` checks against the library.
 _RNG = frozenset({"normal", "student_t", "double_exponential", "lognormal", "gamma", "weibull", "exponential",
-                  "poisson", "poisson_log", "neg_binomial_2", "neg_binomial_2_log", "binomial", "binomial_logit",
+                  "poisson", "poisson_log", "neg_binomial_2", "neg_binomial_2_log", "binomial",
                   "bernoulli", "bernoulli_logit", "beta", "beta_binomial"})
 
 
@@ -133,6 +135,8 @@ def _replicate(d: Draft) -> None:
     m = re.fullmatch(rf"{re.escape(r.target)} ~ (\w+)\((.*)\);", d.likelihood[0]) if len(d.likelihood) == 1 else None
     local_names = {line.split("=")[0].split()[-1] for line in d.locals}
     if m is None or m.group(1) not in _RNG or not d.vectorised or set(re.findall(r"\w+", m.group(2))) & local_names:
+        return
+    if library.resolve_suffixed(f"{m.group(1)}_rng") is None:
         return
     kind = "int" if r.is_int else "real"
     name = d.fresh(f"{r.target}_rep")
