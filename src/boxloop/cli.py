@@ -251,7 +251,8 @@ def run_fit(args) -> int:
         "warnings": list(result.warnings),
     }
     emit(payload, args.json, _fit_text(payload, result))
-    return EXIT_OK
+    # an unreliable fit is well-formed input that failed: the payload is still printed in full
+    return EXIT_OK if result.diagnostics.reliable else EXIT_FAILED
 
 
 def _fit_text(payload: dict, result) -> str:

@@ -1,23 +1,20 @@
 """Variable kinds, size links and the default target, on real benchmark data and small cases."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import shared
 
 from boxloop.data import load_data, make_task
 from boxloop.data.infer_types import choose_target, infer_variables
 from boxloop.errors import DataError
 
-BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
+BENCH = shared("benchmarks")
 
 
 def bench(*parts):
-    path = BENCH.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"benchmark file {path} not present")
-    return path
+    return shared("benchmarks", *parts)
 
 
 def kinds(source):

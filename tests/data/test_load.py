@@ -3,17 +3,17 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import shared
 
 from boxloop.data import Dataset, load_data
 from boxloop.errors import DataError
 
-BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-POSTERIORDB = sorted((BENCH / "posteriordb" / "data").glob("*.json"))
+BENCH = shared("benchmarks")
+POSTERIORDB = sorted(shared("benchmarks", "posteriordb", "data").glob("*.json"))
 
 
 def write(tmp_path, name, text):
@@ -22,7 +22,6 @@ def write(tmp_path, name, text):
     return path
 
 
-@pytest.mark.skipif(not POSTERIORDB, reason="posteriordb benchmark data not present")
 @pytest.mark.parametrize("path", POSTERIORDB, ids=lambda p: p.stem)
 def test_every_posteriordb_file_loads_and_round_trips(path, tmp_path):
     data = load_data(path)
@@ -80,9 +79,7 @@ def test_text_categories_become_codes_with_their_level_names(tmp_path):
 
 
 def test_llb_problem_file_reads_its_data_member_and_text():
-    path = BENCH / "llb" / "rain.json"
-    if not path.exists():
-        pytest.skip("LLB benchmark data not present")
+    path = shared("benchmarks", "llb", "rain.json")
     data = load_data(path)
     assert set(data.names) == {"num_days", "rain"} and int(data["num_days"]) == data["rain"].size
     assert "rain" in data.description

@@ -2,26 +2,23 @@
 
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shared_data import shared
 
 from boxloop.data import DataDecl, Task, check_data_against, load_data, make_task
 
-BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
-POSTERIORDB = sorted((BENCH / "posteriordb" / "data").glob("*.json"))
+BENCH = shared("benchmarks")
+POSTERIORDB = sorted(shared("benchmarks", "posteriordb", "data").glob("*.json"))
 DECLARATION = re.compile(r"(?:array\[(?P<array>[^\]]*)\] )?(?P<kind>int|real|vector|matrix)"
                          r"(?:<(?P<bounds>[^>]*)>)?(?:\[(?P<sizes>[^\]]*)\])? (?P<name>\w+);")
 
 
 def bench(*parts):
-    path = BENCH.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"benchmark file {path} not present")
-    return path
+    return shared("benchmarks", *parts)
 
 
 def decls_of(task: Task) -> list[DataDecl]:
@@ -70,7 +67,6 @@ def test_declarations_on_benchmarks(file, expected):
         assert f"  {line}\n" in block
 
 
-@pytest.mark.skipif(not POSTERIORDB, reason="posteriordb benchmark data not present")
 @pytest.mark.parametrize("path", POSTERIORDB, ids=lambda p: p.stem)
 def test_data_block_and_stan_json_agree_with_the_data(path):
     task = make_task(path)

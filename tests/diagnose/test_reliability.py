@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
+from shared_data import shared
 
 from boxloop.diagnose import (
     CHECKS,
@@ -23,7 +23,7 @@ from boxloop.errors import DataError
 
 CHAINS, DRAWS = 4, 1000
 SIGMA, PRIOR_SD = 1.0, 10.0
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "posteriordb"
+SHARED = shared("benchmarks", "posteriordb")
 
 
 def normal_model(rng, n=20):
@@ -214,6 +214,10 @@ def test_summarize_uses_stan_names_and_consistent_mcse():
         row = out[name]
         assert row["mcse_mean"] == pytest.approx(row["sd"] / np.sqrt(row["ess_bulk"]), rel=0.1)
         assert abs(row["rhat"] - 1) < 0.02
+    for name in ("mu", "theta[1]"):  # independent normal draws: the sd's standard error is sd / sqrt(2n)
+        row = out[name]
+        assert row["mcse_sd"] == pytest.approx(row["sd"] / np.sqrt(2 * CHAINS * DRAWS), rel=0.15)
+    assert out["theta[3]"]["mcse_sd"] > 2 * out["theta[1]"]["mcse_sd"]  # AR(0.9) draws know less
     assert out["one"]["rhat"] is None  # undefined for a constant, and JSON-ready
     json.dumps(out, allow_nan=False)
 
@@ -247,8 +251,6 @@ def test_netcdf_round_trip_keeps_the_diagnostics(tmp_path):
 def eight_schools():
     draws_file = SHARED / "reference_draws" / "eight_schools-eight_schools_noncentered.json"
     data_file = SHARED / "data" / "eight_schools.json"
-    if not (draws_file.is_file() and data_file.is_file()):
-        pytest.skip(f"posteriordb reference draws not found under {SHARED}")
     chains = json.loads(draws_file.read_text())
     data = json.loads(data_file.read_text())
     theta = np.stack([np.stack([c[f"theta[{j}]"] for j in range(1, 9)], -1) for c in chains])

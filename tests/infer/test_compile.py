@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import integrate, stats
+from shared_data import shared
 
 from boxloop.errors import DataError, FitError, ProgramError
 from boxloop.infer import compile as C
@@ -20,8 +21,7 @@ from boxloop.infer.nuts import NutsSettings
 from boxloop.lang.parser import parse
 
 VALID = Path(__file__).resolve().parents[1] / "programs" / "valid"
-PDB = Path(__file__).resolve().parents[3] / "shared" / "benchmarks/posteriordb"
-needs_pdb = pytest.mark.skipif(not PDB.exists(), reason="posteriordb data not available")
+PDB = shared("benchmarks", "posteriordb")
 F32 = jnp.result_type(float) == jnp.float32
 RTOL = 2e-5 if F32 else 1e-10
 
@@ -234,7 +234,6 @@ model {
 """
 
 
-@needs_pdb
 @pytest.mark.parametrize("pair,data", [((KIDIQ_VEC, KIDIQ_LOOP), "kidiq"), ((ARK_VEC, ARK_LOOP), "arK")])
 def test_vectorised_and_looped_likelihoods_agree(pair, data):
     d = _data(data)
@@ -269,7 +268,6 @@ model {
 """
 
 
-@needs_pdb
 def test_garch_recursion_matches_numpy():
     d = _data("garch")
     m = _compile(GARCH, d)
@@ -486,7 +484,6 @@ def test_mixture_log_lik_comes_from_the_local_vector():
     _close(m.log_prior(u), prior, rtol=1e-5)
 
 
-@needs_pdb
 def test_reference_draws_map_to_the_unconstrained_space():
     m = _compile((VALID / "kidiq_interaction.stan").read_text(), _data("kidiq"))
     chain = json.loads((PDB / "reference_draws" / "kidiq-kidscore_interaction.json").read_text())[0]
@@ -603,7 +600,7 @@ def test_prior_and_posterior_simulation():
 
 
 def test_looped_autoregression_simulates_forward():
-    d = _data("arK") if PDB.exists() else {"K": 2, "T": 30, "y": list(np.sin(np.arange(30.0)))}
+    d = _data("arK")
     m = _compile(ARK_LOOP, d)
     sims = m.simulate(jax.random.PRNGKey(0), "prior", num_draws=4)
     y = sims["y"]

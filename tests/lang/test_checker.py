@@ -184,6 +184,8 @@ def test_abs_as_scale_is_only_a_warning():
     # |x| touches 0 on a set of measure zero: undecided, not wrong
     result = check(model("real mu; real a;", "mu ~ normal(0, 1); a ~ normal(0, 1); y ~ normal(mu, abs(a));"))
     assert result.valid
+    [warning] = result.warnings
+    assert warning.code == "support.undecided" and "`abs(a)`" in warning.message
 
 
 def test_positive_transform_is_accepted():

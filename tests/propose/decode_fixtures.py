@@ -1,16 +1,20 @@
 """Fixtures for the decoder tests, which import them by name (so they do not leak into the other
 tests of this folder): a byte-level BPE tokenizer trained on our own Stan programs, numpy "language
-models" (random, counted bigram, scripted), and the five RefineStat datasets (copied from
-posteriordb into tests/propose/data so the tests need nothing outside the repository)."""
+models" (random, counted bigram, scripted, and any model guided by a script), the five RefineStat
+datasets (copied from posteriordb into tests/propose/data so the tests need nothing outside the
+repository), and what a statistician would accept of a proposal."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from boxloop.data import make_task
+from boxloop.lang import ast, parse
 
 HERE = Path(__file__).parent
 PROGRAMS = sorted((HERE.parent / "programs" / "valid").glob("*.stan"))
@@ -150,3 +154,86 @@ def counted_lm(bpe, adapter):
 @pytest.fixture(scope="session")
 def tasks():
     return {name: make_task(HERE / "data" / f"{name}.json") for name in DATASETS}
+
+
+# ---- what a statistician would accept, and a model helped to write it ---------------------------
+
+
+def _base(e):
+    while isinstance(e, ast.Index):
+        e = e.base
+    return e.name if isinstance(e, ast.Var) else None
+
+
+def acceptance_problems(text: str, target: str) -> list[str]:
+    """Why a statistician would send this program back, worked out here from the syntax tree
+    (independently of boxloop's own rule): no likelihood for the target in the model block, or a
+    parameter that appears nowhere but in its declaration and on the left of its own prior."""
+    program = parse(text)
+    scored = set()  # ids of Var nodes that are the variate of a density
+    has_likelihood = False
+    for s in program.stmts("model"):
+        for node in ast.walk(s):
+            variate = node.lhs if isinstance(node, ast.Tilde) else (
+                node.args[0] if isinstance(node, ast.Call) and node.conditional and node.args else None)
+            if variate is not None:
+                has_likelihood |= _base(variate) == target
+                scored |= {id(n) for n in ast.walk(variate) if isinstance(n, ast.Var) and n.name == _base(variate)}
+    uses = Counter(n.name for block in program.blocks for s in block.stmts for n in ast.walk(s)
+                   if isinstance(n, ast.Var) and id(n) not in scored)
+    problems = [] if has_likelihood else [f"no likelihood for {target}"]
+    return problems + [f"parameter {d.name} is never used" for d in program.stmts("parameters") if not uses[d.name]]
+
+
+class GuidedLM:
+    """A language model steered by a ScriptedLM: its own logits plus the script's, weighted so that
+    the script wins (at temperature 1 a tiny model's own logits would otherwise lead it off the
+    script every hundred tokens or so); the model's state, rollbacks and cache crops still go
+    through it. The scripts restart with every decoding run."""
+
+    STRENGTH = 3.0
+
+    def __init__(self, lm, adapter, scripts):
+        self.lm, self.adapter, self.scripts = lm, adapter, list(scripts)
+        self.vocab_size = lm.vocab_size
+        self.max_length = getattr(lm, "max_length", None)
+        self.guide = None
+
+    def start(self, prompt_ids):
+        self.guide = ScriptedLM(self.adapter, self.scripts)
+        return self.lm.start(prompt_ids), self.guide.start(prompt_ids)
+
+    def logits(self, state):
+        return np.asarray(self.lm.logits(state[0]), dtype=np.float32) + self.STRENGTH * self.guide.logits(state[1])
+
+    def append(self, state, token_id):
+        self.lm.append(state[0], token_id)
+        self.guide.append(state[1], token_id)
+
+    def crop(self, state, n_tokens):
+        self.lm.crop(state[0], n_tokens)
+        self.guide.crop(state[1], n_tokens)
+
+
+_LIKELIHOOD_LINE = r"^\s*(for \(.*\)\s*)?{target}(\[[^\]]*\])? ~ (\w+)\(.*$"
+
+
+def guided_scripts(task, prefix: str) -> list[str]:
+    """Three attempts at a sensible program for `task` (one the grammar proposer writes): first
+    the model block closed before any likelihood, then the likelihood with an unknown
+    distribution, then the program as it should be. Each shares the part before the likelihood,
+    so each rollback moves the model on to the next attempt."""
+    from boxloop.propose.grammar import GrammarProposer
+
+    pattern = re.compile(_LIKELIHOOD_LINE.format(target=re.escape(task.target)), re.M)
+    for seed in range(20):
+        text = GrammarProposer().propose(task, n=1, seed=seed)[0].text
+        line = pattern.search(text)
+        if line and text.startswith(prefix) and not acceptance_problems(text, task.target):
+            break
+    else:
+        raise AssertionError(f"no grammar program for {task.target} with a one-line likelihood")
+    good = "\n" + text[len(prefix):].split("\ngenerated quantities")[0].strip("\n")  # the target ends at the model
+    cut = good.index(line.group(0))
+    unknown = line.group(0).replace(f" ~ {line.group(3)}(", f" ~ {line.group(3)}x(")
+    return [good[:cut] + "}", good[:cut] + unknown + good[cut + len(line.group(0)):], good]

@@ -1,6 +1,7 @@
 """The constrained decoder without torch: numpy "language models" over a BPE tokenizer trained on
-our own Stan programs. Every proposal must pass phi1..phi6; rollback must touch only the failing
-statement; the accounting must add up."""
+our own Stan programs. A proposal called valid must pass phi1..phi6 and be a model of the data a
+statistician would accept (a likelihood for the target, every parameter used); rollback must
+touch only the failing statement; the accounting must add up."""
 
 import subprocess
 import sys
@@ -9,8 +10,8 @@ from collections import Counter
 import llguidance
 import numpy as np
 import pytest
-from decode_fixtures import (DATASETS, BigramLM, ScriptedLM, adapter, bpe, counted_lm,  # noqa: F401
-                             raw_adapter, tasks)
+from decode_fixtures import (DATASETS, BigramLM, GuidedLM, ScriptedLM, acceptance_problems,  # noqa: F401
+                             adapter, bpe, counted_lm, guided_scripts, raw_adapter, tasks)
 
 from boxloop.errors import ProposerError
 from boxloop.lang import check, parse
@@ -24,6 +25,9 @@ from boxloop.propose.target import generation_grammar, make_target
 FAST = DecodeConfig(temperature=1.0, top_p=1.0, max_statement_tokens=32, max_tries=6,
                     max_tokens=240, max_total_tokens=900)
 GREEDY = DecodeConfig(temperature=0.0)
+# Room for the guided scripts' longest statements (a GP's covariance, up to ~80 tokens).
+GUIDED = DecodeConfig(temperature=1.0, top_p=1.0, max_statement_tokens=96, max_tries=6, max_tokens=640,
+                      max_total_tokens=2400)
 
 PARAMS = "parameters {\n  real mu;\n  real<lower=0> tau;\n  vector[J] theta;\n}\n"
 PRIORS = "  mu ~ normal(0, 5);\n  tau ~ cauchy(0, 5);\n  theta ~ normal(mu, tau);\n"
@@ -42,18 +46,47 @@ def assert_accounting_adds_up(props, decoded=()):
 
 
 @pytest.mark.parametrize("lm_name", ["random", "counted"])
-def test_every_constrained_proposal_passes_the_checker(lm_name, adapter, counted_lm, tasks):
+def test_a_model_that_knows_nothing_never_gets_an_unacceptable_program_called_valid(lm_name, adapter,
+                                                                                   counted_lm, tasks):
+    # Neither model can write a model of the data (measured: none of 60 gives the target a
+    # likelihood); the decoder must say so instead of calling an empty `model {}` valid.
     lm = BigramLM(adapter.vocab_size, seed=3) if lm_name == "random" else counted_lm
     constrained = sweep(DecodingProposer("toy", lm, adapter, FAST), tasks, n=12)
     free = sweep(DecodingProposer("toy", lm, adapter, FAST, constrained=False), tasks, n=12)
     for name in DATASETS:
-        assert all(p.valid and check(p.text).valid for p in constrained[name]), name
-        assert all(p.text.startswith(tasks[name].data_block()) for p in constrained[name])
+        for p in constrained[name]:
+            assert p.text.startswith(tasks[name].data_block())
+            if p.valid:
+                assert check(p.text).valid and not acceptance_problems(p.text, tasks[name].target), p.text
+            else:
+                assert any(d["severity"] == "error" for d in p.diagnostics), p.text
+    everything = [p for props in constrained.values() for p in props]
+    unmodelled = [p for p in everything if any(d["code"] == "propose.no_likelihood" for d in p.diagnostics)]
+    assert len(unmodelled) >= len(everything) // 2
     free_rate = np.mean([p.valid for props in free.values() for p in props])
     assert free_rate < 0.1
-    everything = [p for props in constrained.values() for p in props]
     assert sum(p.accounting.tokens_discarded for p in everything) > 0  # the checker did real work
     assert_accounting_adds_up(everything)
+
+
+@pytest.mark.parametrize("lm_name", ["random", "counted"])
+def test_a_guided_model_writes_programs_a_statistician_accepts(lm_name, adapter, counted_lm, tasks):
+    # The same know-nothing models, steered by scripts that first close the model block before
+    # any likelihood, then misspell the likelihood's distribution, then write it right: every
+    # proposal ends as the right program, after exactly those two rejections.
+    base = BigramLM(adapter.vocab_size, seed=3) if lm_name == "random" else counted_lm
+    for name in DATASETS:
+        task = tasks[name]
+        target = make_target(task.data_block(), observed=task.target)
+        scripts = guided_scripts(task, target.prefix)
+        proposals = DecodingProposer("toy", GuidedLM(base, adapter, scripts), adapter, GUIDED).propose(task, n=2)
+        for p in proposals:
+            assert p.valid and check(p.text, data=task.stan_json()).valid, p.diagnostics
+            assert not acceptance_problems(p.text, task.target), p.text
+            assert p.text == target.prefix + scripts[-1] + "\n"
+        d = decode(GuidedLM(base, adapter, scripts), adapter, target, data=task.stan_json(), config=GUIDED)
+        assert dict(d.stats.rejected_by) == {"model": 1, "phi2": 1} and d.stats.fallbacks == 0, name
+        assert_accounting_adds_up(proposals, [d])
 
 
 def test_semantic_rejections_are_real_predicates(adapter, counted_lm, tasks):
@@ -65,7 +98,7 @@ def test_semantic_rejections_are_real_predicates(adapter, counted_lm, tasks):
                        rng=np.random.default_rng([1, i]))
             rejected.update(dict(d.stats.rejected_by))
             runs.append(d)
-            assert d.valid
+            assert d.valid or any(x.is_error for x in d.diagnostics)
             assert d.text == target.prefix + adapter.decode(d.tokens) + "\n"
     assert set(rejected) & {"phi2", "phi3", "phi4", "phi5", "phi6"}, rejected
     assert_accounting_adds_up([], runs)
@@ -90,7 +123,7 @@ def test_straddling_tokens_are_cut_and_respelled(raw_adapter, tasks):
 
 def scripted_run(adapter, task, scripts, block="program", context=None, config=GREEDY, gq=False):
     lm = ScriptedLM(adapter, scripts)
-    target = make_target(context or task.data_block(), block, generated_quantities=gq)
+    target = make_target(context or task.data_block(), block, generated_quantities=gq, observed=task.target)
     return lm, target, decode(lm, adapter, target, data=task.stan_json(), config=config)
 
 
@@ -117,8 +150,11 @@ def test_a_statement_that_keeps_failing_closes_its_block(adapter, tasks):
     bad = "\n" + PARAMS + "model {\n" + PRIORS + "  y ~ normal(theta, sigma - 100);\n}"
     config = DecodeConfig(temperature=0.0, max_tries=3)
     lm, target, d = scripted_run(adapter, tasks["eight_schools"], [bad], config=config)
-    assert d.valid and "sigma - 100" not in d.text and PRIORS in d.text
+    assert "sigma - 100" not in d.text and PRIORS in d.text
     assert dict(d.stats.rejected_by) == {"phi5": 3} and d.stats.fallbacks == 1
+    # what was accepted is kept, but a program whose likelihood never got written is no proposal
+    errors = [x.code for x in d.diagnostics if x.is_error]
+    assert not d.valid and errors == ["propose.no_likelihood"] + ["propose.unused_parameter"] * 3
 
 
 def test_if_else_is_one_statement(adapter, tasks):

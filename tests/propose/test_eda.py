@@ -1,17 +1,17 @@
 """The shape checks the grammar proposer leans on, on simulated data with a known answer and on
 the RefineStat datasets, and the lean itself showing up in what gets proposed."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import shared
 
 from boxloop.data import load_data, make_task
 from boxloop.propose import eda
 from boxloop.propose.grammar import GrammarProposer
 from boxloop.propose.grammar_parts import Weights, analyse
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "posteriordb" / "data"
+DATA = shared("benchmarks", "posteriordb", "data")
 RNG = np.random.default_rng(0)
 X = np.linspace(1.0, 30.0, 40)
 

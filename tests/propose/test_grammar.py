@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import shared
 
 from boxloop.data import make_task
 from boxloop.errors import ProposerError
@@ -16,12 +17,10 @@ from boxloop.lang.canonical import blocks
 from boxloop.propose import get_proposer
 from boxloop.propose.grammar import GrammarProposer, Weights
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks/posteriordb/data"
-LLB = Path(__file__).resolve().parents[3] / "shared" / "benchmarks/llb"
+DATA = shared("benchmarks", "posteriordb", "data")
+LLB = shared("benchmarks", "llb")
 PROGRAMS = Path(__file__).resolve().parents[1] / "programs" / "valid"
 REFINESTAT = ("eight_schools", "dugongs_data", "surgical_data", "GLM_Binomial_data", "gp_pois_regr")
-
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="benchmark data not present")
 
 
 @pytest.fixture(scope="module")

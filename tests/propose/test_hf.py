@@ -1,10 +1,14 @@
 """hf:<path> with a randomly initialised tiny transformer and a BPE tokenizer trained on our Stan
-programs, saved to a directory and loaded back the way a user's model would be. Constrained, every
-program passes phi1..phi6; unconstrained, the same model writes almost nothing valid."""
+programs, saved to a directory and loaded back the way a user's model would be. Left to itself
+the model writes no model of the data, and no proposal of it is called valid unless a
+statistician would accept it; steered by a script (its logits plus the script's, its KV cache
+rolled back by the decoder), every proposal is valid and accepted; unconstrained, it writes almost
+nothing valid."""
 
 import numpy as np
 import pytest
-from decode_fixtures import DATASETS, EOS, tasks, train_tokenizer  # noqa: F401  (tasks: a fixture)
+from decode_fixtures import (DATASETS, EOS, GuidedLM, acceptance_problems, guided_scripts,  # noqa: F401
+                             tasks, train_tokenizer)
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -14,6 +18,7 @@ from boxloop.lang import check  # noqa: E402
 from boxloop.propose import get_proposer  # noqa: E402
 from boxloop.propose.decode import DecodeConfig  # noqa: E402
 from boxloop.propose.hf import HFLanguageModel, HFProposer  # noqa: E402
+from boxloop.propose.target import make_target  # noqa: E402
 
 # Budgets sized for a model that knows nothing; a real model uses the defaults.
 CONFIG = DecodeConfig(temperature=1.0, top_p=1.0, max_statement_tokens=24, max_tries=4,
@@ -47,7 +52,9 @@ def sweep(proposer, tasks, n):
 
 def check_sweep(model_dir, tasks, n, n_free):
     constrained = sweep(HFProposer(f"hf:{model_dir}", CONFIG), tasks, n)
-    assert all(p.valid and check(p.text).valid for p in constrained)
+    targets = [tasks[name].target for name in DATASETS for _ in range(n)]
+    for p, target in zip(constrained, targets):
+        assert not p.valid or (check(p.text).valid and not acceptance_problems(p.text, target)), p.text
     assert sum(p.accounting.tokens_discarded for p in constrained) > 0
     assert all(p.accounting.tokens_generated >= p.accounting.tokens_discarded for p in constrained)
     free = sweep(HFProposer(f"hf:{model_dir}", CONFIG, constrained=False), tasks, n_free)
@@ -55,9 +62,26 @@ def check_sweep(model_dir, tasks, n, n_free):
     return constrained
 
 
-def test_tiny_transformer_proposals_all_pass_the_checker(model_dir, tasks):
+def test_tiny_transformer_proposals_are_never_called_valid_wrongly(model_dir, tasks):
     props = check_sweep(model_dir, tasks, n=5, n_free=3)
     assert {p.proposer for p in props} == {f"hf:{model_dir}"}
+
+
+def test_tiny_transformer_guided_by_a_script_writes_programs_a_statistician_accepts(model_dir, tasks):
+    # Each script first closes the model block before any likelihood, then misspells the
+    # likelihood's distribution: two rollbacks through the transformer's KV cache per proposal.
+    config = DecodeConfig(temperature=1.0, top_p=1.0, max_statement_tokens=96, max_tries=6,
+                          max_tokens=640, max_total_tokens=2400)
+    proposer = HFProposer(f"hf:{model_dir}", config)
+    model = proposer.lm
+    for name in DATASETS:
+        task = tasks[name]
+        prefix = make_target(task.data_block()).prefix
+        proposer.lm = GuidedLM(model, proposer.tokenizer, guided_scripts(task, prefix))
+        for p in proposer.propose(task, n=2, seed=0):
+            assert p.valid and check(p.text, data=task.stan_json()).valid, p.diagnostics
+            assert not acceptance_problems(p.text, task.target), p.text
+            assert p.accounting.tokens_discarded > 0
 
 
 @pytest.mark.slow

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
+from shared_data import shared
 
 from boxloop.data import make_task
 from boxloop.lang import check, parse
@@ -25,7 +24,7 @@ model {
   y ~ normal(mu, sigma);
 }
 """
-DATA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks/posteriordb/data"
+DATA = shared("benchmarks", "posteriordb", "data")
 
 
 def test_fenced_reply_with_chatter():
@@ -70,7 +69,6 @@ def test_our_examples_are_valid_programs():
         assert check(program).valid, program
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="benchmark data not present")
 def test_prompt_holds_the_task():
     task = make_task(DATA / "surgical_data.json", description="Deaths after heart surgery in 12 hospitals.")
     prompt = build_prompt(task)

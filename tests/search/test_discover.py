@@ -5,6 +5,7 @@ import json
 import pytest
 import search_helpers as h
 from search_helpers import CI_SETTINGS
+from shared_data import shared
 
 import boxloop.api
 from boxloop.cli_discover import main
@@ -14,7 +15,7 @@ from boxloop.search.discover import discover_task
 from boxloop.search.local import LocalExecutor
 from boxloop.search.store import RunStore
 
-EIGHT_SCHOOLS = "/work/shared/benchmarks/posteriordb/data/eight_schools.json"
+EIGHT_SCHOOLS = str(shared("benchmarks", "posteriordb", "data", "eight_schools.json"))
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ __all__ = [
     "load_netcdf",
     "loo",
     "mcse_mean",
+    "mcse_sd",
     "pareto_smoothed_log_weights",
     "rhat",
     "save_netcdf",
@@ -168,6 +169,13 @@ def mcse_mean(idata: az.InferenceData, group: str = "posterior") -> dict[str, np
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _to_numpy(az.mcse(_group(idata, group), method="mean"))
+
+
+def mcse_sd(idata: az.InferenceData, group: str = "posterior") -> dict[str, np.ndarray]:
+    """Monte Carlo standard error of the posterior standard deviation, per variable."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _to_numpy(az.mcse(_group(idata, group), method="sd"))
 
 
 def ess_of_chains(values: np.ndarray, method: str = "mean") -> float:

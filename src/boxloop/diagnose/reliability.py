@@ -319,7 +319,7 @@ def diagnose(
 
 
 def summarize(posterior) -> dict[str, dict[str, float | None]]:
-    """Per scalar quantity: mean, sd, mcse_mean, ess_bulk, rhat, keyed by Stan names.
+    """Per scalar quantity: mean, sd, mcse_mean, mcse_sd, ess_bulk, rhat, keyed by Stan names.
 
     Names are 1-based and flattened as Stan prints them (`theta[1]`, `L[2,1]`). Quantities that
     are undefined (R-hat and ESS of a constant) are None, so the result is JSON-ready.
@@ -328,6 +328,7 @@ def summarize(posterior) -> dict[str, dict[str, float | None]]:
     draws = _posterior_draws(idata)
     stats = {
         "mcse_mean": _arviz.mcse_mean(idata),
+        "mcse_sd": _arviz.mcse_sd(idata),
         "ess_bulk": _arviz.ess(idata, "bulk"),
         "rhat": _arviz.rhat(idata),
     }

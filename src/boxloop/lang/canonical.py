@@ -18,10 +18,14 @@ variables (a variable's colour is its erased declaration, refined by the multise
 of the statements that mention it, with itself shown as SELF and other variables by their
 colour). Variables still tied after refinement are split by individualisation: when the tied
 variables are interchangeable (swapping any two leaves the program the same) all at once, since
-every choice prints the same text; otherwise each member in turn, keeping the smallest text. A
-budget bounds that search; past it the choice follows statement order, so only then (variables
-that refinement cannot tell apart and that are not interchangeable, in numbers beyond the
-budget) could reordering change the hash. Different programs never share a canonical text.
+every choice prints the same text; otherwise each member in turn, keeping the smallest text. Two
+budgets bound that search, a number of colourings and an amount of rendering work proportional
+to the program's size (so that the canonical form costs time linear in the program); past them
+refinement stops where it is and the choice follows declaration order, so only then (variables
+that refinement cannot tell apart in that much work and that are not interchangeable) could
+reordering change the hash, and the text need not be its own canonical form. No program among
+the 441 of the Stan corpus and the tests comes within a quarter of the work budget. Different
+programs never share a canonical text.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import dataclasses
 import functools
 import hashlib
 import heapq
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +55,7 @@ PREFIX = {
 LOOP_PREFIX = "i"
 HASH_DIGITS = 16
 _LEAF_BUDGET = 8  # colourings tried when variables stay tied after refinement
+_WORK_PER_PIECE = 64  # rendering work of the colouring search per template piece of the program
 _DENSITY_SUFFIXES = ("_lpdf", "_lpmf", "_lupdf", "_lupmf", "_lcdf", "_lccdf", "_cdf")
 PRIOR, LIKELIHOOD = 0, 1
 
@@ -228,28 +234,68 @@ def _topological(stmts: tuple, keys: list) -> tuple:
     """The order of `stmts` that keeps every dependent pair as written and otherwise takes the
     smallest key first; unique given the dependency graph, so it ignores independent reorderings."""
     n = len(stmts)
-    effects = [(_reads(s), _writes(s)) for s in stmts]
-
-    def dependent(i, j):
-        (ri, wi), (rj, wj) = effects[i], effects[j]
-        return bool(wi & rj or wj & ri or (wi & wj) - {TARGET})
-
-    succ = [[j for j in range(i + 1, n) if dependent(i, j)] for i in range(n)]
-    indegree = [0] * n
+    succ = _dependency_edges([(_reads(s), _writes(s)) for s in stmts])
+    indegree = [0] * len(succ)
     for js in succ:
         for j in js:
             indegree[j] += 1
     ready = [(keys[i], i) for i in range(n) if indegree[i] == 0]
     heapq.heapify(ready)
     order = []
-    while ready:
-        _, i = heapq.heappop(ready)
-        order.append(stmts[i])
+
+    def release(i):
         for j in succ[i]:
             indegree[j] -= 1
             if indegree[j] == 0:
-                heapq.heappush(ready, (keys[j], j))
+                if j < n:
+                    heapq.heappush(ready, (keys[j], j))
+                else:  # a barrier (see _dependency_edges) passes at once
+                    release(j)
+
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(stmts[i])
+        release(i)
     return tuple(order)
+
+
+def _dependency_edges(effects: list) -> list:
+    """Successor lists over the statements (0..n-1) and some barrier nodes (n..) whose transitive
+    closure is exactly "i < j and the two are dependent" (one writes what the other reads or
+    writes; two writes of TARGET commute). Kahn's algorithm gives the same order on any graph with
+    that closure, and this one has O(mentions) edges where the pairwise test had n^2.
+
+    A name other than TARGET links each use to the last write before it and each write to the
+    reads since that write. TARGET is written by every `~`, so its writes between two reads form
+    a group, and a barrier node after each group links it to the next one."""
+    succ = [[] for _ in effects]
+    last_write, reads_since = {}, defaultdict(list)
+    group, group_kind, barrier = [], None, None
+    for j, (reads, writes) in enumerate(effects):
+        for name in (reads | writes) - {TARGET}:
+            if name in last_write:
+                succ[last_write[name]].append(j)
+            if name in writes:
+                for k in reads_since.pop(name, ()):
+                    if k != j:
+                        succ[k].append(j)
+                last_write[name] = j
+            else:
+                reads_since[name].append(j)
+        kind = (TARGET in reads, TARGET in writes)
+        if kind == (False, False):
+            continue
+        if kind != group_kind or kind == (True, True):
+            if group:
+                barrier = len(succ)
+                succ.append([])
+                for k in group:
+                    succ[k].append(barrier)
+            group, group_kind = [], kind
+        if barrier is not None:
+            succ[barrier].append(j)
+        group.append(j)
+    return succ
 
 
 # ---- prior / likelihood classification of model statements ---------------------------------------
@@ -288,13 +334,23 @@ def _data_derived(stmts: tuple, datalike: set) -> set:
             elif isinstance(n, ast.Assign):
                 for target in _assigned(n.lhs):
                     defs[target] |= ast.free_names(n) - {target}
-    derived: set = set()
     loops = {n.var for s in stmts for n in ast.walk(s) if isinstance(n, (ast.For, ast.ForEach))}
-    changed = True
-    while changed:
-        known = datalike | derived | loops
-        new = {v for v, used in defs.items() if used <= known}
-        changed, derived = new != derived, new
+    # The least fixed point, by counting down what each local still waits for (a round-by-round
+    # iteration takes as many rounds as the longest chain of locals).
+    missing = {v: used - datalike - loops for v, used in defs.items()}
+    waiting = defaultdict(list)
+    for v, names in missing.items():
+        for name in names:
+            waiting[name].append(v)
+    todo = [v for v, names in missing.items() if not names]
+    derived = set(todo)
+    while todo:
+        done = todo.pop()
+        for v in waiting[done]:
+            missing[v].discard(done)
+            if not missing[v] and v not in derived:
+                derived.add(v)
+                todo.append(v)
     return derived
 
 
@@ -312,23 +368,49 @@ def _model_classes(an: _Analysis) -> tuple:
     for s in stmts:
         leaves = {_leaf_class(n, datalike) for n in ast.walk(s)} - {None}
         direct.append(max(leaves) if leaves else None)
+    masks = _reached_masks(stmts, direct)
+    return tuple(c if c is not None else _reached_class(m) for c, m in zip(direct, masks))
+
+
+def _reached_masks(stmts: tuple, direct: list) -> list:
+    """For each local computation, the classes (a bit mask: 1 << PRIOR, 1 << LIKELIHOOD) of the
+    scoring statements that read its results, directly or through other local computations.
+
+    The classes flow backwards from the scoring statements, through the names they read, to the
+    local computations writing those names, and on through what those read; a mask only grows
+    (at most twice), so this is linear in the mentions, where a search from each local was not."""
     effects = [(_reads(s), _writes(s)) for s in stmts]
-    readers = [[j for j, (r, _) in enumerate(effects) if j != i and w & r] for i, (_, w) in enumerate(effects)]
-    return tuple(c if c is not None else _reached_class(i, direct, readers) for i, c in enumerate(direct))
+    writers = defaultdict(list)  # name -> local computations writing it
+    for i, (_, writes) in enumerate(effects):
+        if direct[i] is None:
+            for name in writes:
+                writers[name].append(i)
+    masks = [0] * len(stmts)
+    name_mask = defaultdict(int)
+    todo = []
 
+    def reach(name, mask):
+        if name_mask[name] | mask != name_mask[name]:
+            name_mask[name] |= mask
+            todo.append(name)
 
-def _reached_class(i: int, direct: list, readers: list) -> int:
-    """The class a local computation takes from the scoring statements that read its results,
-    directly or through other local computations: P if any is P, else L if any, else P."""
-    seen, todo, found = {i}, [i], set()
+    for i, c in enumerate(direct):
+        if c is not None:
+            for name in effects[i][0]:
+                reach(name, 1 << c)
     while todo:
-        for j in readers[todo.pop()]:
-            if direct[j] is not None:
-                found.add(direct[j])
-            elif j not in seen:
-                seen.add(j)
-                todo.append(j)
-    return min(found, default=PRIOR)
+        name = todo.pop()
+        for i in writers.get(name, ()):
+            if masks[i] | name_mask[name] != masks[i]:
+                masks[i] |= name_mask[name]
+                for read in effects[i][0]:
+                    reach(read, masks[i])
+    return masks
+
+
+def _reached_class(mask: int) -> int:
+    """P if any reader is P, else L if any, else P."""
+    return PRIOR if mask & (1 << PRIOR) or not mask else LIKELIHOOD
 
 
 # ---- normalisation -------------------------------------------------------------------------------
@@ -362,7 +444,33 @@ def normalise(program: ast.Program) -> ast.Program:
 
 
 def _text(s, names: Mapping[str, str]) -> str:
-    return to_stan(rename(s, names) if names else s)
+    """The printed text of `s` with its variables named by `names` (the others as they are)."""
+    return _fill(_template(s), names)
+
+
+def _fill(parts: tuple, names: Mapping[str, str], self_token: str | None = None) -> str:
+    """A template's text with its tokens named by `names`, and `self_token` shown as SELF."""
+    return "".join(p if k % 2 == 0 else "SELF" if p == self_token else names.get(p, p)
+                   for k, p in enumerate(parts))
+
+
+# Internal tokens (see _Analysis) as printed: `_` and digits, not part of a longer word; string
+# literals are matched first so that nothing inside one is taken for a token.
+_TOKEN_OR_STRING = re.compile(r'"[^"]*"|(?<![A-Za-z0-9_])_[0-9]+(?![A-Za-z0-9_])')
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _template(node) -> tuple:
+    """The printed text of `node` cut around its tokens: (text, token, text, ..., token, text).
+    The search renders each statement many times under different names; printing it once and
+    filling in the names is what keeps that affordable."""
+    text, parts, start = to_stan(node), [], 0
+    for m in _TOKEN_OR_STRING.finditer(text):
+        if not m.group().startswith('"'):
+            parts += [text[start:m.start()], m.group()]
+            start = m.end()
+    parts.append(text[start:])
+    return tuple(parts)
 
 
 def _order_nested(s, key):
@@ -426,6 +534,35 @@ def _mentions(s) -> set[str]:
     return {n.name for n in ast.walk(s) if isinstance(n, (ast.Var, ast.Decl))}
 
 
+@dataclass(frozen=True)
+class _Use:
+    """A top-level statement mentioning a variable: its block, position, rank in that block's
+    order (P before L in the model block), the statement, and its bodies sorted by text."""
+
+    block: str
+    index: int
+    rank: int
+    stmt: object
+    sorted_template: tuple  # of the statement with its bodies sorted by text
+
+
+class _Work:
+    """Rendering work the colouring search may still do (in template pieces, see `_template`).
+    Past it, refinement stops where it is and the remaining ties are split in statement order, so
+    only programs that need that much search can get a text that depends on statement order."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def spend(self, amount: int) -> bool:
+        self.left -= amount
+        return self.left >= 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left < 0
+
+
 class _Colouring:
     """Colour refinement over the non-loop variables of an analysed program."""
 
@@ -433,37 +570,46 @@ class _Colouring:
         self.program, self.classes = an.program, classes
         self.loop_names = loop_names
         self.tokens = [t for t, b in an.bindings.items() if not b.loop_depth]
-        self.uses = defaultdict(list)  # token -> [(block, top-level statement mentioning it)]
+        self.uses = defaultdict(list)  # token -> [_Use of each top-level statement mentioning it]
         self.decls = {}
+        tokens, self.size = set(self.tokens), 0
         for b in an.program.blocks:
-            for s in b.stmts:
-                for token in _mentions(s) & set(self.tokens):
-                    self.uses[token].append((b.name, s))
+            for i, s in enumerate(b.stmts):
+                use = _Use(b.name, i, classes[i] if b.name == "model" else 0, s, _template(_sorted_bodies(s)))
+                for token in _mentions(s) & tokens:
+                    self.uses[token].append(use)
                 self.decls.update({n.name: n for n in ast.walk(s) if isinstance(n, ast.Decl)})
+                self.size += len(_template(s))
         self.block = {t: an.bindings[t].block for t in self.tokens}
+        self.round_cost = sum(len(u.sorted_template) for t in self.tokens for u in self.uses[t])
+        self.work = _Work(_WORK_PER_PIECE * self.size + self.round_cost)
+        self._free = None
 
     def initial(self) -> dict:
         erased = {**self.loop_names, **{t: f"<{self.block[t]}>" for t in self.tokens}}
-        return {t: _digest(self.block[t], _text(self.decls[t], {**erased, t: "SELF"})) for t in self.tokens}
+        return {t: _digest(self.block[t], _fill(_template(self.decls[t]), erased, t)) for t in self.tokens}
 
     def refine(self, colours: dict) -> dict:
-        """Refine until the partition stops splitting."""
-        while True:
+        """Refine until the partition stops splitting (or the work runs out)."""
+        while self.work.spend(self.round_cost):
             shown = {**self.loop_names, **{t: f"<{c}>" for t, c in colours.items()}}
             new = {t: _digest(colours[t], *self._contexts(t, shown)) for t in self.tokens}
             if len(set(new.values())) == len(set(colours.values())):
                 return colours
             colours = new
+        return colours
 
     def _contexts(self, token: str, shown: Mapping[str, str]) -> list[str]:
-        renders = (block + ":" + _text(_sorted_bodies(s), {**shown, token: "SELF"}) for block, s in self.uses[token])
-        return sorted(renders)
+        return sorted(u.block + ":" + _fill(u.sorted_template, shown, token) for u in self.uses[token])
 
     def leaves(self, colours: dict, budget: list, depth: int = 0) -> list[dict]:
         """Colourings with no ties. The first tied class is split by individualising each member
         in turn (while the budget lasts), or all at once when its members are interchangeable,
         since then every choice prints the same program."""
         colours = self.refine(colours)
+        if self.work.exhausted:
+            budget[0] -= 1
+            return [self._split_in_order(colours, depth)]
         classes = defaultdict(list)
         for t in self.tokens:
             classes[colours[t]].append(t)
@@ -481,23 +627,64 @@ class _Colouring:
             out += self.leaves({**colours, token: _digest(colours[token], "*", depth)}, budget, depth + 1)
         return out
 
+    def _split_in_order(self, colours: dict, depth: int) -> dict:
+        """Every remaining tie split at once, members numbered in declaration order."""
+        seen = defaultdict(int)
+        split = {}
+        for t in self.tokens:
+            split[t] = _digest(colours[t], "*", depth, seen[colours[t]])
+            seen[colours[t]] += 1
+        return split
+
     def _symmetric(self, members: list) -> bool:
         """Whether swapping the first member with each other one leaves the program the same up
         to the order of independent statements (then the swaps generate every permutation)."""
         first, layout = members[0], None
         for m in members[1:]:
             swap = {first: m, m: first}
-            near = {id(s): (block, s) for block, s in self.uses[first] + self.uses[m]}.values()
+            near = list({id(u.stmt): u for u in self.uses[first] + self.uses[m]}.values())
             # cheap necessary condition first: the statements that mention either look the same
-            if sorted(f"{b}:{_text(s, {})}" for b, s in near) != sorted(f"{b}:{_text(s, swap)}" for b, s in near):
+            if sorted(f"{u.block}:{_text(u.stmt, {})}" for u in near) != \
+                    sorted(f"{u.block}:{_text(u.stmt, swap)}" for u in near):
+                return False
+            if self._swap_keeps_free_statements(near, swap):
+                continue
+            if not self.work.spend(2 * self.size):
                 return False
             layout = layout or self._layout(self.program)
             if self._layout(rename(self.program, swap)) != layout:
                 return False
         return True
 
+    def _swap_keeps_free_statements(self, near: list, swap: dict) -> bool:
+        """A sufficient condition for the swap to keep the layout, without laying the program out:
+        every statement it touches is free (no dependency on any other statement of its block)
+        and the swap permutes their (block, rank, text) keys. Only these statements mention the
+        swapped variables, so no other statement shares their keys, and the ordering picks the
+        same texts at every step."""
+        free = self._free_statements()
+        if not all(free[u.block][u.index] for u in near):
+            return False
+        before = sorted((u.block, u.rank, _arranged_text(u.stmt)) for u in near)
+        return before == sorted((u.block, u.rank, _arranged_text(rename(u.stmt, swap))) for u in near)
+
+    def _free_statements(self) -> dict:
+        """Per block, whether each top-level statement depends on no other statement of it."""
+        if self._free is None:
+            self._free = {}
+            for b in self.program.blocks:
+                succ = _dependency_edges([(_reads(s), _writes(s)) for s in b.stmts])
+                linked = {i for i, js in enumerate(succ) if js} | {j for js in succ for j in js}
+                self._free[b.name] = [i not in linked for i in range(len(b.stmts))]
+        return self._free
+
     def _layout(self, program: ast.Program) -> str:
         return to_stan(_arrange(program, _sort_key({}, {}), self.classes))
+
+
+def _arranged_text(s) -> str:
+    """The text of a statement with its nested bodies in layout order."""
+    return _text(_order_nested(s, _sort_key({}, {})), {})
 
 
 # ---- canonical text ------------------------------------------------------------------------------

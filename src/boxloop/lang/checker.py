@@ -29,6 +29,9 @@ from .types import INT, REAL, UNIT_CLOSED, Interval, Structure, ValueType, fits,
 PARAM_ORIGINS = ("parameter", "transformed parameter")
 TILDE_BLOCKS = ("model",)
 RNG_BLOCKS = ("transformed data", "generated quantities")
+INT_MAX = 2**31 - 1  # Stan's int is 32 bits; stanc refuses a larger literal
+EMPTY = error("program.empty", "phi1", "the program is empty: no declarations and no statements, so "
+              "there is nothing to fit; write at least a parameters and a model block")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ def check(source, data: dict | None = None) -> CheckResult:
             program = parse(source)
         except ProgramError as exc:
             return CheckResult(None, exc.diagnostics)
+    if not any(block.stmts for block in program.blocks):
+        return CheckResult(program, (EMPTY,))
     checker = Checker(data=data)
     try:
         checker.check_program(program)
@@ -444,6 +449,8 @@ class Checker:
     def expr(self, e) -> Info:
         match e:
             case ast.IntLit(value=v):
+                if v > INT_MAX:
+                    self._int_too_large(e)
                 return Info(INT, iv.point(v, integer=True), exact=True)
             case ast.RealLit(value=v):
                 return Info(REAL, iv.point(v), exact=True)
@@ -462,6 +469,12 @@ class Checker:
             case ast.ArrayLit() | ast.RowVectorLit():
                 return self._literal(e)
         return UNKNOWN
+
+    def _int_too_large(self, e: ast.IntLit) -> None:
+        digits = str(e.value) if e.value < 10 ** 30 else f"a {len(str(e.value))}-digit integer"
+        self.report(error("type.int_too_large", "phi6", f"{digits} is larger than Stan's largest int "
+                          f"({INT_MAX:,}); write it as a real number (with a decimal point or an "
+                          "exponent)", e.pos))
 
     def _var(self, name: str, e) -> Info:
         sym = self.scope.lookup(name)

@@ -14,7 +14,17 @@ from .types import INF, REAL_LINE, Interval
 
 
 def point(x: float, integer: bool = False) -> Interval:
-    return Interval(float(x), float(x), True, True, integer)
+    x = _as_float(x)
+    return Interval(x, x, True, True, integer)
+
+
+def _as_float(x) -> float:
+    # An integer literal can be longer than any float (the checker reports it as too large for
+    # Stan); its interval is then the infinity on its side.
+    try:
+        return float(x)
+    except OverflowError:
+        return INF if x > 0 else -INF
 
 
 def of_values(values) -> Interval:
@@ -135,10 +145,18 @@ def _int_power(a: Interval, k: int) -> Interval:
         return a
     if k > 0 and k % 2 == 0:
         m = abs_(a)
-        return Interval(m.lo ** k, m.hi ** k, m.lo_closed, m.hi_closed, a.integer)
+        return Interval(_pow(m.lo, k), _pow(m.hi, k), m.lo_closed, m.hi_closed, a.integer)
     if k > 0:
-        return Interval(a.lo ** k, a.hi ** k, a.lo_closed, a.hi_closed, a.integer)
+        return Interval(_pow(a.lo, k), _pow(a.hi, k), a.lo_closed, a.hi_closed, a.integer)
     return div(point(1.0), _int_power(a, -k))
+
+
+def _pow(x: float, k: int) -> float:
+    """x ** k for a positive integer k, infinite (with its sign) where a float overflows."""
+    try:
+        return x ** k
+    except OverflowError:
+        return -INF if (x < 0 and k % 2) else INF
 
 
 def abs_(a: Interval) -> Interval:

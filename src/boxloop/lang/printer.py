@@ -67,8 +67,10 @@ def precedence(node) -> int:
             return UNARY
         case ast.Index():
             return POSTFIX
-        case ast.IntLit(value=v) | ast.RealLit(value=v) if math.copysign(1, v) < 0:
+        case ast.IntLit(value=v) if v < 0:
             return UNARY  # only built by code, never parsed: prints with a leading '-'
+        case ast.RealLit(value=v) if math.copysign(1, v) < 0:
+            return UNARY
     return ATOM
 
 

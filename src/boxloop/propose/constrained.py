@@ -30,7 +30,7 @@ class DecodingProposer:
         """`n` proposals; proposal i draws from numpy Generator([seed, i]), so one seed gives one
         answer and proposals are independent of `n`."""
         target = make_target(task.data_block() if context is None else context, block,
-                             generated_quantities=self.generated_quantities)
+                             generated_quantities=self.generated_quantities, observed=task.target)
         data, prompt = task.stan_json(), self.tokenizer.prompt_ids(completion_prompt(task, block))
         run = decode if self.constrained else decode_free
         return [run(self.lm, self.tokenizer, target, data=data, prompt_ids=prompt, config=self.config,

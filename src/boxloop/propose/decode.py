@@ -13,10 +13,14 @@ Policy when a statement keeps failing, or the budget runs out (never an endless 
    `}`), since ending a block at a statement boundary is always legal and keeps what was accepted;
    between blocks it forces the next required header (`model {`, else `parameters {`), or ends the
    program if it is already complete;
+   closing the model block is itself checked: while the program has no likelihood for the
+   observed variable, or a parameter reaches no likelihood (`target.model_problems`), the `}` is
+   rejected like a failing statement (reason "model") and the model writes on;
 3. once `max_total_tokens` tokens (discarded ones included) were spent, or the program has only the
    room its closing needs, the decoder stops sampling and closes everything the same way.
-The final text is checked as a whole with the data; `Decoded.valid` is that verdict, so a program
-that is not valid is returned with `valid=False` and its diagnostics, never as a valid one.
+The final text is checked as a whole with the data, and as a model of the observed variable;
+`Decoded.valid` is that verdict, so a program that is not valid (a closing forced by the budget
+included) is returned with `valid=False` and its diagnostics, never as a valid one.
 
 Accounting: `tokens_generated` counts every token appended after the fixed context (sampled,
 grammar-forced, or re-spelled after a rollback), `tokens_discarded` those rolled back, so
@@ -35,14 +39,14 @@ import llguidance
 import llguidance.numpy as llnp
 import numpy as np
 
-from ..errors import ProposerError
-from ..lang import Checker, check
+from ..errors import ProgramError, ProposerError
+from ..lang import Checker, check, parse
 from ..lang.diagnostics import Diagnostic, error
 from . import segment as seg
 from .base import Accounting, Proposal
 from .lm import LanguageModel, TokenizerAdapter
 from .sampling import allowed_ids, sample
-from .target import Target, role_error
+from .target import Target, model_problems, role_error
 
 _CLOSE = "\n}"
 _HEADERS = ("\nmodel {\n", "\nparameters {\n")
@@ -67,7 +71,8 @@ class DecodeConfig:
 @dataclass(frozen=True)
 class DecodeStats:
     """Where the tokens and the time went. `rejected_by` counts rejected statements by predicate
-    ("phi1".."phi6", "length" for overlong ones, "role" for the wrong D‖P‖L side)."""
+    ("phi1".."phi6", "length" for overlong ones, "role" for the wrong D‖P‖L side, "model" for a
+    model block closed before it models the data)."""
 
     sampled: int = 0
     forced: int = 0
@@ -135,10 +140,18 @@ def decode_free(lm: LanguageModel, tokenizer: TokenizerAdapter, target: Target, 
         tokens.append(token)
         lm.append(state, token)
     text = target.prefix + tokenizer.decode(tokens)
-    result = check(text, data)
     stats = DecodeStats(sampled=len(tokens), kept=len(tokens), lm_seconds=lm_seconds,
                         seconds=time.perf_counter() - started)
-    return Decoded(text, result.valid, result.diagnostics, stats, tuple(tokens))
+    return Decoded(text, *_verdict(target, text, data), stats, tuple(tokens))
+
+
+def _verdict(target: Target, text: str, data) -> tuple[bool, tuple]:
+    """Valid when the checker finds no error and the program models the observed variable."""
+    checked = check(text, data)
+    diagnostics = checked.diagnostics
+    if checked.valid:
+        diagnostics += tuple(model_problems(target, checked.program))
+    return not any(d.is_error for d in diagnostics), diagnostics
 
 
 class _Abort(Exception):
@@ -173,6 +186,7 @@ class _Run:
         self.seg = 0  # where the current unit (statement, header) starts in `text`
         self.attempt = self.tries = 0
         self.finished, self.failure = False, None
+        self.forced_close = False  # the budget closes this block: no more checks on closing it
         self.counts, self.rejected_by = Counter(), Counter()
         self.timers = Counter()
 
@@ -188,8 +202,7 @@ class _Run:
         if self.failure is not None:
             valid, diagnostics = False, (self.failure,)
         else:
-            checked = check(text, self.data)
-            valid, diagnostics = checked.valid, checked.diagnostics
+            valid, diagnostics = _verdict(self.target, text, self.data)
         return Decoded(text, valid, diagnostics, self._stats(), tuple(self.tokens))
 
     def _tick(self) -> None:
@@ -226,7 +239,11 @@ class _Run:
                 self._accept(end)
                 self.block = block
             case seg.Close(end=end):
+                if self._unfinished_model(end):
+                    self._fail("model")
+                    return
                 closed, self.block = self.block, None
+                self.forced_close = False
                 self._accept(end)
                 self.finished = self.target.done_after(closed)
             case seg.Statement(end=end, node=node):
@@ -307,6 +324,19 @@ class _Run:
         finally:
             self.timers["check"] += time.perf_counter() - tick
 
+    def _unfinished_model(self, end: int) -> bool:
+        """Closing the model block now would leave a program that does not model the data."""
+        if self.block != "model" or self.forced_close or not self.cfg.semantic:
+            return False
+        tick = time.perf_counter()
+        try:
+            program = parse(self.target.prefix + self.text[:self.seg + end])
+        except ProgramError:
+            return False  # the final check reports it
+        finally:
+            self.timers["check"] += time.perf_counter() - tick
+        return bool(model_problems(self.target, program))
+
     def _origin(self, name: str) -> str | None:
         symbol = self.checker.scope.lookup(name)
         return symbol.origin if symbol is not None else None
@@ -356,7 +386,7 @@ class _Run:
         self.counts["fallbacks"] += 1
         self.tries = self.attempt = 0
         if self.block is not None:
-            ok = self._force(_CLOSE)
+            ok = self.forced_close = self._force(_CLOSE)
         elif self.matcher.is_accepting():
             self.finished = True
             return

@@ -9,6 +9,10 @@ Three operations (DESIGN §5, RefineStat's L_cd):
 The context is re-printed through the canonical printer, so comments and layout in it do not matter,
 and the generation grammar is the project grammar with its `start` rule narrowed to the operation
 and comments turned off (they cost tokens, carry no meaning, and could run on without end).
+
+A program or likelihood is only a model of the data when it has a likelihood for the observed
+variable and every parameter reaches a likelihood (`model_problems`): the decoder does not close
+the model block before that holds, and a result without it is not valid.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ProgramError, ProposerError
-from ..lang import ast, grammar_text, parse
+from ..lang import ast, blocks, grammar_text, parse
 from ..lang.diagnostics import Diagnostic, error
 from ..lang.printer import to_stan
 from .base import BLOCKS
@@ -46,6 +50,7 @@ class Target:
     open_block: str | None
     context: ast.Program
     generated_quantities: bool = False
+    observed: str | None = None  # the variable the program must model (the task's target)
 
     def done_after(self, block: str) -> bool:
         """Does closing `block` end the program?"""
@@ -54,8 +59,10 @@ class Target:
         return block == "model" and not (self.operation == "program" and self.generated_quantities)
 
 
-def make_target(context: str, operation: str = "program", *, generated_quantities: bool = False) -> Target:
-    """The decoding target for `operation` after the fixed `context` text."""
+def make_target(context: str, operation: str = "program", *, generated_quantities: bool = False,
+                observed: str | None = None) -> Target:
+    """The decoding target for `operation` after the fixed `context` text; with `observed`, the
+    written program must give that variable a likelihood."""
     if operation not in BLOCKS:
         raise ProposerError(f"unknown block {operation!r}; pass block= one of {', '.join(BLOCKS)}",
                             code="propose.bad_block")
@@ -73,7 +80,8 @@ def make_target(context: str, operation: str = "program", *, generated_quantitie
                  "(and transformed data) blocks")
         prefix, open_block = to_stan(program), None
     with_gq = generated_quantities and operation == "program"
-    return Target(operation, generation_grammar(operation, with_gq), prefix, open_block, program, with_gq)
+    return Target(operation, generation_grammar(operation, with_gq), prefix, open_block, program, with_gq,
+                  observed)
 
 
 @functools.cache
@@ -156,3 +164,61 @@ def _base_name(e) -> str | None:
     while isinstance(e, ast.Index):
         e = e.base
     return e.name if isinstance(e, ast.Var) else None
+
+
+# ---- is it a model of the data? ----------------------------------------------------------------
+
+
+def model_problems(target: Target, program: ast.Program) -> list[Diagnostic]:
+    """Why `program` is not yet a model of the observed data, for a program or likelihood target
+    with an observed variable (else nothing): it has no likelihood for that variable, or a
+    parameter is not used: it reaches no likelihood, directly, through transformed parameters and
+    locals, or through the prior of a parameter that does (a hierarchy's hyperparameters), so
+    only its own prior speaks for it."""
+    if target.observed is None or target.operation == "prior":
+        return []
+    likelihood = blocks(program).likelihood_stmts
+    problems = []
+    if target.observed not in {name for s in likelihood for name, _ in _scored(s)}:
+        problems.append(error("propose.no_likelihood", "phi4", f"the program does not model "
+                              f"'{target.observed}': add a likelihood such as `{target.observed} ~ ...;`"))
+    reached = _reached(program, set().union(*(ast.free_names(s) for s in likelihood)))
+    for decl in program.stmts("parameters"):
+        if decl.name not in reached:
+            problems.append(error("propose.unused_parameter", "phi4", f"parameter '{decl.name}' is not "
+                                  "used by any likelihood (nor by the prior of a parameter that is), so "
+                                  "the data say nothing about it; use it or drop it", decl.pos))
+    return problems
+
+
+def _scored(stmt):
+    """(variate name, the expressions its density depends on) for each `~` and density call."""
+    return [score for node in ast.walk(stmt) if (score := _score(node)) is not None]
+
+
+def _score(node):
+    if isinstance(node, ast.Tilde):
+        return _base_name(node.lhs), node.args + ((node.truncation,) if node.truncation else ())
+    if isinstance(node, ast.Call) and node.conditional and node.args:
+        return _base_name(node.args[0]), node.args[1:]
+    return None
+
+
+def _reached(program: ast.Program, names: set) -> set:
+    """`names` and everything they depend on: what they are computed from, and the arguments of
+    their own distributions."""
+    sources = {}
+    for node in (n for block in program.blocks for s in block.stmts for n in ast.walk(s)):
+        if isinstance(node, ast.Decl):
+            sources.setdefault(node.name, set()).update(ast.free_names(node))
+        elif isinstance(node, ast.Assign) and (name := _base_name(node.lhs)) is not None:
+            sources.setdefault(name, set()).update(ast.free_names(node.rhs) | ast.free_names(node.lhs))
+        if (score := _score(node)) is not None:
+            sources.setdefault(score[0], set()).update(*(ast.free_names(a) for a in score[1]))
+    reached, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(sources.get(name, ()))
+    return reached
