@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     add_data_options(p, target=True)
     p.add_argument("--describe", help="a plain-language description of the data")
     p.add_argument("--proposer", default=DEFAULT_PROPOSER,
-                   help="grammar | openai:<model>@<base_url> | hf:<path> | spfn (default: %(default)s)")
+                   help="grammar | spfn[:<checkpoint>] | openai:<model>@<base_url> | hf:<path> (default: %(default)s)")
     p.add_argument("-n", type=_positive_int, default=1, help="number of programs (default: 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -52,6 +52,8 @@ def run_propose(args) -> int:
     total = sum((p.accounting for p in proposals), Accounting(tries=0))
     payload = {"programs": [p.text for p in proposals], "valid": [p.valid for p in proposals],
                "tokens": total.to_dict()}
+    if any(p.score is not None for p in proposals):  # log q(program | data), best first (spfn)
+        payload["scores"] = [p.score for p in proposals]
     emit(payload, args.json, _human(proposals, total))
     return EXIT_OK if any(p.valid for p in proposals) else EXIT_FAILED
 

@@ -36,7 +36,8 @@ def test_human_output_and_target(capsys):
 def test_usage_and_data_errors_exit_2(capsys):
     assert run(["propose", str(DATA / "surgical_data.json"), "--target", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
-    assert run(["propose", str(DATA / "surgical_data.json"), "--proposer", "spfn"]) == 2
-    assert "not trained yet" in capsys.readouterr().err
+    assert run(["propose", str(DATA / "surgical_data.json"), "--proposer", "spfn:/no/such/spfn.npz"]) == 2
+    err = capsys.readouterr().err
+    assert "/no/such/spfn.npz" in err and "boxloop spfn train" in err
     assert run(["propose", str(DATA / "surgical_data.json"), "-n", "0"]) == 2
     assert "must be at least 1" in capsys.readouterr().err

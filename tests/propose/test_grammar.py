@@ -177,8 +177,8 @@ def test_factory_and_bad_block(tasks):
         GrammarProposer().propose(tasks["surgical_data"], block="everything")
     assert err.value.code == "propose.bad_block"
     with pytest.raises(ProposerError) as err:
-        get_proposer("spfn")
-    assert err.value.code == "propose.unavailable" and "grammar" in str(err.value)
+        get_proposer("spfn:/no/such/checkpoint.npz")
+    assert err.value.code == "spfn.checkpoint_missing" and "/no/such/checkpoint.npz" in str(err.value)
 
 
 _WEIBULL_RAW_X = """

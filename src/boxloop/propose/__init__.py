@@ -4,7 +4,8 @@
 - "grammar"                      the typed probabilistic grammar (no language model)
 - "openai:<model>@<base_url>"    any OpenAI-compatible chat server (options after '#')
 - "hf:<path>"                    a local Hugging Face causal LM (needs the `hf` extra)
-- "spfn"                         the built-in trained proposer (not trained yet)
+- "spfn" or "spfn:<checkpoint>"  the built-in trained proposer (boxloop.spfn; the shipped checkpoint
+                                 unless one is named)
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def get_proposer(spec: str, **options) -> Proposer:
     if name == "hf":
         return _hf(spec, options)
     if name == "spfn":
-        raise ProposerError("the built-in SPFN proposer is not trained yet; use --proposer grammar (or an LM: "
-                            "openai:<model>@<url>, hf:<path>)", code="propose.unavailable")
+        from ..spfn.proposer import SPFNProposer
+
+        path = spec.split(":", 1)[1] if ":" in spec else None
+        return SPFNProposer(path or None, **options)
     raise ProposerError(f"unknown proposer {spec!r}; use grammar, openai:<model>@<base_url>, hf:<path> or spfn",
                         code="propose.unknown")
 

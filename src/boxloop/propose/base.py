@@ -32,7 +32,8 @@ class Accounting:
 class Proposal:
     """One candidate. `text` is the whole program (context + the new block when a block was asked
     for); `block` names what was generated; `valid` is the checker's verdict on `text`;
-    `diagnostics` holds the checker's findings (dicts, JSON-ready)."""
+    `diagnostics` holds the checker's findings (dicts, JSON-ready); `score` is the proposer's
+    log-probability of the program given the data, where it defines one (higher ranks first)."""
 
     text: str
     valid: bool
@@ -40,6 +41,7 @@ class Proposal:
     accounting: Accounting = field(default_factory=Accounting)
     diagnostics: tuple = ()
     proposer: str = ""
+    score: float | None = None  # the proposer's log q(program | data), when it has one (spfn)
 
 
 @runtime_checkable

@@ -188,27 +188,31 @@ class Decoder:
         return [(np.zeros((h, t, d // h), np.float32), np.zeros((h, t, d // h), np.float32))
                 for _ in self.p["decoder"]]
 
-    def step(self, cache: list, token: int, position: int) -> np.ndarray:
-        """Logits after `token` at `position`, writing its keys and values into `cache`."""
-        p, h = self.p, self.cfg.heads
-        x = p["token"][token] + p["position"][position]
+    def extend(self, cache: list, tokens, start: int) -> np.ndarray:
+        """Logits (n, V) after each of `tokens`, placed at positions start.., writing their keys
+        and values into `cache` (one block: several forced tokens cost one pass)."""
+        p, h, n = self.p, self.cfg.heads, len(tokens)
+        end = start + n
+        x = p["token"][np.asarray(tokens)] + p["position"][start:end]
+        causal = np.arange(end)[None, :] <= np.arange(start, end)[:, None]
         for layer, (kc, vc), (ck, cv) in zip(p["decoder"], cache, self.cross):
             a = _layer_norm(layer["n1"], x, np)
-            q = _apply(layer["self"]["q"], a).reshape(h, -1)
-            kc[:, position] = _apply(layer["self"]["k"], a).reshape(h, -1)
-            vc[:, position] = _apply(layer["self"]["v"], a).reshape(h, -1)
-            x = x + _apply(layer["self"]["o"], _one_query(q, kc[:, :position + 1], vc[:, :position + 1]))
-            b = _layer_norm(layer["n2"], x, np)
-            q = _apply(layer["cross"]["q"], b).reshape(h, -1)
-            x = x + _apply(layer["cross"]["o"], _one_query(q, ck, cv))
+            q = _heads(_apply(layer["self"]["q"], a), h)
+            kc[:, start:end] = _heads(_apply(layer["self"]["k"], a), h)
+            vc[:, start:end] = _heads(_apply(layer["self"]["v"], a), h)
+            x = x + _apply(layer["self"]["o"], _block(q, kc[:, :end], vc[:, :end], causal))
+            b = _heads(_apply(layer["cross"]["q"], _layer_norm(layer["n2"], x, np)), h)
+            x = x + _apply(layer["cross"]["o"], _block(b, ck, cv, None))
             x = x + _ff(layer["mlp"], _layer_norm(layer["n3"], x, np), np)
         return _layer_norm(p["out"], x, np) @ p["token"].T
 
 
-def _one_query(q, k, v):
-    """One query per head (h, dh) against keys/values (h, n, dh) -> (h * dh,)."""
-    scores = np.einsum("hd,hnd->hn", q, k) / np.sqrt(q.shape[-1])
-    return np.einsum("hn,hnd->hd", _softmax(scores, np), v).reshape(-1)
+def _block(q, k, v, mask):
+    """Queries (h, n, dh) against keys/values (h, m, dh), mask (n, m) or None -> (n, h * dh)."""
+    scores = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask[None], scores, -1e9)
+    return _merge(_softmax(scores, np) @ v)
 
 
 def to_numpy(params):

@@ -1,0 +1,143 @@
+"""`--proposer spfn`: the trained network under semantic constrained decoding.
+
+For a task: its variables are mapped onto role slots, the encoder reads the data once, and each
+proposal is a constrained decoding run (`propose.decode`) over a tokenizer whose slot tokens spell
+the task's own names, so every proposal is a checked program of the task's data block. Proposals
+are sampled from the model (temperature 1: its posterior over programs), made distinct by
+structural hash, and ranked by log q(M | D): the sum of the model's log-probabilities of the
+program's tokens and the end of text, with the forced data block given.
+
+Block rewrites (a new prior or likelihood for a fixed context) are not what the network was
+trained on; they go to the grammar proposer, and the proposal says so (`proposer` = "grammar").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ProposerError
+from ..lang import check, structural_hash
+from ..propose.base import Proposal
+from ..propose.decode import DecodeConfig, decode
+from ..propose.lm import TokenizerAdapter
+from ..propose.target import make_target
+from . import checkpoint
+from .features import encode_task
+from .model import Decoder, encode, to_numpy
+from .vocab import BOS, EOS, VOCAB, role_names
+
+ATTEMPTS_PER_PROPOSAL = 3  # samples drawn per distinct program asked for, at most
+
+
+def shipped_checkpoint() -> Path:
+    return Path(str(resources.files("boxloop.spfn").joinpath("weights/spfn.npz")))
+
+
+@dataclass
+class _State:
+    tokens: list
+    cache: list
+    seen: int = 0  # tokens whose keys and values are in the cache
+    last: np.ndarray | None = None
+
+
+class SPFNLanguageModel:
+    """The decoder's LanguageModel for one dataset (the memory is fixed at construction)."""
+
+    def __init__(self, params, cfg, memory: np.ndarray):
+        self.decoder = Decoder(params, memory, cfg)
+        self.vocab_size, self.max_length = cfg.vocab_size, cfg.max_length
+
+    def start(self, prompt_ids) -> _State:
+        return _State(list(prompt_ids), self.decoder.new_cache())
+
+    def append(self, state: _State, token_id: int) -> None:
+        state.tokens.append(int(token_id))
+
+    def crop(self, state: _State, n_tokens: int) -> None:
+        del state.tokens[n_tokens:]
+        if state.seen > n_tokens:
+            state.seen, state.last = n_tokens, None
+
+    def logits(self, state: _State) -> np.ndarray:
+        if state.seen < len(state.tokens):
+            state.last = self.decoder.extend(state.cache, state.tokens[state.seen:], state.seen)[-1]
+            state.seen = len(state.tokens)
+        elif state.last is None:  # cropped back to a point whose logits were not kept
+            state.last = self.decoder.extend(state.cache, state.tokens[-1:], len(state.tokens) - 1)[-1]
+        return state.last
+
+    def log_probability(self, ids: list, forced: int) -> float:
+        """log q of ids[forced:] given ids[:forced], in one pass."""
+        out = self.decoder.extend(self.decoder.new_cache(), ids[:-1], 0)
+        out = out - out.max(-1, keepdims=True)
+        logp = out - np.log(np.exp(out).sum(-1, keepdims=True))
+        rows = np.arange(forced - 1, len(ids) - 1)
+        return float(logp[rows, np.asarray(ids)[forced:]].sum())
+
+
+class SPFNProposer:
+    """Proposes whole programs with the trained SPFN (see the module docstring)."""
+
+    name = "spfn"
+
+    def __init__(self, path: str | Path | None = None, config: DecodeConfig | None = None):
+        self.path = Path(path) if path is not None else shipped_checkpoint()
+        params, meta, _ = checkpoint.load(self.path)
+        self.params, self.cfg, self.meta = to_numpy(params), meta["config"], meta
+        self.config = config or DecodeConfig(temperature=1.0, top_p=0.98, max_tokens=480)
+
+    def propose(self, task, *, context: str | None = None, block: str = "program", n: int = 1,
+                seed: int = 0) -> list[Proposal]:
+        if block != "program":
+            from ..propose.grammar import GrammarProposer
+
+            return GrammarProposer().propose(task, context=context, block=block, n=n, seed=seed)
+        started = time.perf_counter()
+        run = self._session(task)
+        found: dict[str, tuple[float, Proposal]] = {}
+        last = None
+        for i in range(n * ATTEMPTS_PER_PROPOSAL):
+            if len(found) >= n:
+                break
+            proposal, score, digest = last = run(np.random.default_rng([seed, i]))
+            if digest is not None and (digest not in found or found[digest][0] < score):
+                found[digest] = (score, proposal)
+        # nothing valid at all: the last attempt goes back, marked invalid with its diagnostics
+        ranked = sorted(found.values(), key=lambda sp: -sp[0])[:n] or [(last[1], last[0])]
+        spent = (time.perf_counter() - started) / max(len(ranked), 1)
+        return [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p in ranked]
+
+    def _session(self, task):
+        """A function rng -> (proposal, log q, structural hash or None) for this task."""
+        names = role_names(task)
+        features, slots = encode_task(task, names)
+        mask = np.ones(len(slots), bool)
+        memory = encode(self.params, features, slots, mask, self.cfg, xp=np)
+        lm = SPFNLanguageModel(self.params, self.cfg, memory)
+        tokenizer = TokenizerAdapter(VOCAB.ll_tokenizer(names), lambda text: VOCAB.encode(text, names), EOS, (BOS,))
+        target = make_target(task.data_block(), "program", observed=task.target)
+        prefix = tokenizer.prompt_ids(target.prefix)
+        room = self.cfg.max_length - len(prefix) - 2
+        if room < 40:
+            raise ProposerError(f"the data block of this task takes {len(prefix)} tokens, too many for the SPFN's "
+                                f"window of {self.cfg.max_length}; drop variables (--drop) or use --proposer grammar",
+                                code="propose.window")
+        config = replace(self.config, max_tokens=min(self.config.max_tokens, room))
+        data = task.stan_json()
+
+        def one(rng):
+            out = decode(lm, tokenizer, target, data=data, prompt_ids=[BOS], config=config, rng=rng)
+            ids = [BOS, *VOCAB.encode(target.prefix, names), *out.tokens, EOS]
+            score = lm.log_probability(ids, len(ids) - len(out.tokens) - 1)
+            digest = None
+            if out.valid:
+                result = check(out.text, data=data)
+                digest = structural_hash(result.program) if result.valid else None
+            return out.proposal("program", self.name), score, digest
+        return one
