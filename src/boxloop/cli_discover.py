@@ -26,7 +26,7 @@ def add_arguments(p: ArgumentParser) -> None:
     p.add_argument("data", help="a table (.csv, .tsv, .parquet, .feather), Stan-JSON or R dump file")
     add_data_options(p, target=True)
     p.add_argument("--describe", help="plain-language description of the data")
-    p.add_argument("--proposer", default="grammar", help="grammar (default), openai:<model>@<url>, hf:<path>")
+    p.add_argument("--proposer", default="grammar", help="grammar (default), spfn[:<checkpoint>], openai:<model>@<url>, hf:<path>")
     p.add_argument("--strategy", choices=("refine", "average", "best-of-n"), default="refine")
     p.add_argument("--budget", type=int, default=24, help="most distinct programs fitted (R_max)")
     p.add_argument("--seed", type=int, default=0)

@@ -20,6 +20,11 @@ from ..lang import check, structural_hash
 from .records import ProposalRecord, Request
 from .store import RunStore
 
+# A proposer that ranks its programs (`ranks_programs`, the SPFN: by log q(M | D)) writes the first
+# programs of a run as one ranked list, so lineage k starts from its k-th best program and the fits
+# follow its order. Fixed, not the budget: a rerun with a bigger budget asks for the same list.
+RANKED_FIRST = 8
+
 
 def request_seed(run_seed: int, req: Request) -> int:
     """The proposer's seed for a slot: fixed by the run seed and the slot, independent of order."""
@@ -33,6 +38,7 @@ class ProposalSource:
         self.config_hash, self.run_seed = config_hash, run_seed
         self.data = dict(task.dataset.values)
         self.proposed = 0  # proposer calls made this session (not replays)
+        self._ranking: list | None = None
 
     def get(self, req: Request) -> ProposalRecord:
         known = self.store.find_proposal(self.config_hash, req.slot)
@@ -47,8 +53,8 @@ class ProposalSource:
         started = time.perf_counter()
         name = getattr(self.proposer, "name", type(self.proposer).__name__)
         try:
-            proposal = self.proposer.propose(self.task, context=req.context, block=req.block, n=1,
-                                             seed=request_seed(self.run_seed, req))[0]
+            proposal = self._ranked(req) or self.proposer.propose(
+                self.task, context=req.context, block=req.block, n=1, seed=request_seed(self.run_seed, req))[0]
         except BoxloopError as err:  # the proposer declined (no rewrite it knows), or its server failed
             if isinstance(err, ProposerError) and err.transport:
                 raise
@@ -65,6 +71,16 @@ class ProposalSource:
         digest = structural_hash(result.program) if result.valid else None
         return _record(req, proposal.proposer or name, proposal.text, result.valid, digest,
                        tuple(d.to_dict() for d in result.diagnostics), **cost)
+
+
+    def _ranked(self, req: Request):
+        """The lineage's place in the proposer's ranked first programs, if it has one."""
+        first = req.block == "program" and req.depth == 0 and req.attempt == 0 and req.lineage < RANKED_FIRST
+        if not (first and getattr(self.proposer, "ranks_programs", False)):
+            return None
+        if self._ranking is None:
+            self._ranking = self.proposer.propose(self.task, n=RANKED_FIRST, seed=self.run_seed)
+        return self._ranking[req.lineage] if req.lineage < len(self._ranking) else None
 
 
 def _record(req: Request, proposer: str, text: str, valid: bool, digest, diagnostics: tuple, **extra) -> ProposalRecord:

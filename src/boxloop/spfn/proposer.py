@@ -85,6 +85,7 @@ class SPFNProposer:
     """Proposes whole programs with the trained SPFN (see the module docstring)."""
 
     name = "spfn"
+    ranks_programs = True  # discover fits its first programs in this proposer's order
 
     def __init__(self, path: str | Path | None = None, config: DecodeConfig | None = None):
         self.path = Path(path) if path is not None else shipped_checkpoint()

@@ -1,0 +1,77 @@
+"""`--proposer spfn` with the shipped checkpoint: K distinct valid programs ranked by log q(M | D),
+reported by `propose --json`; odd data still get valid proposals or a clear message."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boxloop.cli import main
+from boxloop.data import make_task
+from boxloop.errors import ProposerError
+from boxloop.lang import check, structural_hash
+from boxloop.spfn.proposer import SPFNProposer, shipped_checkpoint
+
+DATA = Path(__file__).parents[1] / "propose" / "data"
+
+
+@pytest.fixture(scope="module")
+def spfn():
+    return SPFNProposer()
+
+
+def test_shipped_checkpoint_is_small_and_loads(spfn):
+    assert shipped_checkpoint().stat().st_size < 20 * 2 ** 20
+    assert spfn.meta["step"] > 0
+
+
+def test_distinct_valid_programs_sorted_by_score(spfn):
+    task = make_task(DATA / "surgical_data.json")
+    proposals = spfn.propose(task, n=3, seed=1)
+    assert len(proposals) == 3 and all(p.valid for p in proposals)
+    assert len({structural_hash(check(p.text).program) for p in proposals}) == 3
+    scores = [p.score for p in proposals]
+    assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)
+    assert all(check(p.text, data=task.stan_json()).valid for p in proposals)
+
+
+def test_same_seed_same_proposals(spfn):
+    task = make_task(DATA / "eight_schools.json")
+    a, b = spfn.propose(task, n=2, seed=3), spfn.propose(task, n=2, seed=3)
+    assert [p.text for p in a] == [p.text for p in b]
+
+
+def test_propose_json_reports_scores(capsys):
+    code = main(["propose", str(DATA / "GLM_Binomial_data.json"), "--proposer", "spfn", "-n", "2", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(payload["programs"]) == 2 and all(payload["valid"])
+    assert payload["scores"] == sorted(payload["scores"], reverse=True)
+    assert payload["tokens"]["seconds"] > 0
+
+
+def _odd_tasks():
+    rng = np.random.default_rng(0)
+    yield make_task({"y": rng.normal(size=30).tolist()}, target="y")  # one column
+    yield make_task({"N": 3, "y": [1.0, 2.5, 0.5], "x": [1.0, 2.0, 3.0]}, target="y")  # three rows
+    yield make_task({"N": 20, "y": (1e12 * (1 + rng.random(20))).tolist()}, target="y")  # values of 1e12
+    yield make_task({"N": 20, "y": [4] * 20, "x": [1.0] * 20}, target="y")  # all ties
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_odd_data_get_valid_programs(spfn, k):
+    task = list(_odd_tasks())[k]
+    proposals = spfn.propose(task, n=1, seed=0)
+    assert proposals[0].valid, proposals[0].diagnostics
+
+
+def test_too_many_columns_is_a_clear_message(spfn):
+    rng = np.random.default_rng(0)
+    data = {"N": 40, "y": rng.normal(size=40).tolist(), **{f"c{j}": rng.normal(size=40).tolist() for j in range(200)}}
+    task = make_task(data, target="y")
+    try:
+        proposals = spfn.propose(task, n=1)
+    except ProposerError as err:
+        assert err.code == "propose.window" and "--proposer grammar" in str(err)
+    else:
+        assert proposals[0].valid
