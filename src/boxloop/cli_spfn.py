@@ -6,7 +6,8 @@
 
 `simulate` writes the (data, program) pairs of the three splits (train, family, range) under
 DIR/pairs; `train` prepares the train split once (DIR/train.npz), trains, and writes
-OUT/checkpoint.npz (rerunning the same command resumes it); `evaluate` prints, for each held-out
+OUT/checkpoint.npz (rerunning the same command resumes it) and OUT/spfn.npz, the parameters alone
+(what ships as boxloop/spfn/weights/spfn.npz); `evaluate` prints, for each held-out
 split and family, how often `spfn` and `grammar` put the generating structure first and among
 the first five.
 """
@@ -86,7 +87,7 @@ def _prepared(cache: Path, split: str, max_length: int, limit: int | None = None
 
 
 def run_train(args) -> int:
-    from .spfn import examples
+    from .spfn import checkpoint, examples
     from .spfn.train import TrainConfig, progress_bar, train
 
     cfg = TrainConfig()
@@ -100,6 +101,7 @@ def run_train(args) -> int:
     cache = Path(args.cache)
     data = examples.load(_prepared(cache, "train", cfg.model.max_length))
     result = train(cfg, data, Path(args.out), progress=None if args.json else progress_bar())
+    checkpoint.export(Path(args.out) / "checkpoint.npz", Path(args.out) / "spfn.npz")
     last = result["history"][-1][1] if result["history"] else None
     emit({"checkpoint": str(Path(args.out) / "checkpoint.npz"), "examples": len(data["forced"]), **result},
          args.json, f"step {result['step']}: loss {last}; {result['parameters']} parameters; "

@@ -71,3 +71,13 @@ def _fill(template, stored: dict, prefix: str):
             raise ValueError(f"{key} has shape {value.shape}, the model needs {np.shape(leaf)}")
         filled.append(value.astype(np.float32) if prefix == "param" else value)
     return jax.tree_util.tree_unflatten(tree, filled)
+
+
+def export(source: Path, target: Path) -> dict:
+    """Write the parameters of a training checkpoint, without the optimiser state, to `target`
+    (what ships with the package); returns the meta."""
+    params, meta, _ = load(source)
+    config = meta.pop("config")
+    save(target, params, config=config, step=meta.pop("step"), history=meta.pop("history"),
+         extra={k: v for k, v in meta.items() if k != "format"})
+    return meta

@@ -46,12 +46,28 @@ class _State:
     last: np.ndarray | None = None
 
 
+def _identifier_starts() -> np.ndarray:
+    return np.array([bool(t) and (t[0].isalnum() or t[0] == "_") for t in VOCAB.tokens])
+
+
+def _words() -> np.ndarray:
+    out = np.zeros(VOCAB.size, bool)
+    out[list(VOCAB.word_ids.values())] = True
+    return out
+
+
 class SPFNLanguageModel:
-    """The decoder's LanguageModel for one dataset (the memory is fixed at construction)."""
+    """The decoder's LanguageModel for one dataset (the memory is fixed at construction).
+
+    The vocabulary spells every known word as one token, so in the text the model was trained on
+    a word token is never followed by a token that continues an identifier; the grammar alone
+    would allow `p2` + `normal` to run together into one name, so those continuations are given
+    no weight here."""
 
     def __init__(self, params, cfg, memory: np.ndarray):
         self.decoder = Decoder(params, memory, cfg)
         self.vocab_size, self.max_length = cfg.vocab_size, cfg.max_length
+        self._continues, self._word = _identifier_starts(), _words()
 
     def start(self, prompt_ids) -> _State:
         return _State(list(prompt_ids), self.decoder.new_cache())
@@ -70,6 +86,8 @@ class SPFNLanguageModel:
             state.seen = len(state.tokens)
         elif state.last is None:  # cropped back to a point whose logits were not kept
             state.last = self.decoder.extend(state.cache, state.tokens[-1:], len(state.tokens) - 1)[-1]
+        if state.tokens and self._word[state.tokens[-1]]:
+            return np.where(self._continues, -np.inf, state.last)
         return state.last
 
     def log_probability(self, ids: list, forced: int) -> float:
