@@ -48,6 +48,7 @@ def register(subparsers) -> None:
     e.add_argument("--checkpoint", help="an SPFN checkpoint (default: the shipped one)")
     e.add_argument("--per-family", type=int, default=10, help="datasets per family and split")
     e.add_argument("-n", type=int, default=5, help="proposals per dataset")
+    e.add_argument("--split", choices=("family", "range"), action="append", help="only these held-out splits")
     e.add_argument("--json", action="store_true")
     e.set_defaults(run=run_evaluate)
     p.set_defaults(run=_needs_subcommand)
@@ -117,7 +118,7 @@ def run_evaluate(args) -> int:
     spfn = SPFNProposer(args.checkpoint)
     proposers = {"spfn": spfn, "grammar": GrammarProposer()}
     report = {}
-    for split in ("family", "range"):
+    for split in args.split or ("family", "range"):
         outcomes = {name: [] for name in proposers}
         for task, truth in _held_out(Path(args.cache), split, args.per_family):
             for name, proposer in proposers.items():

@@ -182,6 +182,9 @@ class Decoder:
         h = cfg.heads
         self.cross = [(_heads(_apply(l["cross"]["k"], memory), h), _heads(_apply(l["cross"]["v"], memory), h))
                       for l in params["decoder"]]
+        # one matrix product for the self-attention's queries, keys and values (fewer small calls)
+        self.qkv = [{"w": np.concatenate([l["self"][n]["w"] for n in "qkv"], 1),
+                     "b": np.concatenate([l["self"][n]["b"] for n in "qkv"])} for l in params["decoder"]]
 
     def new_cache(self) -> list:
         d, h, t = self.cfg.width, self.cfg.heads, self.cfg.max_length
@@ -194,12 +197,11 @@ class Decoder:
         p, h, n = self.p, self.cfg.heads, len(tokens)
         end = start + n
         x = p["token"][np.asarray(tokens)] + p["position"][start:end]
-        causal = np.arange(end)[None, :] <= np.arange(start, end)[:, None]
-        for layer, (kc, vc), (ck, cv) in zip(p["decoder"], cache, self.cross):
-            a = _layer_norm(layer["n1"], x, np)
-            q = _heads(_apply(layer["self"]["q"], a), h)
-            kc[:, start:end] = _heads(_apply(layer["self"]["k"], a), h)
-            vc[:, start:end] = _heads(_apply(layer["self"]["v"], a), h)
+        causal = np.arange(end)[None, :] <= np.arange(start, end)[:, None] if n > 1 else None
+        for layer, qkv, (kc, vc), (ck, cv) in zip(p["decoder"], self.qkv, cache, self.cross):
+            q, k, v = np.split(_apply(qkv, _layer_norm(layer["n1"], x, np)), 3, axis=-1)
+            q = _heads(q, h)
+            kc[:, start:end], vc[:, start:end] = _heads(k, h), _heads(v, h)
             x = x + _apply(layer["self"]["o"], _block(q, kc[:, :end], vc[:, :end], causal))
             b = _heads(_apply(layer["cross"]["q"], _layer_norm(layer["n2"], x, np)), h)
             x = x + _apply(layer["cross"]["o"], _block(b, ck, cv, None))
