@@ -123,6 +123,9 @@ def run_evaluate(args) -> int:
         for task, truth in _held_out(Path(args.cache), split, args.per_family):
             for name, proposer in proposers.items():
                 outcomes[name].append(judge(proposer, task, truth, n=args.n))
+            done = outcomes["spfn"][-1]
+            print(f"{split}: {len(outcomes['spfn'])} datasets ({truth.family}: spfn first {done.first}, "
+                  f"{done.seconds:.1f} s)", file=sys.stderr, flush=True)
         report[split] = {name: table(os) for name, os in outcomes.items()}
     emit({"checkpoint": str(spfn.path), "step": spfn.meta.get("step"), "report": report}, args.json,
          _human(report))

@@ -12,7 +12,7 @@ from boxloop.spfn.evaluate import generating_structure, structure_of
 @pytest.fixture(scope="module")
 def structures():
     rng = np.random.default_rng(11)
-    return [make_structure(rng, FAMILIES[i % len(FAMILIES)]) for i in range(120)]
+    return [make_structure(rng, FAMILIES[i % len(FAMILIES)]) for i in range(80)]
 
 
 def test_programs_pass_the_checker_and_are_canonical(structures):
