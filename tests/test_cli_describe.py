@@ -82,10 +82,16 @@ def test_bad_data_options_exit_2_naming_the_problem(capsys, batches, argv, code_
 
 def test_every_flag_an_error_message_names_exists():
     """No message tells a user to pass a flag that no command has."""
-    parser = _build_parser()
-    known = {opt for action in parser._actions for opt in action.option_strings}
-    for sub in parser._subparsers._group_actions[0].choices.values():
-        known |= {opt for action in sub._actions for opt in action.option_strings}
+    def flags(parser):  # every option of a parser and of its subcommands, nested ones included
+        found = {opt for action in parser._actions for opt in action.option_strings}
+        for action in parser._actions:
+            choices = getattr(action, "choices", None)
+            for sub in (choices.values() if isinstance(choices, dict) else ()):
+                if hasattr(sub, "_actions"):
+                    found |= flags(sub)
+        return found
+
+    known = flags(_build_parser())
     # Modules that build other programs' command lines (stanc, `ray start`) name those programs' flags.
     launchers = {SRC / "lang" / "stanc.py", SRC / "search" / "ray_local.py"}
     named = set()

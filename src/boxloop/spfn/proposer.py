@@ -4,7 +4,8 @@ For a task: its variables are mapped onto role slots, the encoder reads the data
 proposal is a constrained decoding run (`propose.decode`) over a tokenizer whose slot tokens spell
 the task's own names, so every proposal is a checked program of the task's data block. Proposals
 are sampled from the model (temperature 1: its posterior over programs), made distinct by
-structural hash, and ranked by log q(M | D): the sum of the model's log-probabilities of the
+structural hash (up to 3 samples per program asked for, so fewer than asked come back when the
+model is sure), and when none of them is valid the proposer says so (`spfn.no_valid_program`), and ranked by log q(M | D): the sum of the model's log-probabilities of the
 program's tokens and the end of text, with the forced data block given.
 
 Block rewrites (a new prior or likelihood for a fixed context) are not what the network was
@@ -127,8 +128,12 @@ class SPFNProposer:
             proposal, score, digest = last = run(np.random.default_rng([seed, i]))
             if digest is not None and (digest not in found or found[digest][0] < score):
                 found[digest] = (score, proposal)
-        # nothing valid at all: the last attempt goes back, marked invalid with its diagnostics
-        ranked = sorted(found.values(), key=lambda sp: -sp[0])[:n] or [(last[1], last[0])]
+        if not found:
+            problem = next((d["message"] for d in last[0].diagnostics if d.get("severity") == "error"), "")
+            raise ProposerError(f"the SPFN wrote no valid program for this data in {n * ATTEMPTS_PER_PROPOSAL} "
+                                f"attempts (the last: {problem}); data this far from its training set need "
+                                f"--proposer grammar", code="spfn.no_valid_program")
+        ranked = sorted(found.values(), key=lambda sp: -sp[0])[:n]
         spent = (time.perf_counter() - started) / max(len(ranked), 1)
         return [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p in ranked]
 
