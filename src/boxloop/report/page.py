@@ -46,6 +46,22 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> ReportSu
                          len(view.candidates))
 
 
+def report_after_run(run_dir: str | Path, written: list | None = None) -> ReportSummary | None:
+    """`write_report` at the end of a discover run: a failure to write the report is printed on
+    stderr, never raised (the run itself has finished). The summary is appended to `written`."""
+    import sys
+
+    try:
+        summary = write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run's own outcome must not be masked by its report
+        code = getattr(exc, "code", "report.failed")
+        print(f"boxloop: [{code}] the report could not be written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    if written is not None:
+        written.append(summary)
+    return summary
+
+
 def render(view: RunView) -> str:
     best = view.best
     comparison = _comparison(view)
