@@ -58,7 +58,7 @@ def _declaration(d: ast.Decl) -> str:
     if t.sizes:
         what += " of size " + " × ".join(expr(s) for s in t.sizes)
     if t.array_sizes:
-        what = f"an array of {' × '.join(expr(s) for s in t.array_sizes)} of {_plural(what)}"
+        what = f"an array of {' × '.join(expr(s) for s in t.array_sizes)} {_plural(what)}"
     bounds = _bounds(t)
     return f"{d.name}: {what}{bounds}"
 
