@@ -69,6 +69,9 @@ SPECS = {
     "lkj_corr": DistSpec("dist.LKJ", ("concentration",)),
 }
 
+MULTIVARIATE = frozenset({"dirichlet", "multi_normal", "multi_normal_cholesky", "lkj_corr_cholesky", "lkj_corr",
+                          "categorical", "categorical_logit"})
+
 SUPPORTS = {"simplex": "simplex", "ordered": "ordered_vector", "positive_ordered": "positive_ordered_vector",
             "cholesky_factor_corr": "corr_cholesky", "corr_matrix": "corr_matrix",
             "cov_matrix": "positive_definite", "cholesky_factor_cov": "lower_cholesky"}
@@ -120,7 +123,7 @@ class _Writer:
         body: list[str] = []
         for s in self.tree.stmts("transformed data"):
             body += self.stmt(s, 1, deterministic=False)
-        for d in self.params:
+        for d in self._ordered_params(priors):
             body += self.param(d, priors.get(d.name))
         inline = set()
         for s in self.tree.stmts("transformed parameters"):
@@ -142,22 +145,37 @@ class _Writer:
 
     def _simple_priors(self) -> dict[str, ast.Tilde]:
         """Parameters whose only `~` is one top-level statement on the whole parameter, with a
-        distribution NumPyro has, whose arguments use only data and earlier parameters."""
+        distribution NumPyro has and arguments that use data and other parameters only (not
+        transformed parameters): those are sampled from their prior."""
         counts: dict[str, int] = {}
         for s in _walk_stmts(self.tree.stmts("model")):
             if isinstance(s, ast.Tilde) and _name(s.lhs) in self.pnames:
                 counts[_name(s.lhs)] = counts.get(_name(s.lhs), 0) + 1
         tps = {d.name for d in _decls(self.tree.stmts("transformed parameters"))}
-        out, seen = {}, set()
+        out = {}
         for d in self.params:
             tilde = next((s for s in self.tree.stmts("model") if isinstance(s, ast.Tilde)
                           and isinstance(s.lhs, ast.Var) and s.lhs.name == d.name), None)
             if tilde is not None and counts.get(d.name) == 1 and tilde.dist in SPECS and tilde.truncation is None:
-                used = set().union(*(ast.free_names(a) for a in tilde.args)) if tilde.args else set()
-                if not used & ((self.pnames - seen) | tps) and self._bounded_ok(d, tilde):
+                if not _uses(tilde) & (tps | {d.name}) and self._bounded_ok(d, tilde):
                     out[d.name] = tilde
-            seen.add(d.name)
         return out
+
+    def _ordered_params(self, priors: dict[str, ast.Tilde]) -> list[ast.Decl]:
+        """Parameters in declaration order, except that one sampled from its prior comes after the
+        parameters its prior uses (`s` before `a ~ normal(0, s)`); a cycle falls back to factors."""
+        names = {d.name for d in self.params}
+        placed, order, remaining = set(), [], list(self.params)
+        while remaining:
+            ready = next((d for d in remaining if d.name not in priors
+                          or _uses(priors[d.name]) & names <= placed), None)
+            if ready is None:
+                priors.pop(next(d.name for d in remaining if d.name in priors))
+                continue
+            remaining.remove(ready)
+            placed.add(ready.name)
+            order.append(ready)
+        return order
 
     def _bounded_ok(self, d: ast.Decl, tilde: ast.Tilde) -> bool:
         """Whether sampling from the prior (truncated to the declared bounds where it reaches
@@ -241,6 +259,8 @@ class _Writer:
                 base = op[:-1]
                 return self.stmt(ast.Assign(lhs, "=", ast.Binary(base, lhs, r)), depth, deterministic=deterministic,
                                  loops=loops)
+            case ast.For(var=v, lo=lo, hi=hi, body=b) if (vec := self._vectorised(s)) is not None:
+                return [pad + self.tilde(vec, loops)]
             case ast.For(var=v, lo=lo, hi=hi, body=b):
                 lines = [f"{pad}for {v} in range({self.ex(lo)}, {self.ex(hi)} + 1):"]
                 for inner in _body(b):
@@ -268,6 +288,29 @@ class _Writer:
             case ast.TargetPlus(expr=e):
                 return [f'{pad}numpyro.factor({self._site("target", loops)}, jnp.sum({self.ex(e)}))']
         raise ExportError(f"cannot export the statement {type(s).__name__} to NumPyro")
+
+    def _vectorised(self, loop: ast.For) -> ast.Tilde | None:
+        """`for (n in 1:N) y[n] ~ f(x[n], a[g[n]])` as the one vectorised `y ~ f(x, a[g])`, when
+        every use of n indexes the first axis of a variable of extent N; else None."""
+        body = _body(loop.body)
+        if len(body) != 1 or not isinstance(body[0], ast.Tilde) or not (isinstance(loop.lo, ast.IntLit)
+                                                                       and loop.lo.value == 1):
+            return None
+        tilde = body[0]
+        if tilde.dist in MULTIVARIATE or tilde.truncation is not None or _name(tilde.lhs) in self.pnames:
+            return None
+        extents = {d.name: (tuple(d.type.array_sizes) + tuple(d.type.sizes))[:1] for b in self.tree.blocks
+                   for d in _decls(b.stmts)}
+
+        def strip(node):
+            if isinstance(node, ast.Index) and isinstance(node.base, ast.Var) and node.indices \
+                    and node.indices[0] == ast.Var(loop.var) and extents.get(node.base.name) == (loop.hi,):
+                rest = node.indices[1:]
+                return node.base if not rest else ast.Index(node.base, (ast.Slice(None, None), *rest))
+            return None
+
+        new = ast.rewrite(tilde, strip)
+        return None if loop.var in ast.free_names(new) else new
 
     def tilde(self, s: ast.Tilde, loops: tuple) -> str:
         name = _name(s.lhs)
@@ -315,6 +358,10 @@ class _Writer:
     def _full_shape(self, t: ast.TypeSpec) -> str:
         sizes = [self.ex(s) for s in tuple(t.array_sizes) + tuple(t.sizes)]
         return f"({', '.join(sizes)},)" if sizes else "()"
+
+
+def _uses(tilde: ast.Tilde) -> set[str]:
+    return set().union(*(ast.free_names(a) for a in tilde.args)) if tilde.args else set()
 
 
 def _event_shape(t: ast.TypeSpec, ex: PyExpr) -> str:
