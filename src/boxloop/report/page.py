@@ -41,7 +41,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> ReportSu
     except OSError as exc:
         raise ReportError(f"cannot write the report to {path}: {exc}; pass --out a writable file",
                           code="report.unwritable") from None
-    verdict = "found" if view.best else ("unreliable" if view.candidates else "empty")
+    verdict = "found" if view.best else ("unreliable" if view.fitted else "empty")
     return ReportSummary(path, len(page.encode()), time.perf_counter() - started, verdict, view.status,
                          len(view.candidates))
 

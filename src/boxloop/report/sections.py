@@ -42,16 +42,17 @@ def verdict(view: RunView) -> str:
     status = view.status
     if status in STOPPED:
         err = view.summary.get("error")
+        err = None if str(err).startswith("KeyboardInterrupt") else err
         detail = f" ({escape(str(err['message'] if isinstance(err, dict) else err))})" if err else ""
         lines.append(f'<p class="stopped">This run {STOPPED[status]}{detail}. What it had finished is shown; '
                      "rerun the same command to resume it.</p>")
     best = view.best
-    if not view.candidates:
+    if not view.fitted:
         lines.insert(0, "<h2>No candidate was fitted</h2><p>The run has no fitted program, so there is no model to "
                         f"report. {_proposal_counts(view)}</p>")
         cls = "empty"
     elif best is None:
-        lines.insert(0, f"<h2>No reliable model</h2><p>None of the {len(view.candidates)} candidates passed at least "
+        lines.insert(0, f"<h2>No reliable model</h2><p>None of the {len(view.fitted)} fitted candidates passed at least "
                         f"{view.zeta} of the 7 reliability checks, so none should be trusted. The table below names "
                         "the checks each one failed.</p>")
         cls = "unreliable"
@@ -68,7 +69,8 @@ def _proposal_counts(view: RunView) -> str:
     valid = sum(p.valid for p in view.proposals)
     if n == 0:
         return "No program was proposed before the run ended."
-    return f"{n} programs were proposed, {valid} of them valid, none with a finished fit."
+    return (f"{n} program{'s were' if n != 1 else ' was'} proposed, {valid} of them valid, none with a finished "
+            "fit.")
 
 
 # ---- data -------------------------------------------------------------------------------------------
