@@ -119,7 +119,9 @@ def candidates_section(view: RunView, weights: dict) -> str:
     order = sorted(view.candidates, key=lambda c: (not c.reliable, -(c.elpd_loo if math.isfinite(c.elpd_loo)
                                                                       else -math.inf)))
     stacking = weights.get("stacking", {})
-    rows = "".join(_candidate_row(c, best, stacking.get(c.hash)) for c in order)
+    unfinished = ("its fit was cancelled when the search ended (enough reliable programs, or the budget spent)"
+                  if view.status == "finished" else "the run stopped before this fit finished")
+    rows = "".join(_candidate_row(c, best, stacking.get(c.hash), unfinished) for c in order)
     return ('<section id="candidates"><h2>Candidates</h2><p>Every distinct program the run fitted. B(M) counts the '
             f"reliability checks passed (reliable at {view.zeta} or more); failed checks are named.</p>"
             '<table class="candidates"><thead><tr><th>model</th><th>structure</th><th>status</th><th>B(M)</th>'
@@ -127,10 +129,10 @@ def candidates_section(view: RunView, weights: dict) -> str:
             f"</thead><tbody>{rows}</tbody></table></section>")
 
 
-def _candidate_row(c: Candidate, best: Candidate | None, weight) -> str:
+def _candidate_row(c: Candidate, best: Candidate | None, weight, unfinished: str) -> str:
     fit = c.fit
     if fit is None:
-        status, score, why = "not fitted", "–", "the run stopped before this fit finished"
+        status, score, why = "not fitted", "–", unfinished
     elif not fit.ok:
         status, score, why = "failed", "0", f"{escape(fit.code or '')}: {escape(fit.reason or '')}"
     else:
