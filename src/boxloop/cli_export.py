@@ -1,5 +1,5 @@
-"""`boxloop export PROGRAM.stan --to stan|numpyro [--data DATA] [--out FILE]`: the program as
-code for Stan or NumPyro, with its data loading, printed from the syntax tree.
+"""`boxloop export PROGRAM.stan --to stan|numpyro|pymc [--data DATA] [--out FILE]`: the program as
+code for Stan, NumPyro or PyMC, with its data loading, printed from the syntax tree.
 
 With a table (CSV, Parquet, ...) as DATA, the data are encoded as `discover` encodes them and
 written as Stan-JSON beside the output (`<out stem>.data.json`, or `<program stem>.data.json`),
@@ -14,15 +14,12 @@ from pathlib import Path
 
 from .cli_io import EXIT_OK, emit
 
-SUFFIX = {"stan": ".stan", "numpyro": ".py"}
-
-
 def register(subparsers) -> None:
     from .cli_data import add_data_options
 
-    p = subparsers.add_parser("export", help="write a program as Stan or NumPyro code with its data loading")
+    p = subparsers.add_parser("export", help="write a program as Stan, NumPyro or PyMC code with its data loading")
     p.add_argument("program", help="a .stan file")
-    p.add_argument("--to", required=True, choices=("stan", "numpyro"), help="the target language")
+    p.add_argument("--to", required=True, choices=("stan", "numpyro", "pymc"), help="the target language")
     p.add_argument("--data", help="the data it will read (Stan-JSON; a table is encoded and written as Stan-JSON)")
     p.add_argument("--out", help="write the code here (default: stdout)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

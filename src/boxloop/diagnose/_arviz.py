@@ -22,6 +22,10 @@ with warnings.catch_warnings():
     import arviz as az
     import xarray as xr
 
+# ArviZ 0.23 switches to numba kernels when numba is importable (PyMC brings it), and its numba
+# path of mcse_sd fails on numpy 2 ("only 0-dimensional arrays can be converted"): keep numpy's.
+az.Numba.disable_numba()
+
 __all__ = [
     "LooResult",
     "bfmi",

@@ -2,7 +2,8 @@
 
 - `stan`: the program as boxloop prints it (the printer over the syntax tree), preceded by how to
   run it with CmdStan on the data;
-- `numpyro`: a NumPyro script (`export_numpyro`).
+- `numpyro`: a NumPyro script (`export_numpyro`);
+- `pymc`: a PyMC script (`export_pymc`), the same reading of the program in PyMC's terms.
 With a table as data, the data are written as Stan-JSON, encoded as `discover` encodes them, so
 the exported program reads exactly what boxloop fitted.
 """
@@ -15,9 +16,10 @@ from pathlib import Path
 
 from ..lang import check, to_stan
 from .export_numpyro import to_numpyro
+from .export_pymc import to_pymc
 from .pyexpr import ExportError
 
-TARGETS = ("stan", "numpyro")
+TARGETS = ("stan", "numpyro", "pymc")
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Exported:
 
 def export_program(source: str, to: str, *, program_name: str = "program.stan", data_path: str | None = None,
                    data: dict | None = None) -> Exported:
-    """The program `source` written for `to` ("stan" or "numpyro"). `data_path` names the Stan-JSON
+    """The program `source` written for `to` ("stan", "numpyro" or "pymc"). `data_path` names the Stan-JSON
     file the code reads by default; `data` (name -> values) is given when that file must be written."""
     if to not in TARGETS:
         raise ExportError(f"cannot export to {to!r}; choose one of {', '.join(TARGETS)}", code="export.target")
@@ -37,7 +39,8 @@ def export_program(source: str, to: str, *, program_name: str = "program.stan", 
     data_json = _stan_json(data) if data is not None else None
     if to == "stan":
         return Exported(_stan(result.program, program_name, data_path), data_json)
-    return Exported(to_numpyro(result.program, data_path, program_name), data_json)
+    write = to_numpyro if to == "numpyro" else to_pymc
+    return Exported(write(result.program, data_path, program_name), data_json)
 
 
 def _stan(program, name: str, data_path: str | None) -> str:
