@@ -92,9 +92,11 @@ class _Writer:
         self.pnames = {d.name for d in self.params} | {d.name for d in _decls(tree.stmts("transformed parameters"))}
         self.ex = PyExpr(self.kinds, self._log_prob)
         self.sites = 0
-        if tree.stmts("generated quantities"):
-            raise ExportError("generated quantities are not exported to NumPyro yet; export to Stan (--to stan), "
-                              "or compute them from the draws")
+        rng = sorted({n.name for s in tree.stmts("generated quantities") for n in ast.walk(s)
+                      if isinstance(n, ast.Call) and n.name.endswith("_rng")})
+        if rng:
+            raise ExportError(f"generated quantities that draw random numbers ({', '.join(rng)}) are not exported "
+                              "yet; export to Stan (--to stan), or simulate from the draws")
 
     # ---- the script
 
@@ -132,13 +134,17 @@ class _Writer:
                 body.append(f'    {s.name} = numpyro.deterministic("{s.name}", {self.ex(s.init)})')
             else:
                 body += self.stmt(s, 1, deterministic=False)
-        for d in _decls(self.tree.stmts("transformed parameters")):
+        for d in _top_decls(self.tree.stmts("transformed parameters")):
             if d.name not in inline:
                 body.append(f'    numpyro.deterministic("{d.name}", {d.name})')
         consumed = {id(t) for t in priors.values()}
         for s in self.tree.stmts("model"):
             if id(s) not in consumed:
                 body += self.stmt(s, 1, deterministic=False)
+        for s in self.tree.stmts("generated quantities"):
+            body += self.stmt(s, 1, deterministic=False)
+        for d in _top_decls(self.tree.stmts("generated quantities")):
+            body.append(f'    numpyro.deterministic("{d.name}", {d.name})')
         return f"def model({args}):\n" + "\n".join(body or ["    pass"])
 
     # ---- parameters
@@ -249,6 +255,8 @@ class _Writer:
             case ast.Decl(name=n, init=init, type=t):
                 if init is not None:
                     return [f"{pad}{n} = {self.ex(init)}"]
+                if not t.sizes and not t.array_sizes:
+                    return []  # a scalar is only ever assigned whole: Python needs no declaration
                 return [f"{pad}{n} = jnp.zeros({self._full_shape(t)})"]
             case ast.Assign(lhs=ast.Var(name=n), op="=", rhs=r):
                 return [f"{pad}{n} = {self.ex(r)}"]
@@ -373,6 +381,11 @@ def _event_shape(t: ast.TypeSpec, ex: PyExpr) -> str:
 
 def _list(shape: str) -> str:
     return "[" + shape[1:-1].rstrip(",") + "]"
+
+
+def _top_decls(stmts) -> list[ast.Decl]:
+    """The block's own declarations (not the locals of a nested { } block)."""
+    return [s for s in stmts if isinstance(s, ast.Decl)]
 
 
 def _decls(stmts) -> list[ast.Decl]:

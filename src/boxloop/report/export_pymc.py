@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..lang import ast, parse
 from .export_numpyro import SPECS as NUMPYRO_SPECS
-from .export_numpyro import _Writer, _body, _decls, _is_zero, _name
+from .export_numpyro import _is_zero, _name, _top_decls, _Writer
 from .pyexpr import CONSTANTS, ExportError, PyExpr
 
 
@@ -70,6 +70,19 @@ FUNCTIONS = {
     "dot_product": "pt.dot", "diag_matrix": "pt.diag", "max": "pt.max", "min": "pt.min",
     "softmax": "pm.math.softmax", "log_softmax": "pm.math.log_softmax", "cumulative_sum": "pt.cumsum",
     "identity_matrix": "pt.eye", "log2": "pt.log2", "log10": "pt.log10", "num_elements": "pt.size",
+    "add_diag": "_add_diag", "gp_exp_quad_cov": "_gp_exp_quad_cov", "cov_exp_quad": "_gp_exp_quad_cov",
+    "sd": "_sd", "variance": "_variance", "dot_self": "_dot_self", "diag_pre_multiply": "_diag_pre_multiply",
+}
+HELPERS = {
+    "_add_diag": "def _add_diag(m, d):\n    return m + d * pt.eye(m.shape[0])\n",
+    "_gp_exp_quad_cov": ("def _gp_exp_quad_cov(x, alpha, rho):\n    x = np.asarray(x, dtype=float)\n"
+                         "    sq = (x[:, None] - x[None, :]) ** 2 if x.ndim == 1 else "
+                         "((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)\n"
+                         "    return alpha ** 2 * pt.exp(-0.5 * sq / rho ** 2)\n"),
+    "_sd": "def _sd(x):\n    return pt.std(x) * pt.sqrt(x.size / (x.size - 1))\n",
+    "_variance": "def _variance(x):\n    return pt.var(x) * x.size / (x.size - 1)\n",
+    "_dot_self": "def _dot_self(x):\n    return pt.dot(x, x)\n",
+    "_diag_pre_multiply": "def _diag_pre_multiply(v, m):\n    return v[:, None] * m\n",
 }
 
 
@@ -98,7 +111,10 @@ class PymcExpr(PyExpr):
         if name not in FUNCTIONS:
             raise ExportError(f"the function {name} has no PyMC/PyTensor translation in boxloop's exporter yet; "
                               "export to Stan (--to stan) instead")
-        return f"{FUNCTIONS[name]}({', '.join(self(a) for a in node.args)})"
+        target = FUNCTIONS[name]
+        if target.startswith("_"):
+            self.used.add(target)
+        return f"{target}({', '.join(self(a) for a in node.args)})"
 
 
 def to_pymc(source, data_path: str | None = None, program_name: str = "program.stan") -> str:
@@ -114,8 +130,10 @@ class _PymcWriter(_Writer):
 
     def script(self, data_path: str | None, program_name: str) -> str:
         default = repr(data_path) if data_path else "None"
-        return SCRIPT.format(program=program_name, loader=self.loader(), model=self.model(), default=default,
-                             names=", ".join(repr(d.name) for d in self.data))
+        model = self.model()
+        helpers = "".join("\n\n" + HELPERS[h] for h in sorted(self.ex.used))
+        return SCRIPT.format(program=program_name, loader=self.loader(), model=model, default=default,
+                             names=", ".join(repr(d.name) for d in self.data), helpers=helpers)
 
     def model(self) -> str:
         priors = {k: v for k, v in self._simple_priors().items() if v.dist in SPECS}
@@ -131,13 +149,17 @@ class _PymcWriter(_Writer):
                 body.append(f'        {s.name} = pm.Deterministic("{s.name}", {self.ex(s.init)})')
             else:
                 body += self.stmt(s, 2, deterministic=False)
-        for d in _decls(self.tree.stmts("transformed parameters")):
+        for d in _top_decls(self.tree.stmts("transformed parameters")):
             if d.name not in inline:
                 body.append(f'        pm.Deterministic("{d.name}", {d.name})')
         consumed = {id(t) for t in priors.values()}
         for s in self.tree.stmts("model"):
             if id(s) not in consumed:
                 body += self.stmt(s, 2, deterministic=False)
+        for s in self.tree.stmts("generated quantities"):
+            body += self.stmt(s, 2, deterministic=False)
+        for d in _top_decls(self.tree.stmts("generated quantities")):
+            body.append(f'        pm.Deterministic("{d.name}", {d.name})')
         names = [d.name for d in self.data]
         unpack = (f"    {', '.join(names)}{',' if len(names) == 1 else ''} = "
                   f"{', '.join(f'data[{n!r}]' for n in names)}{',' if len(names) == 1 else ''}")
@@ -205,7 +227,7 @@ class _PymcWriter(_Writer):
     def stmt(self, s, depth: int, *, deterministic: bool, loops: tuple = ()) -> list[str]:
         pad = "    " * depth
         match s:
-            case ast.Decl(name=n, init=None, type=t):
+            case ast.Decl(name=n, init=None, type=t) if t.sizes or t.array_sizes:
                 return [f"{pad}{n} = pt.zeros({self._full_shape(t)})"]
             case ast.Assign(lhs=ast.Index() as lhs, op="=", rhs=r):
                 target = f"{_name(lhs)}[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
@@ -259,7 +281,7 @@ def load_data(path):
         raise SystemExit(f"{{path}} lacks {{', '.join(missing)}}")
     return {{
 {loader}
-    }}
+    }}{helpers}
 
 
 {model}
