@@ -171,8 +171,13 @@ class _Resolver:
             case ast.Decl():
                 typ, init = self.expr(s.type), self.expr(s.init)  # the initialiser cannot see the name
                 return dataclasses.replace(s, type=typ, init=init, name=self.declare(s.name, block))
-            case ast.Tilde() | ast.TargetPlus() | ast.Assign():
+            case ast.Tilde() | ast.TargetPlus() | ast.Assign() | ast.Return() | ast.CallStmt() | ast.Print():
                 return self.expr(s)
+            case ast.Break() | ast.Continue():
+                return s
+            case ast.While():
+                cond, body = self.expr(s.cond), self.scoped(s.body, block, loops)[1]
+                return dataclasses.replace(s, cond=cond, body=body)
             case ast.For():
                 lo, hi = self.expr(s.lo), self.expr(s.hi)
                 var, body = self.scoped(s.body, block, loops, s.var)

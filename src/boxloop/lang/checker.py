@@ -72,7 +72,7 @@ def check(source, data: dict | None = None) -> CheckResult:
             program = parse(source)
         except ProgramError as exc:
             return CheckResult(None, exc.diagnostics)
-    if not any(block.stmts for block in program.blocks):
+    if not any(block.stmts for block in program.blocks) and not program.functions:
         return CheckResult(program, (EMPTY,))
     checker = Checker(data=data)
     try:
