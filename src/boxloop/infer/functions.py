@@ -17,7 +17,7 @@ from dataclasses import replace
 from ..errors import ProgramError
 from ..lang import ast
 from ..lang import functions as fn
-from . import statements
+from . import ode, statements
 from .interp import RUNNING, Context, Rejected, State, Val, as_real, cast_to, shape_of
 
 
@@ -63,6 +63,9 @@ class FunctionTable:
             return None
         sig = fn.choose([s for s, _ in self._defs[target]], [a.t for a in args])
         return next((f for s, f in self._defs[target] if s is sig), None) if sig is not None else None
+
+    def solve_ode(self, e: ast.Call, st: State, cx: Context) -> Val:
+        return ode.solve(e, st, cx)
 
     def call(self, name: str, args: list[Val], st: State, cx: Context):
         """(the returned Val, or None for void; the term the call adds to the log density)."""

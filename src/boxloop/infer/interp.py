@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import FitError, ProgramError
 from ..lang import ast, library
+from ..lang.functions import ODE_SOLVERS
 from ..lang.operators import OperatorTypeError, binary_type, unary_type
 from ..lang.ops import JAX, NUMPY
 from ..lang.types import INT, REAL, ValueType, value_kind
@@ -498,6 +499,8 @@ _SIZE_FUNCTIONS = {
 def call(e: ast.Call, st: State, cx: Context) -> Val:
     if e.name == "target" and not e.args:
         return Val(st.target, REAL)
+    if e.name in ODE_SOLVERS and cx.functions is not None:
+        return cx.functions.solve_ode(e, st, cx)
     args = [ev(a, st, cx) for a in e.args]
     if cx.functions is not None and cx.functions.defines(e.name, args):
         value, term = cx.functions.call(e.name, args, st, cx)

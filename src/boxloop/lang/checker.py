@@ -17,6 +17,7 @@ from ..errors import ProgramError
 from . import ast, library
 from . import intervals as iv
 from .checkfuncs import FunctionChecks
+from .functions import ODE_SOLVERS
 from .diagnostics import Diagnostic, error, warning
 from .operators import (OperatorTypeError, binary_interval, binary_type, compound_type, unary_interval,
                         unary_type)
@@ -644,6 +645,8 @@ class Checker(FunctionChecks):
     # ---- calls -------------------------------------------------------------------------------
 
     def _call(self, e: ast.Call) -> Info:
+        if e.name in ODE_SOLVERS:
+            return self.ode_call(e)
         found = self.user_overloads(e.name)
         if found is not None:
             return self.user_call(e, *found)

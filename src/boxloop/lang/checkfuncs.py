@@ -12,7 +12,7 @@ from . import ast
 from . import functions as fn
 from .diagnostics import error
 from .symbols import UNKNOWN, Info, Symbol
-from .types import INT, REAL_LINE, Interval, fits
+from .types import INT, REAL, REAL_LINE, Interval, ValueType, fits
 
 RNG_BLOCKS = ("transformed data", "generated quantities")
 LP_BLOCKS = ("model", "transformed parameters")
@@ -179,6 +179,41 @@ class FunctionChecks:
                                   getattr(x, "pos", e.pos)))
         self._suffix_rules(e, name)
         return sig, args
+
+    def ode_call(self, e: ast.Call) -> Info:
+        """An ODE solver: its first argument names a user function of the right signature."""
+        old = e.name in fn.OLD_ODE
+        fixed, optional = fn.ode_layout(e.name)
+        f = e.args[0] if e.args else None
+        found = self.user_overloads(f.name) if isinstance(f, ast.Var) else None
+        if found is None:
+            self.report(error("ode.function", "phi6", f"{e.name}'s first argument must name a function of "
+                              "the functions block (the right-hand side of the ODE)", e.pos))
+            return UNKNOWN
+        args = [self.expr(a) for a in e.args[1:]]
+        if not all(a.known for a in args):
+            return UNKNOWN
+        if old and len(args) not in (6, 9) or not old and len(args) < 3 + fixed:
+            self.report(error("args.arity", "phi3", f"{e.name} takes (f, y0, t0, ts, "
+                              f"{'theta, x_r, x_i[, rtol, atol, max_steps]' if old else '...'}); "
+                              f"got {len(e.args)} arguments", e.pos))
+            return UNKNOWN
+        state = ValueType("real", 1) if old else ValueType("vector")
+        extra = args[3:6] if old else args[3 + fixed:]
+        rhs = [REAL, state, *(a.vtype for a in extra)]
+        sig = fn.choose(found[1], rhs)
+        if sig is None or sig.returns != state or not fits(state, args[0].vtype):
+            want = f"{state} {f.name}({', '.join(str(t) for t in rhs)})"
+            self.report(error("ode.function", "phi6", f"{e.name} needs the right-hand side {want}, and y0 "
+                              f"of type {state}; got y0 {args[0].vtype}", e.pos))
+            return UNKNOWN
+        if old:
+            for a, x in zip(args[4:6], e.args[5:7]):
+                if a.param_dep:
+                    self.report(error("func.data_argument", "phi4", f"{e.name}'s x_r and x_i must be data",
+                                      getattr(x, "pos", e.pos)))
+        result = ValueType("real", 2) if old else ValueType("vector", 1)
+        return Info(result, REAL_LINE, None, any(a.param_dep for a in args))
 
     def _suffix_rules(self, e: ast.Call, name: str) -> None:
         sfx, inside = fn.suffix(name), self.function

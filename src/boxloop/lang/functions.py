@@ -163,3 +163,21 @@ def recursive_cycle(functions: tuple) -> list[str] | None:
 def _plain(called: set) -> set:
     # `foo_lupdf(...)` calls the user's foo_lpdf
     return {family(c) + "_l" + suffix(c)[2:] for c in called if suffix(c) in ("lupdf", "lupmf")}
+
+
+# ---- ODE solvers: library functions whose first argument is a user function ------------------
+
+# Stan's older interface: f(real t, array[] real y, array[] real theta, data array[] real x_r,
+# data array[] int x_i) -> array[] real; the solver returns array[,] real, one row per time.
+OLD_ODE = ("integrate_ode_rk45", "integrate_ode_bdf", "integrate_ode_adams")
+# The current one: f(real t, vector y, ...) -> vector; the solver returns array[] vector.
+NEW_ODE = ("ode_rk45", "ode_bdf", "ode_adams", "ode_ckrk", "ode_rk45_tol", "ode_bdf_tol",
+           "ode_adams_tol", "ode_ckrk_tol")
+ODE_SOLVERS = OLD_ODE + NEW_ODE
+
+
+def ode_layout(name: str) -> tuple[int, int]:
+    """(number of fixed arguments after f, y0, t0, ts; 1 when the solver takes rtol, atol, max_steps)."""
+    if name in OLD_ODE:
+        return 3, 1  # theta, x_r, x_i, then optionally rtol, atol, max_steps
+    return (3, 0) if name.endswith("_tol") else (0, 0)
