@@ -116,13 +116,15 @@ def fit_rows(corpus: Path, only: str | None, chains: int, warmup: int, draws: in
             rows.append({"posterior": name, "ok": False, "error": "boxloop rejects the program"})
             continue
         result = bench.run_in_subprocess(p, chains, warmup, draws, job=_fit_job)
-        if bench.has_reference(p):
-            rows.append(bench.row(p, result))
+        reference = bench.has_reference(p)
+        if reference and isinstance(result, dict):
+            rows.append({**bench.row(p, result), "reference": True})
         elif isinstance(result, dict):
             rows.append({"posterior": name, "ok": True, "reference": False, "divergences": result["divergences"],
                          "fit_s": result["timing"]["total_s"]})
         else:
-            rows.append({"posterior": name, "ok": False, "error": f"{result.code}: {result.reason}"})
+            rows.append({"posterior": name, "ok": False, "reference": reference,
+                         "error": f"{result.code}: {result.reason}"})
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "checks"}), flush=True)
     return rows
 
@@ -132,7 +134,7 @@ def fit_report(rows: list[dict]) -> str:
              "|---|---|---:|---:|---:|---|"]
     for r in rows:
         z = f"{r['max_abs_z']:.2f}" if "max_abs_z" in r else ""
-        ref = "yes" if "max_abs_z" in r else "no"
+        ref = "yes" if r.get("reference") else "no"
         result = "pass" if r["ok"] else r.get("error") or "; ".join(r.get("failures", []))[:120]
         lines.append(f"| {r['posterior']} | {ref} | {z} | {r.get('divergences', '')} | "
                      f"{r.get('fit_s', 0):.0f} | {result} |")
