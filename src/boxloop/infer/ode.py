@@ -4,7 +4,8 @@
 `ode_rk45(f, y0, t0, ts, ...)` (with `_tol`: rtol, atol, max_steps after ts) give the state at
 each time in ts. Every solver name (rk45, bdf, adams, ckrk) is integrated the same way: with
 `jax.experimental.ode.odeint` (Dormand-Prince 5(4), adaptive steps, gradients by the adjoint
-method) at the program's tolerances or Stan's defaults. A stiff system therefore takes many small
+method) at the program's tolerances and step limit or Stan's defaults (where Stan would reject a draw
+whose solve exceeds the step limit, this solve stops there). A stiff system therefore takes many small
 steps where Stan's bdf would take few; the values agree to the tolerances.
 """
 
@@ -19,7 +20,7 @@ from ..lang import functions as fn
 from ..lang.types import REAL, ValueType
 from .interp import Context, State, Val, as_real, ev
 
-DEFAULT_RTOL, DEFAULT_ATOL = 1e-6, 1e-6  # Stan's defaults for the rk45 solvers
+DEFAULT_RTOL, DEFAULT_ATOL, DEFAULT_MAX_STEPS = 1e-6, 1e-6, 10**6  # Stan's defaults (rk45)
 
 
 def solve(e: ast.Call, st: State, cx: Context) -> Val:
@@ -35,6 +36,8 @@ def solve(e: ast.Call, st: State, cx: Context) -> Val:
         extra, tol = args[3 + fixed:], args[3:3 + fixed]
     rtol = float(tol[0].x) if tol else DEFAULT_RTOL
     atol = float(tol[1].x) if tol else DEFAULT_ATOL
+    # Stan rejects a draw whose solve needs more steps; here the solve stops there, inaccurate
+    max_steps = int(tol[2].x) if tol else DEFAULT_MAX_STEPS
     state_t = ValueType("real", 1) if old else ValueType("vector")
     name = e.args[0].name
 
@@ -52,7 +55,7 @@ def solve(e: ast.Call, st: State, cx: Context) -> Val:
     times = jnp.concatenate([jnp.reshape(as_real(t0.x), (1,)), jnp.asarray(as_real(ts.x))])
     y_start = jnp.asarray(as_real(y0.x))
     values = [jnp.asarray(as_real(extra[k].x)) for k in reals]
-    path = odeint(rhs, y_start, times, *values, rtol=rtol, atol=atol)
+    path = odeint(rhs, y_start, times, *values, rtol=rtol, atol=atol, mxstep=max_steps)
     result = ValueType("real", 2) if old else ValueType("vector", 1)
     return Val(path[1:], result)
 
