@@ -1,7 +1,8 @@
 """Every program in ../shared/corpus checked by boxloop and by stanc; the disagreements, grouped.
 
     python benchmarks/corpus.py [--corpus ../shared/corpus] [--json out.json] [--show 3]
-    python benchmarks/corpus.py --fit [--only SUBSTRING] [--chains 4 --warmup 1000 --draws 1000]
+    python benchmarks/corpus.py --fit [--only SUBSTRING] [--reference-only] [--timeout 1200]
+                                [--chains 4 --warmup 1000 --draws 1000]
 
 stanc (from httpstan) is the oracle: the corpus is made of programs it accepts. A disagreement is
 a program one of the two accepts and the other rejects. Rejections by boxloop are grouped by the
@@ -101,7 +102,8 @@ def _fit_job(name, chains, warmup, draws, seed):
     return _posteriordb_bench().run_posterior(name, chains, warmup, draws, seed)
 
 
-def fit_rows(corpus: Path, only: str | None, chains: int, warmup: int, draws: int) -> list[dict]:
+def fit_rows(corpus: Path, only: str | None, chains: int, warmup: int, draws: int,
+             reference_only: bool = False, timeout_s: float = 1200.0) -> list[dict]:
     bench = _posteriordb_bench()
     rows = []
     for info_path in sorted((corpus / "posteriordb" / "posteriors").glob("*.json")):
@@ -109,13 +111,15 @@ def fit_rows(corpus: Path, only: str | None, chains: int, warmup: int, draws: in
         if only and only not in name:
             continue
         p = bench.corpus_posterior(name)
+        if reference_only and not bench.has_reference(p):
+            continue
         model = corpus / "posteriordb" / "models" / f"{p.program}.stan"
         if not model.exists() or not (corpus / "posteriordb" / "data" / f"{p.data}.json").exists():
             continue
         if not check(model.read_text()).valid:
             rows.append({"posterior": name, "ok": False, "error": "boxloop rejects the program"})
             continue
-        result = bench.run_in_subprocess(p, chains, warmup, draws, job=_fit_job)
+        result = bench.run_in_subprocess(p, chains, warmup, draws, timeout_s=timeout_s, job=_fit_job)
         reference = bench.has_reference(p)
         if reference and isinstance(result, dict):
             rows.append({**bench.row(p, result), "reference": True})
@@ -151,9 +155,13 @@ def main(argv=None) -> int:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--reference-only", action="store_true", help="with --fit: only posteriors with "
+                        "reference draws")
+    parser.add_argument("--timeout", type=float, default=1200.0, help="with --fit: seconds per fit")
     args = parser.parse_args(argv)
     if args.fit:
-        rows = fit_rows(args.corpus, args.only, args.chains, args.warmup, args.draws)
+        rows = fit_rows(args.corpus, args.only, args.chains, args.warmup, args.draws, args.reference_only,
+                        args.timeout)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         print(fit_report(rows))
