@@ -76,7 +76,8 @@ if not CORPUS.exists():
 def corpus_posterior(name: str) -> Posterior:
     """A posteriordb posterior as the corpus has it: posteriordb's own program and data."""
     info = json.loads((CORPUS / "posteriors" / f"{name}.json").read_text())
-    return Posterior(name, info["model_name"], info["data_name"], corpus=True)
+    x64 = BY_NAME[name].x64 if name in BY_NAME else False  # what the hand-written twin needs
+    return Posterior(name, info["model_name"], info["data_name"], x64=x64, corpus=True)
 
 
 def has_reference(posterior: Posterior) -> bool:
