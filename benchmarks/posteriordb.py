@@ -52,6 +52,7 @@ class Posterior:
     program: str  # file in tests/programs/valid, without .stan
     data: str  # file in posteriordb data/, without .json
     x64: bool = False  # needs float64 to be sampled correctly
+    corpus: bool = False  # program and data are posteriordb's own, from ../shared/corpus/posteriordb
 
 
 POSTERIORS = (
@@ -67,17 +68,38 @@ POSTERIORS = (
     Posterior("low_dim_gauss_mix-low_dim_gauss_mix", "low_dim_gauss_mix", "low_dim_gauss_mix"),
 )
 BY_NAME = {p.name: p for p in POSTERIORS}
+CORPUS = ROOT.parent / "shared" / "corpus" / "posteriordb"
+if not CORPUS.exists():
+    CORPUS = Path("/work/shared/corpus/posteriordb")
+
+
+def corpus_posterior(name: str) -> Posterior:
+    """A posteriordb posterior as the corpus has it: posteriordb's own program and data."""
+    info = json.loads((CORPUS / "posteriors" / f"{name}.json").read_text())
+    x64 = BY_NAME[name].x64 if name in BY_NAME else False  # what the hand-written twin needs
+    return Posterior(name, info["model_name"], info["data_name"], x64=x64, corpus=True)
+
+
+def has_reference(posterior: Posterior) -> bool:
+    return (PDB / "reference_draws" / f"{posterior.name}.json").exists()
+
+
+def posterior_named(name: str) -> Posterior:
+    return BY_NAME[name] if name in BY_NAME else corpus_posterior(name)
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
 
 
 def program_text(posterior: Posterior) -> str:
+    if posterior.corpus:
+        return (CORPUS / "models" / f"{posterior.program}.stan").read_text()
     return (PROGRAMS / f"{posterior.program}.stan").read_text()
 
 
 def load_data(posterior: Posterior) -> dict:
-    return json.loads((PDB / "data" / f"{posterior.data}.json").read_text())
+    folder = CORPUS / "data" if posterior.corpus else PDB / "data"
+    return json.loads((folder / f"{posterior.data}.json").read_text())
 
 
 def reference_draws(posterior: Posterior) -> dict:
@@ -135,7 +157,7 @@ def summarize_fit(f) -> dict:
 
 def run_posterior(name: str, chains=4, warmup=1000, draws=1000, seed=1) -> dict:
     """Fit one posterior and summarise it (a module-level function, so a worker can run it)."""
-    return summarize_fit(fit_posterior(BY_NAME[name], chains, warmup, draws, seed))
+    return summarize_fit(fit_posterior(posterior_named(name), chains, warmup, draws, seed))
 
 
 def run_in_subprocess(posterior: Posterior, chains=4, warmup=1000, draws=1000, seed=1,

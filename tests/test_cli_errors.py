@@ -119,3 +119,11 @@ def test_ctrl_c_ends_fit_promptly_with_its_worker(tmp_path):
                                          "message": "interrupted (Ctrl-C); what had finished is kept"}}
     time.sleep(0.5)
     assert not [pid for pid in workers if alive(pid)]
+
+
+def test_a_proposer_that_answers_without_a_valid_program_exits_one_and_a_missing_model_two():
+    from boxloop.cli_io import exit_code
+    from boxloop.errors import ProposerError
+
+    assert exit_code(ProposerError("wrote nothing valid", code="spfn.no_valid_program")) == 1
+    assert exit_code(ProposerError("no such checkpoint", code="spfn.checkpoint_missing")) == 2

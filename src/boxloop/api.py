@@ -17,7 +17,7 @@ from .search.result import DiscoveryResult
 def discover(data, target: str | None = None, describe: str | None = None, proposer="grammar",
              strategy: str = "refine", budget: int = 24, seed: int = 0, out=None, *,
              settings: NutsSettings | None = None, executor="local", workers: int | None = None,
-             cache=True, progress=None, factor=(), numeric=(), group=(), time=(), drop=(),
+             cache=True, progress=None, factor=(), numeric=(), group=(), time=(), drop=(), report=True,
              **search_options) -> DiscoveryResult:
     """Discover a reliable Bayesian model of `data`.
 
@@ -34,6 +34,7 @@ def discover(data, target: str | None = None, describe: str | None = None, propo
     executor: "local", "ray", "ray:<address>" or an Executor; workers: parallel fits.
     cache: True (shared fit cache), a directory, or False.
     progress: a callable receiving SearchProgress updates (e.g. search.progress.ProgressLine()).
+    report: write `report.html` into the run directory when the run ends (however it ends).
     search_options: further SearchConfig fields (alpha, beta, zeta, prior_rewrites, timeout_s, ...).
     """
     from .data import make_task
@@ -48,7 +49,14 @@ def discover(data, target: str | None = None, describe: str | None = None, propo
                           settings=settings or NutsSettings(), **search_options)
     return discover_task(task, config, out=out, executor=executor, workers=workers, cache=cache,
                          on_progress=progress, command=f"boxloop.discover({_describe_source(data)!r})",
-                         proposer=None if isinstance(proposer, str) else proposer)
+                         proposer=None if isinstance(proposer, str) else proposer,
+                         on_done=_write_report if report else None)
+
+
+def _write_report(run_dir) -> None:
+    from .report import report_after_run
+
+    report_after_run(run_dir)
 
 
 def _describe_source(data) -> str:

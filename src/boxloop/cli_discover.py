@@ -67,17 +67,26 @@ def run_discover(args) -> int:
                           memory_bytes=None if args.memory_gb is None else int(args.memory_gb * 2**30))
     progress = None if args.json else ProgressLine(sys.stderr)
     cache = False if args.no_cache else (args.cache_dir or True)
+    reports = []
     try:
         result = discover_task(task, config, out=args.out, executor=args.executor, workers=args.workers,
-                               cache=cache, on_progress=progress, command=" ".join(["boxloop", *sys.argv[1:]]))
+                               cache=cache, on_progress=progress, command=" ".join(["boxloop", *sys.argv[1:]]),
+                               on_done=lambda run_dir: _report(run_dir, reports))
     finally:
         if progress is not None:
             progress.close()
     payload = result.to_dict()
+    payload["report"] = str(reports[0].path) if reports else None
     if result.best is not None:
         payload["best"].update(program=_annotated(result.best.program, task), summary=_best_summary(result, task))
     emit(payload, args.json, _text(result, payload))
     return EXIT_OK if result.best is not None else EXIT_FAILED
+
+
+def _report(run_dir, reports: list) -> None:
+    from .report import report_after_run
+
+    report_after_run(run_dir, reports)
 
 
 def _annotated(program: str, task) -> str:
@@ -127,6 +136,8 @@ def _text(result, payload: dict) -> str:
     rate = "-" if result.run_rate is None else f"{result.run_rate:.2f}"
     lines += ["", f"run rate {rate}; {result.counts['proposals']} proposals, {len(result.candidates)} fitted, "
                   f"{result.counts['reliable']} reliable; {result.timing['wall_s']:.1f} s; store {result.store}"]
+    if payload.get("report"):
+        lines.append(f"report: {payload['report']} (open it in a browser)")
     return "\n".join(lines)
 
 

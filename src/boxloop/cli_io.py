@@ -36,7 +36,8 @@ class ArgumentParser(argparse.ArgumentParser):
 def exit_code(exc: BoxloopError) -> int:
     if isinstance(exc, (ProgramError, FitError)) or exc.code.startswith("evidence."):
         return EXIT_FAILED
-    if isinstance(exc, ProposerError) and exc.transport:
+    # no answer from a server, or a proposer that answered but wrote nothing valid: the input was fine
+    if isinstance(exc, ProposerError) and (exc.transport or exc.code.endswith(".no_valid_program")):
         return EXIT_FAILED
     return EXIT_USAGE
 

@@ -59,6 +59,8 @@ def test_cli_discover_json(tmp_path, shared_fit_cache, capsys):
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["best"]["score"] >= 5 and out["candidates"] and out["store"] == str(tmp_path / "run")
+    assert out["report"] == str(tmp_path / "run" / "report.html")
+    assert out["best"]["hash"][:8] in (tmp_path / "run" / "report.html").read_text()
     assert main([str(tmp_path / "missing.json"), "--json"]) == 2
     assert main([EIGHT_SCHOOLS, "--budget", "0"]) == 2
 

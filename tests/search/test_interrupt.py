@@ -53,3 +53,5 @@ def test_ctrl_c_stops_discover_and_its_workers_and_keeps_the_store(tmp_path):
     assert not [pid for pid in workers if alive(pid)]
     assert [r[0] for r in _rows(db, "SELECT status FROM runs")] == ["interrupted"]
     assert _rows(db, "SELECT slot FROM proposals") and _rows(db, "SELECT key FROM fits") == []
+    page = (tmp_path / "run" / "report.html").read_text()  # the report is written however the run ends
+    assert "This run was stopped half-way (interrupted)" in page and "No candidate was fitted" in page

@@ -31,14 +31,18 @@ __all__ = [
     "Thresholds",
     "compare",
     "diagnose",
+    "group_arrays",
     "load_netcdf",
     "log_evidence",
+    "psis_loo_log_weights",
     "save_netcdf",
     "summarize",
     "to_inference_data",
 ]
 
 to_inference_data = _arviz.to_inference_data
+psis_loo_log_weights = _arviz.psis_loo_log_weights
+group_arrays = _arviz.group_arrays
 
 
 def save_netcdf(idata, path: str | Path) -> Path:

@@ -22,18 +22,24 @@ with warnings.catch_warnings():
     import arviz as az
     import xarray as xr
 
+# ArviZ 0.23 switches to numba kernels when numba is importable (PyMC brings it), and its numba
+# path of mcse_sd fails on numpy 2 ("only 0-dimensional arrays can be converted"): keep numpy's.
+az.Numba.disable_numba()
+
 __all__ = [
     "LooResult",
     "bfmi",
     "compare",
     "ess",
     "ess_of_chains",
+    "group_arrays",
     "is_inference_data",
     "load_netcdf",
     "loo",
     "mcse_mean",
     "mcse_sd",
     "pareto_smoothed_log_weights",
+    "psis_loo_log_weights",
     "rhat",
     "save_netcdf",
     "summary_table",
@@ -334,6 +340,16 @@ def pareto_smoothed_log_weights(log_weights: np.ndarray) -> tuple[np.ndarray, fl
     return np.asarray(smoothed, dtype=float), float(k)
 
 
+def psis_loo_log_weights(log_lik: np.ndarray) -> np.ndarray:
+    """Normalised PSIS-LOO log-weights, shaped (draws, obs), from pointwise log-likelihood draws
+    (draws, obs): leaving observation i out reweights draw s by 1 / p(y_i | theta_s)."""
+    log_lik = np.asarray(log_lik, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        smoothed, _ = az.psislw(-log_lik.T, reff=1.0, normalize=True)
+    return np.asarray(smoothed, dtype=float).T
+
+
 # --------------------------------------------------------------------------- tables and files
 
 
@@ -348,6 +364,13 @@ def save_netcdf(idata: az.InferenceData, path: str | Path) -> Path:
     path = Path(path)
     idata.to_netcdf(str(path), engine="h5netcdf")
     return path
+
+
+def group_arrays(idata: az.InferenceData, group: str) -> dict[str, np.ndarray]:
+    """The variables of one group as numpy arrays ({} when the fit has no such group)."""
+    if group not in idata.groups():
+        return {}
+    return {str(name): np.asarray(value.values) for name, value in idata[group].items()}
 
 
 def load_netcdf(path: str | Path) -> az.InferenceData:

@@ -125,7 +125,7 @@ def _statements(s):
     """Every statement inside `s` (itself included), depth first."""
     yield s
     match s:
-        case ast.For(body=b) | ast.ForEach(body=b):
+        case ast.For(body=b) | ast.ForEach(body=b) | ast.While(body=b):
             yield from _statements(b)
         case ast.If(then=t, other=o):
             yield from _statements(t)
@@ -223,6 +223,17 @@ def _calls_ok(body) -> bool:
     return not any(isinstance(n, ast.Call) and n.name == "target" and not n.args for n in ast.walk(body))
 
 
+# Statements after which the rest of a body may not run.
+_EXITS = (ast.Break, ast.Continue, ast.Return)
+
+
+@functools.lru_cache(maxsize=4096)
+def leaves_early(body) -> bool:
+    """Whether a loop body can leave its iteration early (break, continue, return, reject)."""
+    return any(isinstance(n, _EXITS) or (isinstance(n, ast.Print) and n.kind != "print")
+               for n in ast.walk(body))
+
+
 # ---- roles ------------------------------------------------------------------------------------------------
 
 
@@ -235,7 +246,9 @@ def analyse(program: ast.Program) -> ProgramInfo:
     param_decls = {s.name: s for s in program.stmts("parameters")}
     model = program.stmts("model")
     datalike = data | tdata | _data_only_locals(model, data | tdata)
-    roles, anchors = _roles(model, datalike, data | tdata, decls, param_decls)
+    user = frozenset(f.name.rpartition("_")[0] for f in program.functions
+                     if f.name.endswith(("_lpdf", "_lpmf")))
+    roles, anchors = _roles(model, datalike, data | tdata, decls, param_decls, user)
     model_decls = {s.name: s for s in model if isinstance(s, ast.Decl)}
     info = ProgramInfo(data, tdata, params, names["transformed parameters"], names["generated quantities"],
                        param_decls, decls, model_decls, roles, anchors)
@@ -295,7 +308,7 @@ def _elementwise_local(e, model: tuple, touched: set) -> str | None:
     return None
 
 
-def _roles(model, datalike, observable, decls, param_decls):
+def _roles(model, datalike, observable, decls, param_decls, user_dists=frozenset()):
     stmts = [s for top in model for s in _statements(top) if isinstance(s, (ast.Tilde, ast.TargetPlus))]
     roles: dict = {}
     anchors: dict = {}
@@ -313,6 +326,9 @@ def _roles(model, datalike, observable, decls, param_decls):
         direct = isinstance(s, ast.TargetPlus)
         if parts and parts[0] in observable:
             event = _event_ndim(s) if isinstance(s, ast.Tilde) else _call_event_ndim(s.expr)
+            if isinstance(s, ast.Tilde) and s.dist in user_dists:
+                # a user density gives one number for all it is handed: one slot covers them
+                event = max(0, _rank(decls[parts[0]]) - _singles(parts[1], decls))
             _note_anchor(anchors, parts[0], event)
             observed.add(parts[0])
             roles[s] = Role(True, parts[0], parts[1], direct=direct)

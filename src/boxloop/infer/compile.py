@@ -48,6 +48,7 @@ from ..errors import BoxloopError, DataError, FitError, ProgramError
 from ..lang import ast
 from ..lang.indexcheck import index_range_diagnostics
 from . import analysis, interp, statements, transforms
+from .functions import function_table
 from .interp import Context, KeyBox, State, Val
 
 __all__ = ["ParamSpec", "Model", "Fit", "compile_program", "cache_key", "fit", "clear_cache"]
@@ -108,7 +109,7 @@ class _Kernel:
         return State(env, jnp.zeros(()), loglik, None, KeyBox(key))
 
     def context(self, **kw) -> Context:
-        return Context(self.info, slot_shapes=self.entries, **kw)
+        return Context(self.info, slot_shapes=self.entries, functions=function_table(self.program), **kw)
 
     # -- the pieces of the density
 
@@ -125,13 +126,13 @@ class _Kernel:
         return st._replace(env=env), log_jac
 
     def transformed_parameters(self, st: State, cx: Context, check: bool = True) -> State:
-        st = statements.run(self.program.stmts("transformed parameters"), st, cx)
+        st = statements.run_block(self.program.stmts("transformed parameters"), st, cx)
         if check:
             st = st._replace(target=st.target + _tp_bound_penalty(self.program, st, cx))
         return st
 
     def model_block(self, st: State, cx: Context) -> State:
-        return statements.run(self.program.stmts("model"), st, cx)
+        return statements.run_block(self.program.stmts("model"), st, cx)
 
     def run_density(self, u, dyn, track: bool) -> State:
         cx = self.context(track_loglik=track)
@@ -198,7 +199,7 @@ class _Kernel:
             cx = self.context()
             st, _ = self.constrain_params(u, self.state(dyn, key=key), cx)
             st = self.transformed_parameters(st, cx, check=False)
-            st = statements.run(self.program.stmts("generated quantities"), st, cx)
+            st = statements.run_block(self.program.stmts("generated quantities"), st, cx)
             return {n: jnp.asarray(st.env[n].x) for n in self.info.gq}
         return jax.jit(f)
 
@@ -218,10 +219,10 @@ class _Kernel:
 
         def f(key, dyn):
             st = self._nan_params(self.state(dyn, key=key))
-            draw = Context(self.info, sim=analysis.SimMode(True, False, True, names), slot_shapes=self.entries)
+            draw = self.context(sim=analysis.SimMode(True, False, True, names))
             st = self.model_block(st, draw)
             st = self.transformed_parameters(st, self.context(), check=False)
-            sim = Context(self.info, sim=analysis.SimMode(False, True, True, names), slot_shapes=self.entries)
+            sim = self.context(sim=analysis.SimMode(False, True, True, names))
             st = self.model_block(st, sim)
             out = [p.name for p in self.layout] + list(self.info.tparams) + self.observed
             return {n: jnp.asarray(st.env[n].x) for n in out}
@@ -237,7 +238,7 @@ class _Kernel:
             st = self.transformed_parameters(st, cx, check=False)
             reps = {analysis.rep_name(n): st.env[n] for n in self.observed}
             st = st._replace(env={**st.env, **reps})
-            sim = Context(self.info, sim=analysis.SimMode(False, True, False, names), slot_shapes=self.entries)
+            sim = self.context(sim=analysis.SimMode(False, True, False, names))
             st = self.model_block(st, sim)
             return {n: jnp.asarray(st.env[analysis.rep_name(n)].x) for n in self.observed}
         return jax.jit(f)
@@ -578,7 +579,7 @@ def _prepare(program: ast.Program, data: Mapping, info=None) -> dict:
     info = info or _analysis(program)
     values: dict = {}
     st = State({}, 0.0, None, None, KeyBox(None))
-    cx = Context(info)
+    cx = Context(info, functions=function_table(program))
     for d in program.stmts("data"):
         if d.name not in data:
             declared = ", ".join(s.name for s in program.stmts("data"))
@@ -593,7 +594,7 @@ def _prepare(program: ast.Program, data: Mapping, info=None) -> dict:
     if tdata:
         st = st._replace(rng=KeyBox(jax.random.PRNGKey(0)))
         try:
-            st = statements.run(tdata, st, cx)
+            st = statements.run_block(tdata, st, cx)
         except BoxloopError:
             raise
         except Exception as exc:

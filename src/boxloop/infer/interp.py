@@ -15,15 +15,16 @@ back to a more static strategy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import ProgramError
+from ..errors import FitError, ProgramError
 from ..lang import ast, library
+from ..lang.functions import ODE_SOLVERS
 from ..lang.operators import OperatorTypeError, binary_type, unary_type
 from ..lang.ops import JAX, NUMPY
 from ..lang.types import INT, REAL, ValueType, value_kind
@@ -31,6 +32,14 @@ from . import analysis
 
 TRACE_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError,
                 jax.errors.TracerArrayConversionError, jax.errors.TracerBoolConversionError)
+
+
+class Rejected(FitError):
+    """A `reject` / `fatal_error` reached on every path while tracing: no draw could be accepted."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"the program rejected: {reason}", code="infer.reject")
+        self.reason = reason
 
 
 class NeedsStatic(Exception):
@@ -69,11 +78,22 @@ class Lane:
 
 
 class KeyBox:
-    """The random key threaded through `_rng` calls. Mutable on purpose: expressions return values
-    only, and a box created inside each traced function keeps the mutation local to that trace."""
+    """The random key threaded through `_rng` calls, and the log-density terms that calls of user
+    functions inside an expression add (the target increment of an `_lp` function, -inf where a
+    `reject` was reached). Mutable on purpose: expressions return values only, and a box created
+    inside each traced function keeps the mutation local to that trace; every statement moves the
+    pending terms into its state's target before it ends (`take_pending`)."""
 
     def __init__(self, key):
         self.key = key
+        self.pending = 0.0
+
+    def add_pending(self, term) -> None:
+        self.pending = self.pending + term
+
+    def take_pending(self):
+        term, self.pending = self.pending, 0.0
+        return term
 
     def next(self):
         if self.key is None:
@@ -83,12 +103,57 @@ class KeyBox:
         return sub
 
 
+class Flow(NamedTuple):
+    """Where control stands: whether the path has returned from its function, left its loop by
+    `break`, or skipped to the next iteration by `continue`. Each is a Python bool when known while
+    tracing, or a traced bool (true on the paths a traced `if` sent there). `value` is what a
+    `return` gave; `rejected` the message of a `reject` reached on every path (None otherwise)."""
+
+    returned: Any = False
+    broken: Any = False
+    continued: Any = False
+    value: Val | None = None
+    rejected: str | None = None
+
+
+RUNNING = Flow()
+
+
+def active(flow: Flow):
+    """True / False when known while tracing whether this path still executes, else a traced bool."""
+    parts = (flow.returned, flow.broken, flow.continued)
+    if any(p is True for p in parts):
+        return False
+    if all(p is False for p in parts):
+        return True
+    return ~(_mask(flow.returned) | _mask(flow.broken) | _mask(flow.continued))
+
+
+def _mask(x):
+    return jnp.asarray(x, dtype=bool)
+
+
+def merge_flow(cond, a: Flow, b: Flow) -> Flow:
+    """The flow after `if (cond) A else B` with a traced condition."""
+    def pick(x, y):
+        if x is y or (isinstance(x, bool) and isinstance(y, bool) and x == y):
+            return x
+        return jnp.where(cond, _mask(x), _mask(y))
+
+    value = a.value if b.value is None else b.value if a.value is None else \
+        Val(jnp.where(cond, a.value.x, b.value.x), a.value.t)
+    rejected = a.rejected if a.rejected == b.rejected else None
+    return Flow(pick(a.returned, b.returned), pick(a.broken, b.broken), pick(a.continued, b.continued),
+                value, rejected)
+
+
 class State(NamedTuple):
     env: dict  # name -> Val
     target: Any
     loglik: dict | None  # entry -> flat accumulator (None: not tracked)
     lane: Lane | None
     rng: KeyBox
+    flow: Flow = RUNNING
 
 
 @dataclass(frozen=True)
@@ -99,6 +164,7 @@ class Context:
     track_loglik: bool = False  # accumulate pointwise log-likelihood (and hit counts) per slot
     sim: analysis.SimMode | None = None
     slot_shapes: dict = field(default_factory=dict)  # entry -> slot shape
+    functions: Any = None  # the program's user-defined functions (functions.FunctionTable) or None
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -433,7 +499,13 @@ _SIZE_FUNCTIONS = {
 def call(e: ast.Call, st: State, cx: Context) -> Val:
     if e.name == "target" and not e.args:
         return Val(st.target, REAL)
+    if e.name in ODE_SOLVERS and cx.functions is not None:
+        return cx.functions.solve_ode(e, st, cx)
     args = [ev(a, st, cx) for a in e.args]
+    if cx.functions is not None and cx.functions.defines(e.name, args):
+        value, term = cx.functions.call(e.name, args, st, cx)
+        st.rng.add_pending(term)
+        return value
     resolved = library.resolve_suffixed(e.name)
     if resolved is not None:
         spec, suffix = resolved
@@ -526,3 +598,36 @@ def declared_shape(t: ast.TypeSpec, st: State, cx: Context) -> tuple[int, ...]:
 def declared_type(t: ast.TypeSpec) -> ValueType:
     return ValueType(value_kind(t.kind), len(t.array_sizes))
 
+
+
+# ---- state updates shared by statements and loops ----------------------------------------------------
+
+
+def scoped(before: State, after: State) -> State:
+    """Drop names declared inside a block once the block ends."""
+    env = {k: v for k, v in after.env.items() if k in before.env}
+    return after._replace(env=env)
+
+
+def count_entry(entry: str) -> str:
+    return "#" + entry
+
+
+def add_effect(st: State, eff: Effect) -> State:
+    """Apply an effect now, or pass it up when this state is itself a vectorised lane."""
+    if st.lane is not None and (eff.kind == "loglik" or eff.name not in st.lane.locals):
+        return st._replace(lane=replace(st.lane, effects=st.lane.effects + (eff,)))
+    if eff.kind == "loglik":
+        acc = st.loglik[eff.name]
+        val = eff.val if eff.mask is None else jnp.where(eff.mask, eff.val, 0.0)
+        val = jnp.broadcast_to(val, shape_of(eff.pos))
+        acc = acc.at[jnp.ravel(jnp.asarray(eff.pos))].add(jnp.ravel(val))
+        return st._replace(loglik={**st.loglik, eff.name: acc})
+    cur = st.env[eff.name]
+    flat = jnp.reshape(jnp.asarray(cur.x), (-1,))
+    pos = jnp.asarray(eff.pos)
+    val = jnp.broadcast_to(jnp.asarray(eff.val, dtype=flat.dtype), pos.shape)
+    if eff.mask is not None:
+        val = jnp.where(jnp.broadcast_to(eff.mask, pos.shape), val, flat[pos])
+    new = flat.at[jnp.ravel(pos)].set(jnp.ravel(val)).reshape(shape_of(cur.x))
+    return st._replace(env={**st.env, eff.name: Val(new, cur.t)})

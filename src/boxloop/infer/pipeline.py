@@ -34,6 +34,8 @@ class FitResult:
     evidence: object = None
     timing: dict = field(default_factory=dict)
     warnings: tuple = ()
+    predictive: dict = field(default_factory=dict, repr=False)  # replicate of each observed variable
+    observed: dict = field(default_factory=dict, repr=False)  # the observed values those replicate
 
     def summary(self) -> dict:
         from ..diagnose import summarize
@@ -43,7 +45,8 @@ class FitResult:
     def inference_data(self):
         from ..diagnose import to_inference_data
 
-        return to_inference_data(self.draws, self.stats, self.log_lik)
+        return to_inference_data(self.draws, self.stats, self.log_lik, posterior_predictive=self.predictive or None,
+                                 observed_data=self.observed or None)
 
 
 IMPROPER_PRIOR = "prior.missing"  # the checker's finding that a parameter's prior is flat and improper
@@ -79,12 +82,45 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     started = time.perf_counter()
     diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
     ev = _evidence(fitted, evidence, seed) if evidence else None
+    predictive, observed, note = posterior_predictive(fitted, data, seed)
     timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
     text = source if isinstance(source, str) else None
     from ..lang import to_stan
 
     return FitResult(text or to_stan(program), structural_hash(program), fitted.draws, fitted.stats,
-                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings)
+                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings + note, predictive, observed)
+
+
+PREDICTIVE_MAX_VALUES = 20_000_000  # draws x observed values kept as posterior predictive (160 MB)
+
+
+def posterior_predictive(fitted, data: Mapping, seed: int) -> tuple[dict, dict, tuple]:
+    """One replicate of every observed variable per posterior draw, (chain, draw, *shape), with
+    the observed values; ({}, {}, (why,)) when the likelihood cannot be simulated forward (a
+    `target +=` likelihood) or the replicates would be too large to keep."""
+    from ..errors import BoxloopError
+
+    model = fitted.model
+    chains, draws = fitted.u.shape[:2]
+    observed = {n: np.asarray(data[n]) for n in model.kernel.observed if n in data}
+    size = chains * draws * sum(max(v.size, 1) for v in observed.values())
+    if not observed or size > PREDICTIVE_MAX_VALUES:
+        why = "no observed variable" if not observed else f"{size:,} values is more than {PREDICTIVE_MAX_VALUES:,}"
+        return {}, {}, (f"posterior predictive draws were not kept: {why}",)
+    import jax
+
+    try:
+        reps = model.simulate(jax.random.PRNGKey(seed + 1), "posterior", u=fitted.u.reshape(chains * draws, -1))
+    except (BoxloopError, *_trace_errors()) as exc:
+        return {}, {}, (f"posterior predictive draws were not computed: {exc}",)
+    predictive = {n: np.asarray(v).reshape(chains, draws, *np.shape(v)[1:]) for n, v in reps.items() if n in observed}
+    return predictive, {n: observed[n] for n in predictive}, ()
+
+
+def _trace_errors() -> tuple:
+    from .interp import TRACE_ERRORS, NeedsStatic
+
+    return (NeedsStatic, *TRACE_ERRORS)
 
 
 def _double_precision() -> None:

@@ -6,6 +6,12 @@ and, for likelihood statements, adds each term to its observation slot. Under a 
 the left side instead. `if` on a static condition picks a branch at trace time; on a traced one
 both branches run and their states are merged with `where` (`_merge`); inside a vectorised lane
 the branches' effects are masked.
+
+Control flow (`return`, `break`, `continue`, `reject`) is carried in `State.flow`. Where a path
+has left (known at trace time) the rest of the statement list is skipped; where only some traced
+paths have, each later statement runs and its state is merged back with the paths still running.
+`reject` makes the log density -inf on the paths that reach it (Stan rejects the draw); reached on
+every path while the values are known (transformed data, a constant condition) it is an error.
 """
 
 from __future__ import annotations
@@ -22,19 +28,50 @@ from ..errors import FitError, ProgramError
 from ..lang import ast, library
 from ..lang.ops import JAX
 from . import analysis, loops
-from .interp import (Context, Effect, Item, Lane, State, Val, all_static, as_real, binary, cast_to,
-                     declared_shape, declared_type, distribution_term, eval_items, ev, fill,
-                     index_value, is_int_dtype, position, is_static, lookup, positions,
-                     shape_of)
+from .interp import Rejected, active, merge_flow
+from .interp import (Context, Effect, Item, Lane, State, Val, add_effect, all_static, as_real, binary,
+                     cast_to, count_entry, declared_shape, declared_type, distribution_term, eval_items,
+                     ev, fill, index_value, is_int_dtype, position, is_static, lookup, positions,
+                     scoped, shape_of)
 
 
 def run(stmts, st: State, cx: Context) -> State:
     for s in stmts:
-        st = execute(s, st, cx)
+        going = active(st.flow)
+        if going is False:
+            break
+        after = execute(s, st, cx)
+        st = after if going is True else _continue_where(going, after, st, cx)
+    return st
+
+
+def _continue_where(going, after: State, before: State, cx: Context) -> State:
+    """`after` on the paths still running, `before` on those that have left; names the statement
+    declared are kept (only the running paths read them)."""
+    merged = _merge(going, after, before, before, lambda lvalue: ev(lvalue, before, cx))
+    declared = {k: v for k, v in after.env.items() if k not in before.env}
+    return merged._replace(env={**merged.env, **declared}) if declared else merged
+
+
+def run_block(stmts, st: State, cx: Context) -> State:
+    """Run a block's statements; a `reject` reached on every path is an error here."""
+    st = run(stmts, st, cx)
+    if st.flow.rejected is not None and st.flow.returned is True:
+        raise Rejected(st.flow.rejected)
     return st
 
 
 def execute(s, st: State, cx: Context) -> State:
+    st = _statement(s, st, cx)
+    pending = st.rng.take_pending()
+    if isinstance(pending, float) and pending == 0.0:
+        return st
+    # A rejected call's value may be NaN (log of what it refused): the rejection decides.
+    target = jnp.where(jnp.isneginf(pending), -jnp.inf, st.target + pending)
+    return st._replace(target=target)
+
+
+def _statement(s, st: State, cx: Context) -> State:
     match s:
         case ast.Decl():
             return declare(s, st, cx)
@@ -45,18 +82,28 @@ def execute(s, st: State, cx: Context) -> State:
         case ast.TargetPlus():
             return _target_plus(s, st, cx)
         case ast.For() | ast.ForEach():
-            return loops.run_loop(s, st, cx)
+            return loops.run_loop(s, st, cx, execute)
+        case ast.While():
+            return loops.run_while(s, st, cx, execute)
         case ast.If():
             return _if(s, st, cx)
         case ast.Compound(stmts=stmts):
             return scoped(st, run(stmts, st, cx))
+        case ast.Break():
+            return st._replace(flow=st.flow._replace(broken=True))
+        case ast.Continue():
+            return st._replace(flow=st.flow._replace(continued=True))
+        case ast.Return(value=v):
+            value = None if v is None else ev(v, st, cx)
+            return st._replace(flow=st.flow._replace(returned=True, value=value))
+        case ast.CallStmt(call=c):
+            ev(c, st, cx)  # its effects (an _lp function's target, a reject) arrive as pending terms
+            return st
+        case ast.Print(kind="print"):
+            return st  # output is not kept: a fit's draws are its result
+        case ast.Print():
+            return _reject(s, st, cx)
     raise ProgramError(f"cannot execute {type(s).__name__}", code="infer.unsupported")
-
-
-def scoped(before: State, after: State) -> State:
-    """Drop names declared inside a block once the block ends."""
-    env = {k: v for k, v in after.env.items() if k in before.env}
-    return after._replace(env=env)
 
 
 def declare(s: ast.Decl, st: State, cx: Context) -> State:
@@ -161,6 +208,9 @@ def _spec(name: str):
 
 def _tilde(s: ast.Tilde, st: State, cx: Context) -> State:
     role = cx.info.roles.get(s)
+    user = cx.functions.density(s.dist) if cx.functions is not None else None
+    if user is not None:
+        return _user_tilde(s, user, role, st, cx)
     if cx.sim is not None:
         return _simulate_tilde(s, role, st, cx)
     spec = _spec(s.dist)
@@ -171,6 +221,18 @@ def _tilde(s: ast.Tilde, st: State, cx: Context) -> State:
     st = st._replace(target=st.target + jnp.sum(lp) + _order_factor(role, y, args))
     if role is not None and role.likelihood:
         st = _add_loglik(role, lp, y, spec, st, cx)
+    return st
+
+
+def _user_tilde(s: ast.Tilde, name: str, role, st: State, cx: Context) -> State:
+    """`y ~ foo(...)` with the user's foo_lpdf: the same as `target += foo_lpdf(y | ...)`."""
+    if cx.sim is not None:
+        raise ProgramError(f"{s.dist} is user-defined and has no sampler, so it cannot be simulated",
+                           code="infer.not_generative")
+    lp = ev(ast.Call(name, (s.lhs, *s.args), True, s.pos), st, cx).x
+    st = st._replace(target=st.target + lp + st.rng.take_pending())
+    if role is not None and role.likelihood:
+        st = _add_loglik(role, lp, None, None, st, cx)
     return st
 
 
@@ -305,10 +367,6 @@ def _add_loglik(role, lp, y: Val | None, spec, st: State, cx: Context) -> State:
     return add_effect(st, Effect("loglik", count_entry(role.entry), pos, jnp.ones(shape_of(pos)), None))
 
 
-def count_entry(entry: str) -> str:
-    return "#" + entry
-
-
 def _reduce(lp, pos_shape: tuple, y_ndim, univariate: bool):
     """Sum the elementwise terms of one statement down to one per observation slot."""
     if univariate and y_ndim is not None and lp.ndim > y_ndim:
@@ -320,26 +378,6 @@ def _reduce(lp, pos_shape: tuple, y_ndim, univariate: bool):
     except ValueError:
         raise FitError(f"cannot attribute log-likelihood terms of shape {lp.shape} to observations "
                        f"of shape {pos_shape}", code="infer.loglik_shape") from None
-
-
-def add_effect(st: State, eff: Effect) -> State:
-    """Apply an effect now, or pass it up when this state is itself a vectorised lane."""
-    if st.lane is not None and (eff.kind == "loglik" or eff.name not in st.lane.locals):
-        return st._replace(lane=replace(st.lane, effects=st.lane.effects + (eff,)))
-    if eff.kind == "loglik":
-        acc = st.loglik[eff.name]
-        val = eff.val if eff.mask is None else jnp.where(eff.mask, eff.val, 0.0)
-        val = jnp.broadcast_to(val, shape_of(eff.pos))
-        acc = acc.at[jnp.ravel(jnp.asarray(eff.pos))].add(jnp.ravel(val))
-        return st._replace(loglik={**st.loglik, eff.name: acc})
-    cur = st.env[eff.name]
-    flat = jnp.reshape(jnp.asarray(cur.x), (-1,))
-    pos = jnp.asarray(eff.pos)
-    val = jnp.broadcast_to(jnp.asarray(eff.val, dtype=flat.dtype), pos.shape)
-    if eff.mask is not None:
-        val = jnp.where(jnp.broadcast_to(eff.mask, pos.shape), val, flat[pos])
-    new = flat.at[jnp.ravel(pos)].set(jnp.ravel(val)).reshape(shape_of(cur.x))
-    return st._replace(env={**st.env, eff.name: Val(new, cur.t)})
 
 
 # ---- simulation ------------------------------------------------------------------------------------
@@ -438,9 +476,19 @@ def _if(s: ast.If, st: State, cx: Context) -> State:
             return scoped(st, execute(s.then, st, cx))
         return scoped(st, execute(s.other, st, cx)) if s.other is not None else st
     cond = jnp.asarray(c.x) != 0
-    a = scoped(st, execute(s.then, st, cx))
-    b = scoped(st, execute(s.other, st, cx)) if s.other is not None else st
+    a = _branch(s.then, st, cx)
+    b = _branch(s.other, st, cx) if s.other is not None else st
     return _merge(cond, a, b, st, lambda lvalue: ev(lvalue, st, cx))
+
+
+def _branch(body, st: State, cx: Context) -> State:
+    """One side of an `if` on a traced condition; a function that rejects on every path rejects
+    only the draws that take this side."""
+    try:
+        return scoped(st, execute(body, st, cx))
+    except Rejected as r:
+        return st._replace(target=st.target - jnp.inf,
+                           flow=st.flow._replace(returned=True, rejected=r.reason))
 
 
 def _merge(cond, a: State, b: State, base: State, read: Callable) -> State:
@@ -456,7 +504,7 @@ def _merge(cond, a: State, b: State, base: State, read: Callable) -> State:
     lane = base.lane
     if lane is not None:
         lane = _merge_lanes(cond, a.lane, b.lane, base.lane, read)
-    return State(env, target, loglik, lane, base.rng)
+    return State(env, target, loglik, lane, base.rng, merge_flow(cond, a.flow, b.flow))
 
 
 def _merge_lanes(cond, a: Lane, b: Lane, base: Lane, read: Callable) -> Lane:
@@ -477,3 +525,21 @@ def _merge_lanes(cond, a: Lane, b: Lane, base: Lane, read: Callable) -> Lane:
 def _masked(e: Effect, cond) -> Effect:
     mask = cond if e.mask is None else (e.mask & cond)
     return e._replace(mask=jnp.broadcast_to(mask, shape_of(e.pos)))
+
+def _reject(s: ast.Print, st: State, cx: Context) -> State:
+    """The draw is rejected: the log density is -inf from here, and the path stops."""
+    message = message_text(s.items, st, cx)
+    return st._replace(target=st.target - jnp.inf,
+                       flow=st.flow._replace(returned=True, rejected=message))
+
+
+def message_text(items, st: State, cx: Context) -> str:
+    """print / reject items as Stan shows them; values unknown while tracing as `?`."""
+    parts = []
+    for item in items:
+        if isinstance(item, ast.StringLit):
+            parts.append(item.value)
+            continue
+        x = ev(item, st, cx).x
+        parts.append(str(np.asarray(x).tolist()) if is_static(x) else "?")
+    return "".join(parts)

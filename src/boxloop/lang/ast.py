@@ -102,6 +102,15 @@ class RowVectorLit:
     pos: Pos = _pos()
 
 
+@dataclass(frozen=True)
+class StringLit:
+    """A string, only as an argument of print / reject / fatal_error. `value` is the text between
+    the quotes, exactly as written (escapes kept)."""
+
+    value: str
+    pos: Pos = _pos()
+
+
 Expr = IntLit | RealLit | Var | Call | Binary | Unary | Ternary | Index | ArrayLit | RowVectorLit
 
 # ---- types --------------------------------------------------------------------------------------
@@ -198,7 +207,81 @@ class Compound:
     pos: Pos = _pos()
 
 
-Stmt = Decl | Tilde | TargetPlus | Assign | For | ForEach | If | Compound
+@dataclass(frozen=True)
+class While:
+    cond: object
+    body: object
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class Break:
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class Continue:
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class Return:
+    """`return e;` (or a bare `return;` in a void function: value None)."""
+
+    value: object | None = None
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class CallStmt:
+    """A call whose value is dropped: a void function, `foo_lp(...)` in the model block."""
+
+    call: Call
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class Print:
+    """print / reject / fatal_error with their items (expressions and StringLit)."""
+
+    kind: str  # "print" | "reject" | "fatal_error"
+    items: tuple
+    pos: Pos = _pos()
+
+
+Stmt = (Decl | Tilde | TargetPlus | Assign | For | ForEach | If | Compound | While | Break | Continue
+        | Return | CallStmt | Print)
+
+# ---- user-defined functions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArgType:
+    """An unsized type of a function argument or return: `array[,] vector` -> ("vector", 2)."""
+
+    kind: str  # int, real, vector, row_vector, matrix
+    array_dims: int = 0
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class Param:
+    type: ArgType
+    name: str
+    data_only: bool = False  # declared `data`: callers must pass expressions of data alone
+    pos: Pos = _pos()
+
+
+@dataclass(frozen=True)
+class FunDef:
+    """A function of the functions block. `returns` is None for void; `body` None for a forward
+    declaration (`real f(real x);`)."""
+
+    returns: ArgType | None
+    name: str
+    params: tuple  # of Param
+    body: Compound | None
+    pos: Pos = _pos()
 
 # ---- program ------------------------------------------------------------------------------------
 
@@ -222,6 +305,7 @@ class Block:
 @dataclass(frozen=True)
 class Program:
     blocks: tuple  # of Block, in BLOCK_ORDER
+    functions: tuple = ()  # of FunDef, in source order
 
     def block(self, name: str) -> Block | None:
         return next((b for b in self.blocks if b.name == name), None)
@@ -265,6 +349,16 @@ def children(node) -> tuple:
             return (c, t) if o is None else (c, t, o)
         case Compound(stmts=s):
             return tuple(s)
+        case While(cond=c, body=b):
+            return (c, b)
+        case Return(value=v):
+            return () if v is None else (v,)
+        case CallStmt(call=c):
+            return (c,)
+        case Print(items=items):
+            return tuple(items)
+        case FunDef(body=b):
+            return () if b is None else (b,)
     return ()
 
 

@@ -126,7 +126,7 @@ class _Resolver:
     def program(self, program: ast.Program) -> _Analysis:
         blocks = tuple(self.block(b) for b in program.blocks)
         return _Analysis(
-            ast.Program(blocks), self.bindings, frozenset(self.data), frozenset(self.data | self.undeclared)
+            dataclasses.replace(program, blocks=blocks), self.bindings, frozenset(self.data), frozenset(self.data | self.undeclared)
         )
 
     def block(self, block: ast.Block) -> ast.Block:
@@ -171,8 +171,13 @@ class _Resolver:
             case ast.Decl():
                 typ, init = self.expr(s.type), self.expr(s.init)  # the initialiser cannot see the name
                 return dataclasses.replace(s, type=typ, init=init, name=self.declare(s.name, block))
-            case ast.Tilde() | ast.TargetPlus() | ast.Assign():
+            case ast.Tilde() | ast.TargetPlus() | ast.Assign() | ast.Return() | ast.CallStmt() | ast.Print():
                 return self.expr(s)
+            case ast.Break() | ast.Continue():
+                return s
+            case ast.While():
+                cond, body = self.expr(s.cond), self.scoped(s.body, block, loops)[1]
+                return dataclasses.replace(s, cond=cond, body=body)
             case ast.For():
                 lo, hi = self.expr(s.lo), self.expr(s.hi)
                 var, body = self.scoped(s.body, block, loops, s.var)
@@ -419,7 +424,7 @@ def _reached_class(mask: int) -> int:
 def _braced(s):
     """Braces around every body; `else { if ... }` as `else if`."""
     match s:
-        case ast.For() | ast.ForEach():
+        case ast.For() | ast.ForEach() | ast.While():
             return dataclasses.replace(s, body=_as_block(s.body))
         case ast.If(other=other):
             if isinstance(other, ast.Compound) and len(other.stmts) == 1 and isinstance(other.stmts[0], ast.If):
@@ -437,7 +442,10 @@ def _as_block(s) -> ast.Compound:
 
 def normalise(program: ast.Program) -> ast.Program:
     """Drop empty blocks and brace every body: differences of layout only."""
-    return ast.Program(tuple(dataclasses.replace(b, stmts=tuple(map(_braced, b.stmts))) for b in program.blocks if b.stmts))
+    functions = tuple(f if f.body is None else dataclasses.replace(f, body=_braced(f.body))
+                      for f in program.functions)
+    return ast.Program(tuple(dataclasses.replace(b, stmts=tuple(map(_braced, b.stmts))) for b in program.blocks
+                             if b.stmts), functions)
 
 
 # ---- ordering ------------------------------------------------------------------------------------
@@ -486,9 +494,21 @@ def _order_nested(s, key):
     return s
 
 
+# Statements whose place in a list is part of their meaning: control leaving a loop or function,
+# output, a rejection, or a call whose effects (target, random draws) the dependency graph cannot see.
+_PINNED = (ast.Break, ast.Continue, ast.Return, ast.Print, ast.CallStmt, ast.While)
+
+
+def _pinned(stmts: tuple) -> bool:
+    return any(isinstance(n, _PINNED) for s in stmts for n in ast.walk(s))
+
+
 def _order(stmts: tuple, key, ranks: tuple) -> tuple:
-    """Canonical order of one statement list, by (rank, key(statement)) where free."""
+    """Canonical order of one statement list, by (rank, key(statement)) where free; a list holding
+    control flow or effects (see _PINNED) keeps its order."""
     stmts = tuple(_order_nested(s, key) for s in stmts)
+    if _pinned(stmts):
+        return stmts
     return _topological(stmts, [(r, *key(s)) for s, r in zip(stmts, ranks)])
 
 
@@ -497,7 +517,7 @@ def _arrange(program: ast.Program, key, classes: tuple) -> ast.Program:
     for b in program.blocks:
         ranks = classes if b.name == "model" else (0,) * len(b.stmts)
         blocks.append(dataclasses.replace(b, stmts=_order(b.stmts, key, ranks)))
-    return ast.Program(tuple(blocks))
+    return dataclasses.replace(program, blocks=tuple(blocks))
 
 
 def _sort_key(erased: Mapping[str, str], names: Mapping[str, str]):
@@ -803,6 +823,7 @@ class DPL:
     prior_stmts: tuple
     likelihood_stmts: tuple
     generated_blocks: tuple
+    functions: tuple = ()  # the functions block, shared context of every piece
 
     @property
     def data(self) -> str:
@@ -843,6 +864,7 @@ def blocks(program: ast.Program) -> DPL:
         prior_stmts=tuple(s for s, c in zip(model, classes) if c == PRIOR),
         likelihood_stmts=tuple(s for s, c in zip(model, classes) if c == LIKELIHOOD),
         generated_blocks=pick(("generated quantities",)),
+        functions=program.functions,
     )
 
 
@@ -850,7 +872,7 @@ def join(dpl: DPL) -> ast.Program:
     """The whole program again: blocks in BLOCK_ORDER, prior model statements before likelihood."""
     pieces = dpl.data_blocks + dpl.prior_blocks + _model_block(dpl.prior_stmts + dpl.likelihood_stmts)
     pieces += dpl.generated_blocks
-    return ast.Program(tuple(sorted(pieces, key=lambda b: ast.BLOCK_ORDER.index(b.name))))
+    return ast.Program(tuple(sorted(pieces, key=lambda b: ast.BLOCK_ORDER.index(b.name))), dpl.functions)
 
 
 def with_block(program: ast.Program, which: str, text: str) -> ast.Program:

@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import ProgramError
 from . import ast, library
 from . import intervals as iv
+from .checkfuncs import FunctionChecks
+from .functions import ODE_SOLVERS
 from .diagnostics import Diagnostic, error, warning
 from .operators import (OperatorTypeError, binary_interval, binary_type, compound_type, unary_interval,
                         unary_type)
@@ -29,6 +31,7 @@ from .types import INT, REAL, UNIT_CLOSED, Interval, Structure, ValueType, fits,
 PARAM_ORIGINS = ("parameter", "transformed parameter")
 TILDE_BLOCKS = ("model",)
 RNG_BLOCKS = ("transformed data", "generated quantities")
+SHAPE_FUNCTIONS = ("size", "rows", "cols", "num_elements", "dims")
 INT_MAX = 2**31 - 1  # Stan's int is 32 bits; stanc refuses a larger literal
 EMPTY = error("program.empty", "phi1", "the program is empty: no declarations and no statements, so "
               "there is nothing to fit; write at least a parameters and a model block")
@@ -70,7 +73,7 @@ def check(source, data: dict | None = None) -> CheckResult:
             program = parse(source)
         except ProgramError as exc:
             return CheckResult(None, exc.diagnostics)
-    if not any(block.stmts for block in program.blocks):
+    if not any(block.stmts for block in program.blocks) and not program.functions:
         return CheckResult(program, (EMPTY,))
     checker = Checker(data=data)
     try:
@@ -80,7 +83,7 @@ def check(source, data: dict | None = None) -> CheckResult:
     return CheckResult(program, tuple(checker.diagnostics), checker.scope.top())
 
 
-class Checker:
+class Checker(FunctionChecks):
     """Walks a program block by block, statement by statement, keeping a symbol table.
 
     The incremental API (`enter_block`, `check_statement`) lets the constrained decoder validate one
@@ -93,10 +96,12 @@ class Checker:
         self.diagnostics: list[Diagnostic] = []
         self.block = "data"
         self.priors: set[str] = set()
+        self._init_functions()
 
     # ---- driving -------------------------------------------------------------------------------
 
     def check_program(self, program: ast.Program) -> None:
+        self.check_functions(program.functions)
         for block in program.blocks:
             self.enter_block(block.name)
             for stmt in block.stmts:
@@ -154,6 +159,16 @@ class Checker:
                 self.branch(s)
             case ast.Compound():
                 self.nested(s.stmts)
+            case ast.While():
+                self.while_loop(s)
+            case ast.Break() | ast.Continue():
+                self.loop_control(s)
+            case ast.Return():
+                self.return_statement(s)
+            case ast.CallStmt():
+                self.call_statement(s)
+            case ast.Print():
+                self.print_statement(s)
 
     def nested(self, stmts) -> None:
         self.scope.push()
@@ -233,9 +248,13 @@ class Checker:
         return self.expr(expr).interval
 
     def tilde(self, s: ast.Tilde) -> None:
-        if self.block not in TILDE_BLOCKS:
-            self.report(error("dep.tilde_block", "phi4", f"'~' statements belong in the model block, "
-                              f"not in {self.block}", s.pos))
+        if self.block not in TILDE_BLOCKS and not self.in_lp_function():
+            where = "a function without the _lp suffix" if self.function else self.block
+            self.report(error("dep.tilde_block", "phi4", f"'~' statements belong in the model block (or an "
+                              f"_lp function), not in {where}", s.pos))
+        if self.user_tilde(s):
+            self._note_prior(s.lhs)
+            return
         lhs = self.expr(s.lhs)
         args = [self.expr(a) for a in s.args]
         self.distribution_call(s.dist, s.lhs, lhs, s.args, args, s.pos)
@@ -267,9 +286,10 @@ class Checker:
                                       _pos_of(b, s.truncation.pos)))
 
     def target(self, s: ast.TargetPlus) -> None:
-        if self.block != "model":
-            self.report(error("dep.target_block", "phi4", "'target +=' belongs in the model block, not "
-                              f"in {self.block}", s.pos))
+        if self.block != "model" and not self.in_lp_function():
+            where = "a function without the _lp suffix" if self.function else self.block
+            self.report(error("dep.target_block", "phi4", "'target +=' belongs in the model block (or an "
+                              f"_lp function), not in {where}", s.pos))
         info = self.expr(s.expr)
         if info.known and (info.vtype.is_int and info.vtype.is_scalar):
             return
@@ -321,6 +341,8 @@ class Checker:
         return binary_interval(op, lhs.interval, rhs.interval)
 
     def _writable(self, sym: Symbol) -> bool:
+        if sym.origin == "argument":
+            return False  # Stan passes arguments by constant reference
         if sym.origin in ("local", "loop"):
             return sym.origin == "local"
         return sym.block == self.block
@@ -343,7 +365,7 @@ class Checker:
                               "variable of the same name; rename it", s.pos))
         self.scope.define(Symbol(s.var, None, "loop", var_info.vtype or INT, var_info.interval,
                                  None, var_info.param_dep, True, self.block, self.scope.depth))
-        self.nested(s.body)
+        self.loop_body(s.body)
         self.scope.pop()
 
     def _element(self, cont: Info, expr) -> Info:
@@ -623,6 +645,11 @@ class Checker:
     # ---- calls -------------------------------------------------------------------------------
 
     def _call(self, e: ast.Call) -> Info:
+        if e.name in ODE_SOLVERS:
+            return self.ode_call(e)
+        found = self.user_overloads(e.name)
+        if found is not None:
+            return self.user_call(e, *found)
         resolved = library.resolve_suffixed(e.name)
         if resolved is not None:
             return self._distribution_function(e, *resolved)
@@ -670,8 +697,9 @@ class Checker:
         if known is not None:
             interval = iv.meet(interval, known)
         exact = len(args) == 1 and args[0].exact and getattr(spec.interval, "exact", False)
-        return Info(result, interval, function_structure(spec.name, args),
-                    any(a.param_dep for a in args), exact)
+        # the shape of a parameter is fixed by the data, so its size is data
+        dep = spec.name not in SHAPE_FUNCTIONS and any(a.param_dep for a in args)
+        return Info(result, interval, function_structure(spec.name, args), dep, exact)
 
     def _distribution_function(self, e: ast.Call, spec, suffix: str) -> Info:
         args = [self.expr(a) for a in e.args]
@@ -681,7 +709,8 @@ class Checker:
             self.report(error("args.bar", "phi3", f"write {e.name}(y | {', '.join(spec.arg_names)}): "
                               "Stan separates the variate from the parameters with '|'", e.pos))
             return UNKNOWN
-        if e.name.endswith(("_lupdf", "_lupmf")) and self.block != "model":
+        if e.name.endswith(("_lupdf", "_lupmf")) and self.block != "model" and not (
+                self.in_density_function() or self.in_lp_function()):
             self.report(error("dep.lupdf_block", "phi4", f"{e.name} drops constants, which Stan allows only "
                               f"in the model block; in {self.block} write {e.name.replace('_lu', '_l')}",
                               e.pos))
@@ -695,9 +724,9 @@ class Checker:
         return Info(REAL, interval, None, any(a.param_dep for a in args))
 
     def _rng(self, e: ast.Call, spec, args: list[Info]) -> Info:
-        if self.block not in RNG_BLOCKS:
+        if self.block not in RNG_BLOCKS and not self.in_rng_function():
             self.report(error("dep.rng_block", "phi4", f"{e.name} draws random numbers; it may only be "
-                              "used in transformed data or generated quantities", e.pos))
+                              "used in transformed data, generated quantities or an _rng function", e.pos))
         params = library.rng_params(spec)
         if len(args) != len(params):
             self.report(error("args.arity", "phi3", f"{e.name} takes {len(params)} argument"

@@ -93,7 +93,40 @@ class _ToAst(Transformer):
     """Lark tree -> frozen dataclasses. One short method per grammar rule."""
 
     def start(self, meta, blocks):
-        return ast.Program(tuple(b for b in blocks if b is not None))
+        functions = next((b for b in blocks if isinstance(b, tuple)), ())
+        return ast.Program(tuple(b for b in blocks if isinstance(b, ast.Block)), functions)
+
+    # user-defined functions
+    def functions_block(self, meta, c):
+        return tuple(c)
+
+    def fun_def(self, meta, c):
+        return ast.FunDef(c[0], str(c[1]), tuple(c[2] or ()), c[3], _pos(meta))
+
+    def fun_decl(self, meta, c):
+        return ast.FunDef(c[0], str(c[1]), tuple(c[2] or ()), None, _pos(meta))
+
+    def void_type(self, meta, c):
+        return None
+
+    def fun_return(self, meta, c):
+        return c[0]
+
+    def params(self, meta, c):
+        return tuple(c)
+
+    def param(self, meta, c):
+        return ast.Param(c[-2], str(c[-1]), len(c) == 3, _pos(meta))
+
+    def arg_type(self, meta, c):
+        dims = c[0] if len(c) == 2 else 0
+        return ast.ArgType(str(c[-1]), dims, _pos(meta))
+
+    def unsized_dims(self, meta, c):
+        return sum(1 for t in c if str(t) == ",") + 1
+
+    def arg_kind(self, meta, c):
+        return str(c[0])
 
     def _block(self, name, meta, stmts):
         return ast.Block(name, tuple(stmts), _pos(meta))
@@ -171,6 +204,30 @@ class _ToAst(Transformer):
     def compound_stmt(self, meta, c):
         return ast.Compound(tuple(c), _pos(meta))
 
+    def while_stmt(self, meta, c):
+        return ast.While(c[0], c[1], _pos(meta))
+
+    def break_stmt(self, meta, c):
+        return ast.Break(_pos(meta))
+
+    def continue_stmt(self, meta, c):
+        return ast.Continue(_pos(meta))
+
+    def return_stmt(self, meta, c):
+        return ast.Return(c[0], _pos(meta))
+
+    def call_stmt(self, meta, c):
+        return ast.CallStmt(ast.Call(str(c[0]), tuple(c[1] or ()), False, _pos(meta)), _pos(meta))
+
+    def print_stmt(self, meta, c):
+        return ast.Print(c[0], tuple(c[1]), _pos(meta))
+
+    def printables(self, meta, c):
+        return tuple(c)
+
+    def string_lit(self, meta, c):
+        return ast.StringLit(str(c[0])[1:-1], _tok_pos(c[0]))
+
     # expressions
     def ternary(self, meta, c):
         return ast.Ternary(c[0], c[1], c[2], _pos(meta))
@@ -227,7 +284,7 @@ class _ToAst(Transformer):
     def _op(self, meta, c):
         return str(c[0])
 
-    eq_op = cmp_op = add_op = mul_op = unary_op = pow_op = assign_op = _op
+    eq_op = cmp_op = add_op = mul_op = unary_op = pow_op = assign_op = print_kind = data_qualifier = _op
     special_vector_kind = special_matrix_kind = _op
 
 
@@ -273,7 +330,7 @@ TOO_DEEP = error("parse.too_deep", "phi1", f"the program is nested too deeply (m
                  "variables")
 
 
-_BODIES = {"if_stmt": 1, "for_range": 3, "for_each": 2}  # where the body statements start
+_BODIES = {"if_stmt": 1, "for_range": 3, "for_each": 2, "while_stmt": 1}  # where the body statements start
 
 
 def _too_deep(tree):

@@ -37,7 +37,12 @@ def to_stan(node) -> str:
     match node:
         case ast.Program():
             ordered = sorted(node.blocks, key=lambda b: ast.BLOCK_ORDER.index(b.name))
-            return "".join(_join(_block_lines(b)) + "\n" for b in ordered)
+            head = _join(_functions_lines(node.functions)) + "\n" if node.functions else ""
+            return head + "".join(_join(_block_lines(b)) + "\n" for b in ordered)
+        case ast.FunDef():
+            return _join(fun_lines(node, 0))
+        case ast.ArgType():
+            return arg_type_text(node)
         case ast.Block():
             return _join(_block_lines(node))
         case ast.TypeSpec():
@@ -105,6 +110,8 @@ def _expr(node) -> str:
             return "{" + _args(items) + "}"
         case ast.RowVectorLit(items=items):
             return "[" + _args(items) + "]"
+        case ast.StringLit(value=v):
+            return f'"{v}"'
     raise TypeError(f"not an expression: {node!r}")
 
 
@@ -168,7 +175,8 @@ def type_text(t: ast.TypeSpec) -> str:
 
 # ---- statements ---------------------------------------------------------------------------------
 
-_STMT_TYPES = (ast.Decl, ast.Tilde, ast.TargetPlus, ast.Assign, ast.For, ast.ForEach, ast.If, ast.Compound)
+_STMT_TYPES = (ast.Decl, ast.Tilde, ast.TargetPlus, ast.Assign, ast.For, ast.ForEach, ast.If, ast.Compound,
+               ast.While, ast.Break, ast.Continue, ast.Return, ast.CallStmt, ast.Print)
 
 
 def _is_stmt(node) -> bool:
@@ -206,7 +214,38 @@ def stmt_lines(s, depth: int) -> list:
             return _if_lines(s, depth)
         case ast.Compound(stmts=stmts):
             return [(depth, "{"), *_stmts_lines(stmts, depth + 1), (depth, "}")]
+        case ast.While(cond=c, body=body):
+            return _headed(f"while ({expr(c)})", body, depth)
+        case ast.Break():
+            return [(depth, "break;")]
+        case ast.Continue():
+            return [(depth, "continue;")]
+        case ast.Return(value=v):
+            return [(depth, "return;" if v is None else f"return {expr(v)};")]
+        case ast.CallStmt(call=c):
+            return [(depth, expr(c) + ";")]
+        case ast.Print(kind=kind, items=items):
+            return [(depth, f"{kind}({_args(items)});")]
     raise TypeError(f"not a statement: {s!r}")
+
+
+# ---- functions -----------------------------------------------------------------------------------
+
+
+def arg_type_text(t: ast.ArgType) -> str:
+    return ("array[" + "," * (t.array_dims - 1) + "] " if t.array_dims else "") + t.kind
+
+
+def _functions_lines(functions: tuple) -> list:
+    return [(0, "functions {"), *(line for f in functions for line in fun_lines(f, 1)), (0, "}")]
+
+
+def fun_lines(f: ast.FunDef, depth: int) -> list:
+    params = ", ".join(("data " if p.data_only else "") + f"{arg_type_text(p.type)} {p.name}" for p in f.params)
+    head = f"{'void' if f.returns is None else arg_type_text(f.returns)} {f.name}({params})"
+    if f.body is None:
+        return [(depth, head + ";")]
+    return _headed(head, f.body, depth)
 
 
 def _tilde(s: ast.Tilde) -> str:

@@ -503,4 +503,4 @@ def _drop_stale_generated(program: ast.Program) -> ast.Program:
     reads = set().union(*(ast.free_names(s) for s in gq.stmts))
     if reads <= declared | local | loops:
         return program
-    return ast.Program(tuple(b for b in program.blocks if b.name != "generated quantities"))
+    return ast.Program(tuple(b for b in program.blocks if b.name != "generated quantities"), program.functions)

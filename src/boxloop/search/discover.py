@@ -35,7 +35,7 @@ def default_run_dir(task, config_hash: str) -> Path:
 def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, executor: str | Executor = "local",
                   workers: int | None = None, cache: bool | str | Path = True, on_progress=None,
                   command: str | None = None, fit_fn=run_fit, proposer=None,
-                  compilation_cache: bool | str | Path = True) -> DiscoveryResult:
+                  compilation_cache: bool | str | Path = True, on_done=None) -> DiscoveryResult:
     """Run the search for `task`; everything is stored under `out` as it finishes.
 
     executor: "local", "ray", "ray:<address>", or an Executor (then the caller closes it).
@@ -44,6 +44,8 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
     proposer: a Proposer object, overriding `config.proposer` (which is resolved by name).
     compilation_cache: JAX's persistent compilation cache for the local workers: True for
         `<fit cache>/jax`, a directory, or False.
+    on_done: called with the run directory once the run has closed its store, however it ended
+        (finished, stopped, interrupted, failed): the CLI and the API write the report there.
     """
     data_hash = task.dataset.data_hash
     config_hash = config.config_hash(data_hash, task.target, task.description)
@@ -52,8 +54,21 @@ def discover_task(task, config: SearchConfig, *, out: str | Path | None = None, 
     proposer = proposer if proposer is not None else _proposer(config.proposer)
     if isinstance(executor, str):
         parse_executor_spec(executor)  # a bad spec is refused before the run directory is touched
+    opened = []  # set once this process holds the run directory (not when it was refused)
+    try:
+        return _discover(task, config, config_hash, run_dir, cache_dir, proposer, executor, workers, on_progress,
+                         command, fit_fn, compilation_cache, opened)
+    finally:
+        if on_done is not None and opened:
+            on_done(run_dir)
+
+
+def _discover(task, config: SearchConfig, config_hash: str, run_dir: Path, cache_dir, proposer, executor, workers,
+              on_progress, command, fit_fn, compilation_cache, opened: list) -> DiscoveryResult:
+    data_hash = task.dataset.data_hash
     with ExitStack() as stack:
         store = stack.enter_context(RunStore(run_dir))
+        opened.append(run_dir)
         fit_cache = stack.enter_context(closing(FitCache(cache_dir))) if cache_dir is not None else None
         if isinstance(executor, str):
             jax_cache = _jax_cache_dir(compilation_cache, cache_dir)
