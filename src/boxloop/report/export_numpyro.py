@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ..lang import ast, parse
 from .pyexpr import HELPERS, ExportError, PyExpr
+from .script import COMMON, HEADER, render
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,10 @@ class _Writer:
     # ---- the script
 
     def script(self, data_path: str | None, program_name: str) -> str:
-        model = self.model()
-        helpers = "".join("\n\n" + HELPERS[h] for h in sorted(self.ex.used))
-        default = repr(data_path) if data_path else "None"
-        return SCRIPT.format(program=program_name, loader=self.loader(), helpers=helpers, model=model,
-                             default=default, names=", ".join(repr(d.name) for d in self.data))
+        model = self.model()  # before the helpers: writing it records which ones it uses
+        return render(SCRIPT, framework="NumPyro", program_name=program_name, data_path=data_path,
+                      loader=self.loader(), model=model, helpers=HELPERS, helpers_used=self.ex.used,
+                      data=self.data)
 
     def loader(self) -> str:
         lines = []
@@ -421,16 +421,7 @@ def _is_one(node) -> bool:
     return isinstance(node, (ast.IntLit, ast.RealLit)) and node.value == 1
 
 
-SCRIPT = '''"""NumPyro version of {program}, written out by `boxloop export`.
-
-Run:  python THIS_FILE.py DATA.json [--chains 4 --warmup 1000 --draws 1000 --seed 0 --save draws.npz]
-DATA.json is Stan-JSON (name -> number or nested list), as CmdStan reads it.
-"""
-
-import argparse
-import json
-
-import jax
+SCRIPT = HEADER + '''import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -440,36 +431,7 @@ from numpyro.infer.reparam import LocScaleReparam
 
 jax.config.update("jax_enable_x64", True)  # Stan computes in double precision
 
-DATA_NAMES = ({names},)
-
-
-def load_data(path):
-    """Read the Stan-JSON data file into the arrays the model takes."""
-    with open(path) as f:
-        raw = json.load(f)
-    missing = [name for name in DATA_NAMES if name not in raw]
-    if missing:
-        raise SystemExit(f"{{path}} lacks {{', '.join(missing)}}")
-    return {{
-{loader}
-    }}{helpers}
-
-
-{model}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="?", default={default}, help="Stan-JSON data file")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", help="write the draws to this .npz file")
-    args = parser.parse_args(argv)
-    if args.data is None:
-        parser.error("give the Stan-JSON data file")
-    numpyro.set_host_device_count(args.chains)  # chains in parallel, before JAX starts computing
+''' + COMMON + '''    numpyro.set_host_device_count(args.chains)  # chains in parallel, before JAX starts computing
     data = load_data(args.data)
     mcmc = MCMC(NUTS(model), num_warmup=args.warmup, num_samples=args.draws, num_chains=args.chains,
                 progress_bar=False)

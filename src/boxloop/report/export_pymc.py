@@ -16,6 +16,7 @@ from ..lang import ast, parse
 from .export_numpyro import SPECS as NUMPYRO_SPECS
 from .export_numpyro import _is_zero, _name, _top_decls, _Writer
 from .pyexpr import CONSTANTS, ExportError, PyExpr
+from .script import COMMON, HEADER, render
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,10 @@ class _PymcWriter(_Writer):
         self.indent = 2
 
     def script(self, data_path: str | None, program_name: str) -> str:
-        default = repr(data_path) if data_path else "None"
-        model = self.model()
-        helpers = "".join("\n\n" + HELPERS[h] for h in sorted(self.ex.used))
-        return SCRIPT.format(program=program_name, loader=self.loader(), model=model, default=default,
-                             names=", ".join(repr(d.name) for d in self.data), helpers=helpers)
+        model = self.model()  # before the helpers: writing it records which ones it uses
+        return render(SCRIPT, framework="PyMC", program_name=program_name, data_path=data_path,
+                      loader=self.loader(), model=model, helpers=HELPERS, helpers_used=self.ex.used,
+                      data=self.data)
 
     def model(self) -> str:
         priors = {k: v for k, v in self._simple_priors().items() if v.dist in SPECS}
@@ -256,49 +256,11 @@ class _PymcWriter(_Writer):
         return f"{spec.ctor}({self._site(name, loops)}{self._args(s.dist, s.args, spec)}, observed={value})"
 
 
-SCRIPT = '''"""PyMC version of {program}, written out by `boxloop export`.
-
-Run:  python THIS_FILE.py DATA.json [--chains 4 --warmup 1000 --draws 1000 --seed 0 --save draws.npz]
-DATA.json is Stan-JSON (name -> number or nested list), as CmdStan reads it.
-"""
-
-import argparse
-import json
-
-import numpy as np
+SCRIPT = HEADER + '''import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-DATA_NAMES = ({names},)
-
-
-def load_data(path):
-    """Read the Stan-JSON data file into the arrays the model takes."""
-    with open(path) as f:
-        raw = json.load(f)
-    missing = [name for name in DATA_NAMES if name not in raw]
-    if missing:
-        raise SystemExit(f"{{path}} lacks {{', '.join(missing)}}")
-    return {{
-{loader}
-    }}{helpers}
-
-
-{model}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="?", default={default}, help="Stan-JSON data file")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", help="write the draws to this .npz file")
-    args = parser.parse_args(argv)
-    if args.data is None:
-        parser.error("give the Stan-JSON data file")
-    with build_model(load_data(args.data)):
+''' + COMMON + '''    with build_model(load_data(args.data)):
         idata = pm.sample(draws=args.draws, tune=args.warmup, chains=args.chains, cores=args.chains,
                           random_seed=args.seed, progressbar=False)
     print(pm.summary(idata).to_string())
