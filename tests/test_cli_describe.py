@@ -94,8 +94,7 @@ def test_every_flag_an_error_message_names_exists():
     known = flags(_build_parser())
     # Modules that build other programs' command lines (stanc, `ray start`) name those programs' flags;
     # the exporters write scripts with flags of their own (`--save draws.npz`).
-    launchers = {SRC / "lang" / "stanc.py", SRC / "search" / "ray_local.py", SRC / "report" / "export_numpyro.py",
-                 SRC / "report" / "export_pymc.py"}
+    launchers = {SRC / "lang" / "stanc.py", SRC / "search" / "ray_local.py", SRC / "report" / "script.py"}
     named = set()
     for path in set(SRC.rglob("*.py")) - launchers:
         for literal in re.findall(r"\"[^\"\n]*\"|'[^'\n]*'", path.read_text()):

@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .cli_data import add_data_options, read_data, read_program
 from .cli_io import EXIT_OK, emit
 
-def register(subparsers) -> None:
-    from .cli_data import add_data_options
 
+def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="write a program as Stan, NumPyro or PyMC code with its data loading")
     p.add_argument("program", help="a .stan file")
     p.add_argument("--to", required=True, choices=("stan", "numpyro", "pymc"), help="the target language")
@@ -28,7 +28,6 @@ def register(subparsers) -> None:
 
 
 def run_export(args) -> int:
-    from .cli import read_data, read_program
     from .report.export import export_program
 
     source = read_program(args.program)
