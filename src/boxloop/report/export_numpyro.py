@@ -85,6 +85,9 @@ def to_numpyro(source, data_path: str | None = None, program_name: str = "progra
 
 
 class _Writer:
+    indent = 1  # the model's statements sit this many levels deep in the script
+    DETERMINISTIC = "numpyro.deterministic"
+
     def __init__(self, tree: ast.Program):
         self.tree = tree
         self.kinds = {d.name: d.type.kind for b in tree.blocks for d in _decls(b.stmts)}
@@ -122,30 +125,35 @@ class _Writer:
     def model(self) -> str:
         priors = self._simple_priors()
         args = ", ".join(d.name for d in self.data)
+        body = self._body(priors)
+        return f"def model({args}):\n" + "\n".join(body or ["    pass"])
+
+    def _body(self, priors: dict[str, ast.Tilde]) -> list[str]:
+        """The model's statements in Stan's block order, `indent` levels deep; the priors in
+        `priors` are written with their parameters, so their `~` is not written again."""
+        pad, det = "    " * self.indent, self.DETERMINISTIC
         body: list[str] = []
         for s in self.tree.stmts("transformed data"):
-            body += self.stmt(s, 1, deterministic=False)
+            body += self.stmt(s, self.indent, deterministic=False)
         for d in self._ordered_params(priors):
             body += self.param(d, priors.get(d.name))
         inline = set()
         for s in self.tree.stmts("transformed parameters"):
             if isinstance(s, ast.Decl) and s.init is not None:
                 inline.add(s.name)
-                body.append(f'    {s.name} = numpyro.deterministic("{s.name}", {self.ex(s.init)})')
+                body.append(f'{pad}{s.name} = {det}("{s.name}", {self.ex(s.init)})')
             else:
-                body += self.stmt(s, 1, deterministic=False)
-        for d in _top_decls(self.tree.stmts("transformed parameters")):
-            if d.name not in inline:
-                body.append(f'    numpyro.deterministic("{d.name}", {d.name})')
+                body += self.stmt(s, self.indent, deterministic=False)
+        body += [f'{pad}{det}("{d.name}", {d.name})'
+                 for d in _top_decls(self.tree.stmts("transformed parameters")) if d.name not in inline]
         consumed = {id(t) for t in priors.values()}
         for s in self.tree.stmts("model"):
             if id(s) not in consumed:
-                body += self.stmt(s, 1, deterministic=False)
+                body += self.stmt(s, self.indent, deterministic=False)
         for s in self.tree.stmts("generated quantities"):
-            body += self.stmt(s, 1, deterministic=False)
-        for d in _top_decls(self.tree.stmts("generated quantities")):
-            body.append(f'    numpyro.deterministic("{d.name}", {d.name})')
-        return f"def model({args}):\n" + "\n".join(body or ["    pass"])
+            body += self.stmt(s, self.indent, deterministic=False)
+        body += [f'{pad}{det}("{d.name}", {d.name})' for d in _top_decls(self.tree.stmts("generated quantities"))]
+        return body
 
     # ---- parameters
 

@@ -124,10 +124,12 @@ def to_pymc(source, data_path: str | None = None, program_name: str = "program.s
 
 
 class _PymcWriter(_Writer):
+    indent = 2  # inside `with pm.Model()`
+    DETERMINISTIC = "pm.Deterministic"
+
     def __init__(self, tree: ast.Program):
         super().__init__(tree)
         self.ex = PymcExpr(self.kinds, self._log_prob)
-        self.indent = 2
 
     def script(self, data_path: str | None, program_name: str) -> str:
         model = self.model()  # before the helpers: writing it records which ones it uses
@@ -137,29 +139,7 @@ class _PymcWriter(_Writer):
 
     def model(self) -> str:
         priors = {k: v for k, v in self._simple_priors().items() if v.dist in SPECS}
-        body: list[str] = []
-        for s in self.tree.stmts("transformed data"):
-            body += self.stmt(s, 2, deterministic=False)
-        for d in self._ordered_params(priors):
-            body += self.param(d, priors.get(d.name))
-        inline = set()
-        for s in self.tree.stmts("transformed parameters"):
-            if isinstance(s, ast.Decl) and s.init is not None:
-                inline.add(s.name)
-                body.append(f'        {s.name} = pm.Deterministic("{s.name}", {self.ex(s.init)})')
-            else:
-                body += self.stmt(s, 2, deterministic=False)
-        for d in _top_decls(self.tree.stmts("transformed parameters")):
-            if d.name not in inline:
-                body.append(f'        pm.Deterministic("{d.name}", {d.name})')
-        consumed = {id(t) for t in priors.values()}
-        for s in self.tree.stmts("model"):
-            if id(s) not in consumed:
-                body += self.stmt(s, 2, deterministic=False)
-        for s in self.tree.stmts("generated quantities"):
-            body += self.stmt(s, 2, deterministic=False)
-        for d in _top_decls(self.tree.stmts("generated quantities")):
-            body.append(f'        pm.Deterministic("{d.name}", {d.name})')
+        body = self._body(priors)
         names = [d.name for d in self.data]
         unpack = (f"    {', '.join(names)}{',' if len(names) == 1 else ''} = "
                   f"{', '.join(f'data[{n!r}]' for n in names)}{',' if len(names) == 1 else ''}")
