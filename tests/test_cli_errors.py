@@ -86,6 +86,16 @@ def test_a_bug_is_still_one_json_object(capsys, monkeypatch):
     assert error["code"] == "internal.error" and "an invariant broke" in error["message"]
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`boxloop check ... --json | head -c0`: no traceback, no internal error, exit 141 like SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "boxloop.cli", "check", str(EIGHT), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the command has printed anything
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err[-2000:]
+    assert err == ""
+
+
 def test_secrets_in_arguments_never_reach_the_output(capsys, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-secret-0123456789")
     assert main(["propose", str(EIGHT_DATA), "--proposer", "openai:@https://bob:pw-secret-987@h/v1?api_key=q-secret-654",

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 well-formed input that fails (an invalid program, a failed or unreliable
 fit, no reliable model, a proposer server that did not answer, an internal error); 2 usage, file,
-data or run-store errors; 130 interrupted (Ctrl-C). With --json, stdout carries exactly one JSON
+data or run-store errors; 130 interrupted (Ctrl-C); 141 when the reader of stdout went away (`| head`),
+quietly, as a shell tool killed by SIGPIPE would. With --json, stdout carries exactly one JSON
 object also on error: {"error": {"code", "message"}}; the one-line message goes to stderr too.
 Every message is passed through `redact` first: no credential reaches the terminal or a log.
 """
@@ -12,13 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import traceback
 
 from .errors import BoxloopError, FitError, ProgramError, ProposerError
 from .redact import redact, redact_all
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 class UsageError(BoxloopError):
@@ -79,6 +81,9 @@ def run_guarded(command: str, run, args, as_json: bool) -> int:
         extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")} \
             if isinstance(exc, ProposerError) else {}
         return fail(command, exc.code, str(exc), exit_code(exc), as_json, **extra)
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return fail(command, "interrupted", "interrupted (Ctrl-C); what had finished is kept", EXIT_INTERRUPTED,
                     as_json)
@@ -86,6 +91,14 @@ def run_guarded(command: str, run, args, as_json: bool) -> int:
         print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
         return fail(command, "internal.error", f"{type(exc).__name__}: {exc} (a bug in boxloop; please report "
                     "it with the traceback above)", EXIT_FAILED, as_json)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured, closed)
+        pass
 
 
 def wants_json(argv) -> bool:
