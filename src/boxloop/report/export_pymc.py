@@ -100,22 +100,12 @@ class PymcExpr(PyExpr):
                 return f"pt.stack([{', '.join(self(i) for i in items)}])"
         return super().__call__(node)
 
-    def _call(self, node: ast.Call) -> str:
-        name = node.name
-        if not node.args and name in CONSTANTS:
-            return CONSTANTS[name].replace("jnp.finfo(float).eps", "np.finfo(float).eps").replace("jnp.", "np.")
-        if node.conditional or name.endswith(("_lpdf", "_lpmf", "_lupdf", "_lupmf")):
-            return self.dist_log_prob(name.rsplit("_", 1)[0], node.args[1:], node.args[0])
-        if name in ("rep_vector", "rep_array"):
-            value, *sizes = node.args
-            return f"pt.full(({', '.join(self(s) for s in sizes)},), {self(value)})"
-        if name not in FUNCTIONS:
-            raise ExportError(f"the function {name} has no PyMC/PyTensor translation in boxloop's exporter yet; "
-                              "export to Stan (--to stan) instead")
-        target = FUNCTIONS[name]
-        if target.startswith("_"):
-            self.used.add(target)
-        return f"{target}({', '.join(self(a) for a in node.args)})"
+    functions = FUNCTIONS
+    array_module = "pt"
+    framework = "PyMC/PyTensor"
+
+    def constant(self, name: str) -> str:
+        return CONSTANTS[name].replace("jnp.", "np.")
 
 
 def to_pymc(source, data_path: str | None = None, program_name: str = "program.stan") -> str:

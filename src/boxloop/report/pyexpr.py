@@ -130,25 +130,32 @@ class PyExpr:
             return str(i.value - 1)
         return f"{self._atom(i)} - 1"
 
+    # What differs between the NumPyro and PyMC printers: their function table, array module, name.
+    functions = FUNCTIONS
+    array_module = "jnp"
+    framework = "NumPyro/JAX"
+
     def _call(self, node: ast.Call) -> str:
         name = node.name
         if not node.args and name in CONSTANTS:
-            return CONSTANTS[name]
+            return self.constant(name)
         if node.conditional or name.endswith(("_lpdf", "_lpmf", "_lupdf", "_lupmf")):
             if self.dist_log_prob is None:
                 raise ExportError(f"{name} cannot be exported here")
             return self.dist_log_prob(name.rsplit("_", 1)[0], node.args[1:], node.args[0])
-        if name not in FUNCTIONS:
-            raise ExportError(f"the function {name} has no NumPyro/JAX translation in boxloop's exporter yet; "
-                              "export to Stan (--to stan) instead")
-        target = FUNCTIONS[name]
-        if target.startswith("_"):
-            self.used.add(target)
-        args = ", ".join(self(a) for a in node.args)
         if name in ("rep_vector", "rep_array"):
             value, *sizes = node.args
-            return f"jnp.full(({', '.join(self(s) for s in sizes)},), {self(value)})"
-        return f"{target}({args})"
+            return f"{self.array_module}.full(({', '.join(self(s) for s in sizes)},), {self(value)})"
+        if name not in self.functions:
+            raise ExportError(f"the function {name} has no {self.framework} translation in boxloop's exporter "
+                              "yet; export to Stan (--to stan) instead")
+        target = self.functions[name]
+        if target.startswith("_"):
+            self.used.add(target)
+        return f"{target}({', '.join(self(a) for a in node.args)})"
+
+    def constant(self, name: str) -> str:
+        return CONSTANTS[name]
 
     def is_container(self, node) -> bool:
         match node:
