@@ -1,17 +1,117 @@
-"""The Python entry point: `boxloop.discover(data, ...)` -> DiscoveryResult.
+"""The Python entry points, one per command that does the work (docs/api.md has examples):
 
-    result = boxloop.discover("eight_schools.json", budget=12)
-    print(result.program)                  # best reliable program (Stan text), or None
-    result.best.elpd_loo, result.best.elpd_loo_se
-    idata = result.inference_data()        # its posterior, read back from the run store
-    result.comparison                      # az.compare-style rows, best first
+    boxloop.check(program, data=None) -> CheckResult     # as `boxloop check`
+    boxloop.fit(program, data, ...) -> FitResult         # as `boxloop fit` / `boxloop evidence`
+    boxloop.discover(data, ...) -> DiscoveryResult       # as `boxloop discover`
+
+A program is Stan text or a path to a `.stan` file; data is anything `boxloop.data.load_data`
+reads (a path, a dict of arrays, a data frame). Failures raise `boxloop.errors.BoxloopError`
+subclasses whose `code` is the code the CLI prints for the same failure.
 """
 
 from __future__ import annotations
 
-from .infer.nuts import NutsSettings
-from .search.config import SearchConfig
-from .search.result import DiscoveryResult
+import os
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from .errors import FitError, UsageError
+
+if TYPE_CHECKING:  # the CLI imports this module; the search stack (pandas, ArviZ) loads on first use
+    from .infer.nuts import NutsSettings
+    from .search.result import DiscoveryResult
+
+DEFAULT_FIT_TIMEOUT_S = 3600.0
+
+
+def read_program(program) -> str:
+    """Stan text from `program`: a path (a `Path`, or a one-line string ending in `.stan`) or text."""
+    if isinstance(program, str) and ("\n" in program or not program.rstrip().endswith(".stan")):
+        return program
+    path = Path(program)
+    if not path.is_file():
+        raise UsageError(f"program file {str(program)!r} not found")
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read program {str(program)!r}: {exc}") from None
+
+
+def program_data(data, source: str | None, *, overrides=None, max_elements: int | None = None):
+    """The Dataset a program is fitted to: a table's columns encoded as `discover` encodes them, on
+    the rows with a value in every column the program's data block declares."""
+    from .data import load_data
+    from .data.load import DEFAULT_MAX_ELEMENTS
+
+    return load_data(data, overrides=overrides, max_elements=max_elements or DEFAULT_MAX_ELEMENTS,
+                     columns=declared_data(source))
+
+
+def declared_data(source: str | None) -> set[str] | None:
+    """Names the program's data block declares (None when it does not parse: then every column)."""
+    if source is None:
+        return None
+    from .errors import ProgramError
+    from .lang import ast, parse
+
+    try:
+        program = parse(source)
+    except ProgramError:
+        return None
+    return {d.name for d in program.stmts("data") if isinstance(d, ast.Decl)}
+
+
+def check(program, data=None):
+    """Parse and check `program` (phi1..phi6); with `data`, also check the data against its data
+    block. Returns the CheckResult (never raises for an invalid program: see `.valid`,
+    `.diagnostics`, `.raise_for_errors()`)."""
+    from .lang import check as check_source
+
+    source = read_program(program)
+    values = None if data is None else dict(program_data(data, source).values)
+    return check_source(source, data=values)
+
+
+def fit(program, data, *, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 0,
+        target_accept: float = 0.8, max_tree_depth: int = 10, evidence: str | None = None,
+        timeout_s: float = DEFAULT_FIT_TIMEOUT_S, memory_gb: float | None = None, progress=None):
+    """Fit `program` to `data` with NUTS in a worker process (killed at `timeout_s` seconds or
+    `memory_gb` GiB of address space, default 80 % of memory) and return the FitResult: draws,
+    `summary()`, `diagnostics` (the seven checks, PSIS-LOO, `score`, `reliable`),
+    `inference_data()` and, with `evidence="bridge"` or `"is"`, `evidence` (log p(data | program)).
+
+    Raises ProgramError for an invalid program (code of its first error), EvidenceError
+    ("evidence.improper_prior") when evidence is asked of a program with an improper prior,
+    DataError for unusable data and FitError (fit.timeout, fit.out_of_memory, fit.crashed, ...)
+    when the fit itself fails. `progress` receives the worker's FitProgress events.
+    """
+    from .infer.nuts import NutsSettings
+    from .infer.pipeline import checked_program, fit_isolated
+    from .infer.worker import GiB, FitFailure, WorkerLimits, default_memory_bytes
+
+    source = read_program(program)
+    values = dict(program_data(data, source).values)
+    checked_program(source, values, evidence)  # every diagnostic, here, before a worker starts
+    memory = default_memory_bytes() if memory_gb is None else int(memory_gb * GiB)
+    limits = WorkerLimits(timeout_s=timeout_s, memory_bytes=memory, host_devices=host_devices(chains))
+    settings = NutsSettings(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
+                            max_tree_depth=max_tree_depth)
+    result = fit_isolated(source, values, settings, seed, evidence, limits, on_progress=progress)
+    if isinstance(result, FitFailure):
+        raise FitError(result.reason, code=result.code)
+    return result
+
+
+def host_devices(chains: int) -> int:
+    """XLA CPU devices for a fit's worker: one per chain, so the chains run in parallel, unless the
+    caller's XLA_FLAGS already set a count (kept, and exported so the worker inherits it)."""
+    from .infer.xla_env import device_count, xla_flags
+
+    inherited = os.environ.get("XLA_FLAGS", "")
+    devices = device_count(inherited) or chains
+    os.environ["XLA_FLAGS"] = xla_flags(devices, inherited)
+    return devices
 
 
 def discover(data, target: str | None = None, describe: str | None = None, proposer="grammar",
@@ -39,6 +139,8 @@ def discover(data, target: str | None = None, describe: str | None = None, propo
     """
     from .data import make_task
     from .data.table import Overrides
+    from .infer.nuts import NutsSettings
+    from .search.config import SearchConfig
     from .search.discover import discover_task
 
     overrides = Overrides(*(tuple([names] if isinstance(names, str) else names)
@@ -63,4 +165,4 @@ def _describe_source(data) -> str:
     return str(data) if isinstance(data, str) else type(data).__name__
 
 
-__all__ = ["discover", "DiscoveryResult"]
+__all__ = ["check", "fit", "discover", "read_program", "program_data"]

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from . import cli_data, cli_discover, cli_export, cli_propose, cli_report, cli_spfn
+from .api import DEFAULT_FIT_TIMEOUT_S, host_devices
 from .cli_data import add_data_options, read_data, read_program
 from .cli_summary import format_number, labelled_summary, summary_rows
-from .cli_io import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, UsageError, emit, parse_or_fail,
-                     run_guarded, wants_json)
+from .cli_io import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, UsageError, add_nuts_options, emit,
+                     parse_or_fail, run_guarded, wants_json)
 
 __all__ = ["main", "emit", "UsageError", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
@@ -86,18 +87,13 @@ def _check_text(path: str, result, payload: dict) -> str:
 # ---- fit / evidence --------------------------------------------------------------------------
 
 
-DEFAULT_FIT_TIMEOUT_S = 3600.0
 
 
 def _add_sampler_options(p) -> None:
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
     p.add_argument("data", help="Stan-JSON, R dump, or a table (.csv, .tsv, .parquet, .feather)")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target-accept", type=float, default=0.8)
-    p.add_argument("--max-tree-depth", type=int, default=10)
+    add_nuts_options(p)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=DEFAULT_FIT_TIMEOUT_S,
                    help="stop the fit after this many seconds (default: %(default)g)")
     p.add_argument("--memory-gb", type=float, default=None,
@@ -140,26 +136,13 @@ def _fit(args, evidence: str | None):
     _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
                     f"{args.draws} draws)")
     memory = default_memory_bytes() if args.memory_gb is None else int(args.memory_gb * GiB)
-    limits = WorkerLimits(timeout_s=args.timeout, memory_bytes=memory, host_devices=_set_host_devices(args.chains))
+    limits = WorkerLimits(timeout_s=args.timeout, memory_bytes=memory, host_devices=host_devices(args.chains))
     bar = None if args.json else ProgressBar(sys.stderr, label=Path(args.program).name)
     try:
         return fit_isolated(source, data, _settings(args), args.seed, evidence, limits, on_progress=bar)
     finally:
         if bar:
             bar.close()
-
-
-def _set_host_devices(chains: int) -> int:
-    # Chains run in parallel only if XLA sees one CPU device per chain; this must precede JAX start-up
-    # (the worker inherits it). A device count the caller set in XLA_FLAGS is kept.
-    import os
-
-    from .infer.xla_env import device_count, xla_flags
-
-    inherited = os.environ.get("XLA_FLAGS", "")
-    devices = device_count(inherited) or chains
-    os.environ["XLA_FLAGS"] = xla_flags(devices, inherited)
-    return devices
 
 
 def _progress(args, message: str) -> None:

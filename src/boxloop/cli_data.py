@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cli_io import UsageError
 
 OVERRIDE_FLAGS = ("factor", "numeric", "group", "time", "drop")
 
@@ -66,13 +65,9 @@ def print_notes(task, as_json: bool) -> None:
 
 
 def read_program(path: str) -> str:
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"program file {path!r} not found")
-    try:
-        return p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read program {path!r}: {exc}") from None
+    from .api import read_program as read
+
+    return read(Path(path))
 
 
 def read_data(args, source: str | None = None) -> dict | None:
@@ -81,31 +76,14 @@ def read_data(args, source: str | None = None) -> dict | None:
     path = getattr(args, "data", None)
     if path is None:
         return None
-    from .data import load_data
+    from .api import program_data
 
-    dataset = load_data(path, overrides=overrides_from(args), max_elements=args.max_elements,
-                        columns=_declared_data(source))
+    dataset = program_data(path, source, overrides=overrides_from(args), max_elements=args.max_elements)
     args.columns = dataset.columns  # for the level names on the posterior summary
     if not getattr(args, "json", False):
         for note in dataset.notes:
             print(f"boxloop: [{note.code}] {note.message}", file=sys.stderr)
     return dict(dataset.values)
-
-
-def _declared_data(source: str | None) -> set[str] | None:
-    """Names the program's data block declares (None when it does not parse: then every column)."""
-    if source is None:
-        return None
-    from .errors import ProgramError
-    from .lang import parse
-
-    from .lang import ast
-
-    try:
-        program = parse(source)
-    except ProgramError:
-        return None
-    return {d.name for d in program.stmts("data") if isinstance(d, ast.Decl)}
 
 
 # ---- describe -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 
-from .cli_io import EXIT_FAILED, EXIT_OK, ArgumentParser, emit, parse_or_fail, run_guarded
+from .cli_io import EXIT_FAILED, EXIT_OK, ArgumentParser, add_nuts_options, emit, parse_or_fail, run_guarded
 
 
 def register(subparsers) -> None:
@@ -27,9 +27,11 @@ def add_arguments(p: ArgumentParser) -> None:
     add_data_options(p, target=True)
     p.add_argument("--describe", help="plain-language description of the data")
     p.add_argument("--proposer", default="grammar", help="grammar (default), spfn[:<checkpoint>], openai:<model>@<url>, hf:<path>")
-    p.add_argument("--strategy", choices=("refine", "average", "best-of-n"), default="refine")
+    p.add_argument("--strategy", choices=("refine", "average", "best-of-n"), default="refine",
+                   help="refine: rewrite what fails (default); average: weight N proposals (Large Language "
+                        "Bayes); best-of-n: fit N proposals, keep the best")
     p.add_argument("--budget", type=int, default=24, help="most distinct programs fitted (R_max)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of proposals and fits (default: %(default)s)")
     p.add_argument("--out", help="run directory (rerun the same command with it to resume)")
     p.add_argument("--executor", default="local", help="local (default), ray or ray:<address>")
     p.add_argument("--workers", type=int, help="fits at once (default: one per core)")
@@ -40,11 +42,7 @@ def add_arguments(p: ArgumentParser) -> None:
     p.add_argument("--prior-rewrites", type=int, default=2, help="prior rewrites per lineage")
     p.add_argument("--beta", type=int, default=4, help="stop after this many reliable programs (refine)")
     p.add_argument("--zeta", type=int, default=5, help="B(M) >= zeta is reliable")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--target-accept", type=float, default=0.8)
-    p.add_argument("--max-tree-depth", type=int, default=10)
+    add_nuts_options(p)
     p.add_argument("--cache-dir", help="shared fit cache (default ~/.cache/boxloop or $BOXLOOP_CACHE_DIR)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the shared fit cache")
     p.add_argument("--json", action="store_true", help="print one JSON object")

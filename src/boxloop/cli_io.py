@@ -17,14 +17,10 @@ import os
 import sys
 import traceback
 
-from .errors import BoxloopError, FitError, ProgramError, ProposerError
+from .errors import BoxloopError, FitError, ProgramError, ProposerError, UsageError
 from .redact import redact, redact_all
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
-
-
-class UsageError(BoxloopError):
-    code = "usage"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -33,6 +29,16 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def add_nuts_options(p) -> None:
+    """The sampler flags of every command that fits (NutsSettings' fields, with its defaults)."""
+    p.add_argument("--chains", type=int, default=4, help="Markov chains, run in parallel (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=1000, help="adaptation draws per chain (default: %(default)s)")
+    p.add_argument("--draws", type=int, default=1000, help="kept draws per chain (default: %(default)s)")
+    p.add_argument("--target-accept", type=float, default=0.8,
+                   help="NUTS step-size adaptation target (default: %(default)s)")
+    p.add_argument("--max-tree-depth", type=int, default=10, help="NUTS tree depth limit (default: %(default)s)")
 
 
 def exit_code(exc: BoxloopError) -> int:

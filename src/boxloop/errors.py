@@ -14,6 +14,12 @@ class BoxloopError(Exception):
             self.code = code
 
 
+class UsageError(BoxloopError):
+    """The call itself is wrong: a missing file, a bad option or argument."""
+
+    code = "usage"
+
+
 class DataError(BoxloopError):
     """The data cannot be used as given (missing, NaN, wrong type or shape, unreadable file)."""
 

@@ -232,7 +232,16 @@ def _stop(proc, grace_s: float) -> None:
     proc.join()
 
 
+# The exit status of a child that, re-importing the caller's script (spawn does), reached a fit at
+# the script's top level and would have started a process of its own.
+_UNGUARDED_MAIN_EXIT = 86
+
+
 def _crash_failure(exitcode: int | None, stderr: str, elapsed: float) -> FitFailure:
+    if exitcode == _UNGUARDED_MAIN_EXIT:
+        return FitFailure("fit.main_not_guarded", "the fit's worker process re-ran your script, which started "
+                          "another fit at import: put the calls to boxloop.fit / boxloop.discover under "
+                          "`if __name__ == \"__main__\":` (fits run in spawned processes)", stderr, elapsed)
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
         reason = f"the worker was killed by {name}"
@@ -303,9 +312,12 @@ def run_in_worker(
     )
     try:
         proc.start()
-    except BaseException:
+    except BaseException as exc:
         receiver.close()
         os.unlink(stderr_path)
+        # `_inheriting` is the flag spawn itself checks: we are a child still importing the script
+        if isinstance(exc, RuntimeError) and getattr(multiprocessing.current_process(), "_inheriting", False):
+            sys.exit(_UNGUARDED_MAIN_EXIT)  # the parent's FitFailure explains it
         raise
     finally:
         sender.close()  # the child holds the only writer now, so its death reads as EOF here
