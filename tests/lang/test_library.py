@@ -266,6 +266,23 @@ def test_half_student_t_normaliser_is_smooth_at_the_centre():
     assert float(grad) == 0.0  # P(T > mu) is 1/2 whatever the scale
 
 
+@pytest.mark.parametrize("name,args,theta,expected", [
+    ("bernoulli", (1,), 1.0, 1.0),  # d/dθ log θ at θ = 1
+    ("bernoulli", (0,), 0.0, -1.0),  # d/dθ log(1 - θ) at θ = 0
+    ("binomial", (5, 5), 1.0, 5.0),
+    ("binomial", (0, 5), 0.0, -5.0),
+])
+def test_probability_on_its_closed_bound_has_a_finite_gradient(name, args, theta, expected):
+    # a success probability of exactly 1 where every trial succeeded is a point of the density;
+    # a NaN gradient there stopped NUTS at every initial point (posteriordb's dogs models)
+    import jax
+
+    lpmf = lib.DISTRIBUTIONS[name].lpdf
+    with jax.enable_x64(True):
+        value, grad = jax.value_and_grad(lambda p: lpmf(JAX, *args, p))(theta)
+    assert float(value) == 0.0 and float(grad) == pytest.approx(expected)
+
+
 def test_cdf_tails_keep_precision_where_naive_formulas_round_to_zero():
     d = lib.DISTRIBUTIONS
     close(d["cauchy"].lcdf(NUMPY, -1e12, 0.0, 1.0), math.log(1 / (math.pi * 1e12)), rtol=1e-9)

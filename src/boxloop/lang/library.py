@@ -457,9 +457,19 @@ def _exp_mod_normal_sample(m, key, mu, sigma, lam, shape=None):
 # ---- discrete univariate ----------------------------------------------------------------------------
 
 
+def _xlogy0(m, x, y):
+    """x log y, 0 where x = 0 with a zero (not NaN) gradient in y: a probability of exactly 0 or 1
+    (theta = 1 where every y is 1) is a valid point of the density, and of its gradient."""
+    return m.xlogy(x, m.where(x == 0, 1.0, y))
+
+
+def _xlog1py0(m, x, y):
+    return m.xlog1py(x, m.where(x == 0, 0.0, y))
+
+
 def _bernoulli_lpmf(m, y, theta):
     y = y * 1.0  # JAX's xlogy cannot differentiate through an integer first argument
-    return m.xlogy(y, theta) + m.xlog1py(1.0 - y, -theta)
+    return _xlogy0(m, y, theta) + _xlog1py0(m, 1.0 - y, -theta)
 
 
 def _bernoulli_lcdf(m, y, theta):
@@ -484,7 +494,7 @@ def _bernoulli_logit_sample(m, key, alpha, shape=None):
 
 def _binomial_lpmf(m, n, N, theta):
     n, N = n * 1.0, N * 1.0
-    return _lchoose(m, N, n) + m.xlogy(n, theta) + m.xlog1py(N - n, -theta)
+    return _lchoose(m, N, n) + _xlogy0(m, n, theta) + _xlog1py0(m, N - n, -theta)
 
 
 def _binomial_lcdf(m, n, N, theta):
