@@ -237,6 +237,32 @@ def test_a_column_of_an_index_table_is_checked_against_what_that_column_indexes(
     assert "pair indexes a" in str(err.value) and "pair[6, 1] = 5" in str(err.value)
 
 
+_GUARDED = """
+data { int N; int J; array[N] int g; vector[N] y; }
+parameters { vector[J] a; }
+model {
+  a ~ normal(0, 1);
+  for (n in 1:N) {
+    if (g[n] != -1) y[n] ~ normal(a[g[n]], 1);
+  }
+}
+"""
+
+
+def test_an_index_under_a_condition_on_itself_is_a_warning_and_the_program_fits():
+    # -1 marks a missing code that the program steps round (posteriordb's bones model does this)
+    from boxloop.infer.compile import compile_program
+    from boxloop.lang import check
+
+    data = {"N": 4, "J": 2, "g": [1, -1, 2, -1], "y": [0.5, 9.0, -0.5, 9.0]}
+    result = check(_GUARDED, data=data)
+    [diag] = [d for d in result.diagnostics if d.code.startswith("data.index")]
+    assert result.valid and diag.code == "data.index_guarded" and "g[2] = -1" in diag.message
+    compile_program(result.program, data)  # no DataError
+    unguarded = _GUARDED.replace("if (g[n] != -1) ", "")
+    assert [d.code for d in check(unguarded, data=data).errors] == ["data.index_range"]
+
+
 def test_checking_against_the_data_reports_the_bad_index_with_its_place():
     from boxloop.lang import check
 

@@ -568,7 +568,7 @@ def _build_kernel(program, info, values, static, dyn) -> _Kernel:
 
 def _check_indices(program: ast.Program, values: Mapping) -> None:
     """Integer data that index outside what they index: a traced index cannot stop the sampler."""
-    found = index_range_diagnostics(program, values)
+    found = [d for d in index_range_diagnostics(program, values) if d.is_error]
     if found:
         first = found[0]
         raise DataError(f"line {first.line}: {first.message}", code=first.code)

@@ -7,7 +7,9 @@ an index error; we do earlier, when a program is checked against its data (and a
 compiled, for callers that skip the check): every integer data array that indexes a container directly
 (`a[g]`, `a[g[i]]`, `a[g[i], k]`, `b[j][g[i]]`) is checked on the data, once per fit, against the
 extent of the axis it indexes. The check is conservative in one way: it reads every value of the
-index array, also those a loop might skip.
+index array, also those a loop might skip. Under a condition that reads the index array itself
+(`if (grade[i, j] != -1) target += log(p[i, j, grade[i, j]]);`, a missing-value code that the
+program steps round) out-of-range values are the program's business: a warning, not an error.
 """
 
 from __future__ import annotations
@@ -36,10 +38,29 @@ def index_range_diagnostics(program: ast.Program, values: Mapping[str, np.ndarra
     found = []
     for block in program.blocks:
         for stmt in block.stmts:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Index):
-                    found.extend(_check(node, values, extents, indices))
+            for node, guards in _indexes(stmt, frozenset()):
+                found.extend(_check(node, values, extents, indices, guards))
     return found
+
+
+def _indexes(node, guards: frozenset):
+    """Every Index below `node`, with the names read by the conditions it sits under."""
+    match node:
+        case ast.If(cond=c, then=a, other=b) | ast.Ternary(cond=c, then=a, other=b):
+            yield from _indexes(c, guards)
+            inner = guards | ast.free_names(c)
+            yield from _indexes(a, inner)
+            if b is not None:
+                yield from _indexes(b, inner)
+            return
+        case ast.While(cond=c, body=a):
+            yield from _indexes(c, guards)
+            yield from _indexes(a, guards | ast.free_names(c))
+            return
+    if isinstance(node, ast.Index):
+        yield node, guards
+    for child in ast.children(node):
+        yield from _indexes(child, guards)
 
 
 def _extents(program: ast.Program, values: Mapping) -> dict:
@@ -54,7 +75,7 @@ def _extents(program: ast.Program, values: Mapping) -> dict:
     return out
 
 
-def _check(node: ast.Index, values, extents, indices: set[str]) -> list[Diagnostic]:
+def _check(node: ast.Index, values, extents, indices: set[str], guards: frozenset) -> list[Diagnostic]:
     target, offset = _container(node.base)
     shape = extents.get(target) if target else None
     if shape is None:
@@ -65,7 +86,8 @@ def _check(node: ast.Index, values, extents, indices: set[str]) -> list[Diagnost
         axis = offset + k
         if source in indices and axis < len(shape):
             g = np.asarray(values[source])
-            found.extend(_check_values(source, g, _reachable(item, g), target, axis, shape[axis], node))
+            found.extend(_check_values(source, g, _reachable(item, g), target, axis, shape[axis], node,
+                                       guarded=source in guards))
     return found
 
 
@@ -105,7 +127,7 @@ def _reachable(item, g: np.ndarray) -> np.ndarray:
 
 
 def _check_values(source: str, g: np.ndarray, reachable: np.ndarray, target: str, axis: int, extent: int,
-                  node: ast.Index) -> list[Diagnostic]:
+                  node: ast.Index, guarded: bool = False) -> list[Diagnostic]:
     bad = np.argwhere(reachable & ((g < 1) | (g > extent)))
     if not bad.size:
         return []
@@ -116,4 +138,7 @@ def _check_values(source: str, g: np.ndarray, reachable: np.ndarray, target: str
             else f"its values must lie in 1..{extent}")
     message = (f"{source} indexes {target} along its {_ORDINAL.get(axis + 1, f'{axis + 1}th')} dimension, of "
                f"size {extent}, but {source}[{position}] = {value} ({bad.shape[0]} value(s) out of range); {hint}")
+    if guarded:
+        return [Diagnostic("data.index_guarded", "data", f"{message}; this use is under a condition on {source}, "
+                           "which must keep those values from reaching it", node.pos.line, node.pos.column, "warning")]
     return [Diagnostic("data.index_range", "data", message, node.pos.line, node.pos.column, "error")]
