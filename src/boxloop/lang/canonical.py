@@ -537,17 +537,25 @@ def _digest(*parts) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:HASH_DIGITS]
 
 
-def _sorted_bodies(s):
-    """A statement with nested bodies sorted by text: a rendering blind to statement order."""
+def _bodies_sorted(s, shown: Mapping[str, str], self_token: str | None):
+    """`s` with the statements of each nested body sorted by their text under `shown` (with
+    `self_token` as SELF). The order comes from the colours alone, never from the names or the
+    order the statements had, so two programs that differ only in those render the same."""
     match s:
         case ast.For() | ast.ForEach():
-            return dataclasses.replace(s, body=_sorted_bodies(s.body))
+            return dataclasses.replace(s, body=_bodies_sorted(s.body, shown, self_token))
         case ast.If():
-            other = None if s.other is None else _sorted_bodies(s.other)
-            return dataclasses.replace(s, then=_sorted_bodies(s.then), other=other)
+            other = None if s.other is None else _bodies_sorted(s.other, shown, self_token)
+            return dataclasses.replace(s, then=_bodies_sorted(s.then, shown, self_token), other=other)
         case ast.Compound(stmts=stmts):
-            return dataclasses.replace(s, stmts=tuple(sorted(map(_sorted_bodies, stmts), key=to_stan)))
+            inner = [_bodies_sorted(c, shown, self_token) for c in stmts]
+            return dataclasses.replace(s, stmts=tuple(sorted(inner, key=lambda c: _fill(_template(c), shown,
+                                                                                          self_token))))
     return s
+
+
+def _has_body(s) -> bool:
+    return any(isinstance(n, ast.Compound) for n in ast.walk(s))
 
 
 def _mentions(s) -> set[str]:
@@ -557,13 +565,14 @@ def _mentions(s) -> set[str]:
 @dataclass(frozen=True)
 class _Use:
     """A top-level statement mentioning a variable: its block, position, rank in that block's
-    order (P before L in the model block), the statement, and its bodies sorted by text."""
+    order (P before L in the model block), the statement and its template."""
 
     block: str
     index: int
     rank: int
     stmt: object
-    sorted_template: tuple  # of the statement with its bodies sorted by text
+    template: tuple
+    nested: bool  # it holds a body, whose statement order the rendering must not see
 
 
 class _Work:
@@ -595,13 +604,13 @@ class _Colouring:
         tokens, self.size = set(self.tokens), 0
         for b in an.program.blocks:
             for i, s in enumerate(b.stmts):
-                use = _Use(b.name, i, classes[i] if b.name == "model" else 0, s, _template(_sorted_bodies(s)))
+                use = _Use(b.name, i, classes[i] if b.name == "model" else 0, s, _template(s), _has_body(s))
                 for token in _mentions(s) & tokens:
                     self.uses[token].append(use)
                 self.decls.update({n.name: n for n in ast.walk(s) if isinstance(n, ast.Decl)})
                 self.size += len(_template(s))
         self.block = {t: an.bindings[t].block for t in self.tokens}
-        self.round_cost = sum(len(u.sorted_template) for t in self.tokens for u in self.uses[t])
+        self.round_cost = sum(len(u.template) for t in self.tokens for u in self.uses[t])
         self.work = _Work(_WORK_PER_PIECE * self.size + self.round_cost)
         self._free = None
 
@@ -620,7 +629,13 @@ class _Colouring:
         return colours
 
     def _contexts(self, token: str, shown: Mapping[str, str]) -> list[str]:
-        return sorted(u.block + ":" + _fill(u.sorted_template, shown, token) for u in self.uses[token])
+        return sorted(u.block + ":" + self._render(u, shown, token) for u in self.uses[token])
+
+    @staticmethod
+    def _render(use: _Use, shown: Mapping[str, str], token: str) -> str:
+        if not use.nested:
+            return _fill(use.template, shown, token)
+        return _fill(_template(_bodies_sorted(use.stmt, shown, token)), shown, token)
 
     def leaves(self, colours: dict, budget: list, depth: int = 0) -> list[dict]:
         """Colourings with no ties. The first tied class is split by individualising each member
