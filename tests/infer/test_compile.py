@@ -78,6 +78,21 @@ def test_eight_schools_log_density_is_the_hand_computed_value():
     _close(m.unconstrain(m.constrain(u)), u)
 
 
+@pytest.mark.parametrize("prior", ["lognormal(mu, s)", "gamma(s, 1)", "exponential(s)"])
+def test_a_positive_prior_on_its_own_support_edge_has_the_gradient_of_its_density(prior):
+    # `vector<lower=0> x; x ~ lognormal(...)` needs no normaliser; the one that was evaluated and
+    # dropped at x = 0, outside the lognormal's domain, still made the gradient in `s` NaN
+    src = ("data { int N; } parameters { vector<lower=0>[N] x; real mu; real<lower=0> s; } "
+           f"model {{ mu ~ normal(0, 1); s ~ normal(0, 1); x ~ {prior}; }}")
+    model = _compile(src, {"N": 3})
+    u = jnp.asarray(np.random.default_rng(0).uniform(-2, 2, model.dim))
+    grad = np.asarray(jax.grad(model.log_density)(u), dtype=float)
+    eps = 1e-3 if F32 else 1e-6
+    step = np.eye(model.dim)[-1] * eps
+    numeric = (float(model.log_density(u + step)) - float(model.log_density(u - step))) / (2 * eps)
+    assert np.all(np.isfinite(grad)) and grad[-1] == pytest.approx(numeric, rel=1e-2 if F32 else 1e-6)
+
+
 def test_density_identity_and_scalar_data_ops():
     src = """
     data { int N; int K; matrix[N, K] X; vector[N] y; array[N] int g; }

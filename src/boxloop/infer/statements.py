@@ -305,21 +305,37 @@ def log_mass(spec, args, lo, hi, shape):
     if lcdf is None:
         raise ProgramError(f"{spec.name} has no CDF, so it cannot be truncated",
                            code="infer.no_cdf")
+    inside = _inside(spec)
+
+    def finite_or(b, fn, default):
+        return _finite_or(b, fn, default, inside)
+
     if hi is None:
-        return _finite_or(lo, lccdf, 0.0)
+        return finite_or(lo, lccdf, 0.0)
     if lo is None:
-        return _finite_or(hi, lcdf, 0.0)
-    upper_tail = _finite_or(lo, lcdf, -jnp.inf) > math.log(0.5)
+        return finite_or(hi, lcdf, 0.0)
+    upper_tail = finite_or(lo, lcdf, -jnp.inf) > math.log(0.5)
     # In the upper tail F(b) - F(a) cancels; S(a) - S(b) does not.
-    via_cdf = _log_diff_exp(_finite_or(hi, lcdf, 0.0), _finite_or(lo, lcdf, -jnp.inf))
-    via_ccdf = _log_diff_exp(_finite_or(lo, lccdf, 0.0), _finite_or(hi, lccdf, -jnp.inf))
+    via_cdf = _log_diff_exp(finite_or(hi, lcdf, 0.0), finite_or(lo, lcdf, -jnp.inf))
+    via_ccdf = _log_diff_exp(finite_or(lo, lccdf, 0.0), finite_or(hi, lccdf, -jnp.inf))
     return jnp.where(upper_tail, via_ccdf, via_cdf)
 
 
-def _finite_or(b, fn, default):
-    """fn(b) where b is finite, `default` where it is infinite (no bound on that element)."""
+def _inside(spec) -> float:
+    """A point inside the variate's support, where its CDF and the CDF's gradient are finite."""
+    sup = getattr(spec.variate, "support", None)
+    lo, hi = (getattr(sup, "lo", -math.inf), getattr(sup, "hi", math.inf))
+    if math.isfinite(lo) and math.isfinite(hi):
+        return (lo + hi) / 2
+    return lo + 1.0 if math.isfinite(lo) else hi - 1.0 if math.isfinite(hi) else 0.0
+
+
+def _finite_or(b, fn, default, inside: float = 0.0):
+    """fn(b) where b is finite, `default` where it is infinite (no bound on that element). The
+    unused branch is evaluated at `inside`: at a point outside the support (0 for a lognormal)
+    its gradient is NaN, and `where` passes a NaN gradient on even from the branch it drops."""
     finite = jnp.isfinite(b)
-    safe = jnp.where(finite, b, 0.0)
+    safe = jnp.where(finite, b, inside)
     return jnp.where(finite, fn(safe), default)
 
 
