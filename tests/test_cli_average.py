@@ -26,7 +26,24 @@ def _bridge(log_z: float) -> dict:
     return {"log_evidence": log_z, "se": 0.01, "method": "bridge", "n_draws": 1000, "pareto_k": None}
 
 
-def _fit(name: str, loc: float, evidence: dict | None, seed: int) -> tuple[FitRecord, bytes]:
+REGRESSION = """data {
+  int<lower=0> N;
+  vector[N] x;
+  vector[N] y;
+}
+parameters {
+  real theta;
+}
+model {
+  theta ~ normal(0, 5);
+  y ~ normal(theta * x, 0.01);
+}
+"""
+PER_ROW = REGRESSION.replace("real theta;", "real theta;\n  vector[N] u;").replace(
+    "theta ~ normal(0, 5);", "theta ~ normal(0, 5);\n  u ~ normal(0, 1);").replace("theta * x", "theta * x + u")
+
+
+def _fit(name: str, loc: float, evidence: dict | None, seed: int, program: str) -> tuple[FitRecord, bytes]:
     """A reliable fit whose draws of theta sit at `loc`, with a parameter only this model has."""
     rng = np.random.default_rng(seed)
     theta = rng.normal(loc, 0.01, size=(2, 500))
@@ -44,21 +61,22 @@ def _fit(name: str, loc: float, evidence: dict | None, seed: int) -> tuple[FitRe
         os.unlink(path)
     diagnostics = diagnose(posterior, stats, log_lik)
     record = FitRecord(key=f"key-{name}", structural_hash=name, data_hash="data", settings_hash="s",
-                       program=f"program {name}", status="ok", diagnostics=diagnostics, evidence=evidence)
+                       program=program, status="ok", diagnostics=diagnostics, evidence=evidence)
     return record, payload
 
 
 def write_run(directory, models: dict, strategy: str = "average"):
-    """models: name -> (theta location, evidence dict or None, multiplicity)."""
+    """models: name -> (theta location, evidence dict or None, multiplicity[, program text])."""
     with RunStore(directory) as store:
         store.begin_run(CONFIG, command="test", strategy=strategy, proposer="fixed", seed=0, data_hash="data",
                         target="y", config={"zeta": 5})
-        for i, (name, (loc, evidence, multiplicity)) in enumerate(models.items()):
+        for i, (name, (loc, evidence, multiplicity, *program)) in enumerate(models.items()):
+            text = program[0] if program else REGRESSION
             for attempt in range(multiplicity):
                 store.add_proposal(CONFIG, ProposalRecord(
                     slot=f"{i}:0:program:{attempt}:-", lineage=i, depth=0, block="program", attempt=attempt,
-                    parent_hash=None, proposer="fixed", text=f"program {name}", valid=True, structural_hash=name))
-            store.add_fit(*_fit(name, loc, evidence, seed=i + 1))
+                    parent_hash=None, proposer="fixed", text=text, valid=True, structural_hash=name))
+            store.add_fit(*_fit(name, loc, evidence, i + 1, text))
         store.finish_run("finished", {})
     return directory
 
@@ -168,6 +186,32 @@ def test_a_directory_that_is_not_a_run_is_refused_as_report_refuses_it(tmp_path,
 def test_an_unknown_weighting_is_a_usage_error(two_models, capsys):
     code, p = average_json(capsys, two_models, "--weights", "bma")
     assert code == 2 and p["error"]["code"] == "usage"
+
+
+def test_new_inputs_get_the_mixture_of_the_models_predictions(tmp_path, capsys):
+    run = write_run(tmp_path / "run", {"low": (0.0, _bridge(-20.0), 1), "high": (1.0, _bridge(-20.0 + math.log(3)), 1),
+                                       "per_row": (1.0, _bridge(-20.0 + math.log(4)), 1, PER_ROW)})
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"x": [1.0, 2.0]}))
+    code, p = average_json(capsys, run, "--predict", new, "--draws", "4000")
+    pred = p["prediction"]
+    assert code == 0 and pred["target"] == "y" and pred["rows"] == 2 and pred["models"] == 2
+    assert pred["coverage"] == pytest.approx(4 / 8)  # weights 1 : 3 : 4, the last not carried over
+    assert "predict.parameter_shape" in pred["skipped"]["per_row"]
+    # a quarter of the draws predict y = 0 (theta near 0), three quarters y = x (theta near 1)
+    assert pred["summary"]["mean"] == pytest.approx([0.75, 1.5], abs=0.02)
+    assert pred["summary"]["sd"][1] == pytest.approx(2 * math.sqrt(0.25 * 0.75), abs=0.02)
+    code, text, _ = average(capsys, run, "--predict", new)
+    assert code == 0 and "posterior predictive of y at the 2 new rows" in text and "not predicted: per_row" in text
+
+
+def test_new_rows_no_model_can_take_fail_naming_each_reason(tmp_path, capsys):
+    run = write_run(tmp_path / "run", {"per_row": (1.0, _bridge(-20.0), 1, PER_ROW)})
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"x": [1.0, 2.0]}))
+    code, p = average_json(capsys, run, "--predict", new)
+    assert code == 1 and p["error"]["code"] == "predict.unsupported"
+    assert p["prediction"]["skipped"]["per_row"].startswith("[predict.parameter_shape]")
 
 
 @pytest.mark.slow

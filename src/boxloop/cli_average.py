@@ -4,17 +4,22 @@ Nothing is fitted again: the weights come from what the run stored (log evidence
 PSIS-LOO, multiplicity of each structure), the mixture's draws from each fit's NetCDF. Printed:
 each model's weight, multiplicity, elpd_loo ± se, log evidence and whether that estimate is
 reliable; the effective number of models 1 / Σ w²; the mixture's PSIS-LOO elpd beside the best
-single model's; and the mixture's posterior of every quantity the weighted models share.
+single model's; and the mixture's posterior of every quantity the weighted models share. With
+--predict NEWDATA: the mixture's posterior predictive of the target at new inputs
+(`infer.newdata`), from the weighted models whose draws carry over to new rows.
 
 Exit 0 when the run was averaged; 1 when it cannot be as asked (`average.no_evidence`: the run
 stored no evidence; `average.no_reliable_model`; `average.no_reliable_evidence`: every evidence
-estimate is unreliable, which is printed in full); 2 when RUN_DIR is not a run (`report.not_a_run`)
+estimate is unreliable, which is printed in full; `predict.unsupported`: no weighted model can be
+carried to the new rows, each reason printed); 2 when RUN_DIR is not a run (`report.not_a_run`)
 or its store is empty or damaged.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from .cli_io import EXIT_FAILED, EXIT_OK, emit
 
@@ -28,6 +33,9 @@ def register(subparsers) -> None:
                    help="evidence (Large Language Bayes, the default), stacking, pseudo-bma (pseudo-BMA+) or flat")
     p.add_argument("--draws", type=int, default=4000, help="draws of the mixture's posterior (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the mixture's draws")
+    p.add_argument("--predict", metavar="NEWDATA",
+                   help="new rows (Stan-JSON or a table) with the covariates: the mixture's posterior predictive "
+                        "of the target there")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_average)
 
@@ -44,8 +52,43 @@ def run_average(args) -> int:
     if not weighting.weights:
         payload["error"] = {"code": "average.no_reliable_evidence", "message": "every reliable model's evidence "
                             "estimate is unreliable (listed); weigh the run with --weights stacking, pseudo-bma or flat"}
+    elif args.predict:
+        payload["prediction"] = _predict(view, records, paths, weighting.weights, args)
+        if payload["prediction"]["summary"] is None:
+            payload["error"] = {"code": "predict.unsupported", "message": "no weighted model can be carried to the "
+                                "new rows without a refit (each reason is listed)"}
     emit(payload, args.json, _text(payload))
-    return EXIT_OK if weighting.weights else EXIT_FAILED
+    return EXIT_OK if weighting.weights and "error" not in payload else EXIT_FAILED
+
+
+def _predict(view, records, paths, weights: dict, args) -> dict:
+    """The mixture's posterior predictive of the target at the new rows, from the models that allow it."""
+    from .cli_data import read_new_rows
+    from .diagnose import group_arrays, load_netcdf
+    from .errors import BoxloopError
+    from .infer.newdata import predict_new
+    from .search.average import mix_draws
+
+    target = (view.run or {}).get("target")
+    new = read_new_rows(args.predict)
+    draws, skipped = {}, {}
+    for h, w in weights.items():
+        if w <= 0 or h not in paths:
+            continue
+        try:
+            posterior = group_arrays(load_netcdf(paths[h]), "posterior")
+            draws[h] = predict_new(records[h].program, posterior, new, target, args.seed)
+        except BoxloopError as exc:
+            skipped[h] = f"[{exc.code}] {exc}"
+    coverage = sum(weights[h] for h in draws)
+    summary = None
+    if draws:
+        pooled = mix_draws(draws, {h: weights[h] for h in draws}, max(args.draws, 1), args.seed)
+        flat = pooled.reshape(pooled.shape[0], -1).astype(float)
+        summary = {"mean": flat.mean(0).tolist(), "sd": flat.std(0).tolist(),
+                   **{f"q{q:02d}": np.quantile(flat, q / 100, axis=0).tolist() for q in (5, 50, 95)}}
+    return {"data": str(args.predict), "target": target, "rows": int(np.asarray(new["N"])) if "N" in new else None,
+            "models": len(draws), "coverage": coverage, "summary": summary, "skipped": skipped}
 
 
 def _weigh(view, weights: str):
@@ -112,7 +155,21 @@ def _text(p: dict) -> str:
               f"(se {b['elpd_loo_se']:.2f}); difference {gain:+.2f}"]
     lines += _predictive_lines(p["predictive"])
     lines += [f"not mixed: {h} ({why})" for h, why in p["unread"].items()]
+    if "prediction" in p:
+        lines += _prediction_lines(p["prediction"])
     return "\n".join(lines)
+
+
+def _prediction_lines(pred: dict) -> list[str]:
+    lines = ["", f"posterior predictive of {pred['target']} at the {pred['rows']} new rows of {pred['data']}: "
+                 f"{pred['models']} model(s), {100 * pred['coverage']:.0f} % of the weight (renormalised)"]
+    s = pred["summary"]
+    if s is not None:
+        lines.append(f"  {'row':>5}{'mean':>11}{'sd':>10}{'5%':>11}{'50%':>11}{'95%':>11}")
+        lines += [f"  {i + 1:>5}{m:>11.3f}{sd:>10.3f}{lo:>11.3f}{med:>11.3f}{hi:>11.3f}"
+                  for i, (m, sd, lo, med, hi) in enumerate(zip(s["mean"], s["sd"], s["q05"], s["q50"], s["q95"]))]
+    lines += [f"  not predicted: {h} {why}" for h, why in pred["skipped"].items()]
+    return lines
 
 
 PREDICTIVE_ROWS = 12  # elements of the shared quantities printed (all are in --json)

@@ -92,6 +92,15 @@ def read_data(args, source: str | None = None) -> dict | None:
     return dict(dataset.values)
 
 
+def read_new_rows(path: str) -> dict:
+    """Rows to predict at (Stan-JSON or a table, encoded as `discover` encodes one), with their
+    sizes: `N`, the row count, is added when the file does not give it."""
+    from .data import load_data
+    from .data.task import with_sizes
+
+    return dict(with_sizes(load_data(path)).values)
+
+
 def _declared_data(source: str | None) -> set[str] | None:
     """Names the program's data block declares (None when it does not parse: then every column)."""
     if source is None:
