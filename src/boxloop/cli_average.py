@@ -80,6 +80,8 @@ def _predict(view, records, paths, weights: dict, args) -> dict:
             draws[h] = predict_new(records[h].program, posterior, new, target, args.seed)
         except BoxloopError as exc:
             skipped[h] = f"[{exc.code}] {exc}"
+        except Exception as exc:  # noqa: BLE001 - one program the simulator cannot run must not lose the rest
+            skipped[h] = f"[predict.failed] {type(exc).__name__}: {exc}"
     coverage = sum(weights[h] for h in draws)
     summary = None
     if draws:
