@@ -50,8 +50,9 @@ def run_average(args) -> int:
     mixed = mixture_draws(paths, weighting.weights, max(args.draws, 1), args.seed) if weighting.weights else None
     payload = _payload(view, args.weights, records, multiplicity, pool, weighting, mixed)
     if not weighting.weights:
-        payload["error"] = {"code": "average.no_reliable_evidence", "message": "every reliable model's evidence "
-                            "estimate is unreliable (listed); weigh the run with --weights stacking, pseudo-bma or flat"}
+        payload["error"] = {"code": "average.no_reliable_evidence",
+                            "message": "every reliable model's evidence estimate is unreliable (listed); weigh the "
+                                       "run with --weights stacking, pseudo-bma or flat"}
     elif args.predict:
         payload["prediction"] = _predict(view, records, paths, weighting.weights, args)
         if payload["prediction"]["summary"] is None:

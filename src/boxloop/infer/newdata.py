@@ -85,8 +85,8 @@ def _check_shapes(model, posterior: Mapping[str, np.ndarray]) -> None:
         fitted = tuple(np.shape(posterior[p.name])[2:])
         if fitted != tuple(p.shape):
             raise PredictError(
-                f"parameter {p.name} has shape {tuple(p.shape)} at the new rows but {fitted} in the fit: its size comes "
-                "from the data (a value per row, a Gaussian process over the inputs, or another number of factor "
+                f"parameter {p.name} has shape {tuple(p.shape)} at the new rows but {fitted} in the fit: its size "
+                "comes from the data (a value per row, a Gaussian process over the inputs, or another number of factor "
                 "levels), so the new rows need a fit of their own", code="predict.parameter_shape")
 
 
