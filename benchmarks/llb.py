@@ -198,12 +198,22 @@ def _second_fits(result, full: dict, settings, args) -> dict:
     out = {}
     with make_executor("local", host_devices=settings.chains, workers=args.workers) as executor:
         for h, text in programs.items():
-            executor.submit(Job(h, run_fit, (FitJob(text, full, settings, args.seed, "bridge"),), args.timeout))
+            executor.submit(Job(h, run_fit, (FitJob(text, full, settings, args.seed, "bridge"),), args.eval_timeout))
         for done in as_completed(executor):
-            value = done.value
-            ok = not done.failed and value.status == "ok" and value.evidence is not None
-            out[done.key] = value.evidence if ok else {"failed": getattr(value, "code", None) or "fit.failed"}
+            out[done.key] = _second_evidence(done)
     return out
+
+
+def _second_evidence(done) -> dict:
+    """The second fit's evidence, or {"failed": why} (a crash or timeout, a failed fit, no evidence)."""
+    value = done.value
+    if done.failed:
+        return {"failed": f"[{value.code}] {value.reason}"}
+    if value.status != "ok":
+        return {"failed": f"[{value.code}] {value.reason}"}
+    if value.evidence is None:
+        return {"failed": "; ".join(value.warnings) or "no evidence"}
+    return value.evidence
 
 
 SCHEMES = {"evidence": "evidence", "stacking": "stacking", "pseudo-BMA+": "pseudo_bma_plus", "flat": "flat"}
@@ -220,6 +230,13 @@ def _held_out(result, joint: dict) -> dict:
             continue
         out[c.hash] = {"lpd": both["log_evidence"] - c.log_evidence, "second_se": both.get("se")}
     return out
+
+
+def _unscored(joint: dict) -> dict:
+    from boxloop.search.average import evidence_problem
+
+    return {h: e["failed"] if "failed" in e else evidence_problem(e) for h, e in joint.items()
+            if "failed" in e or evidence_problem(e) is not None}
 
 
 def _mixture(weights: dict, lpd: dict) -> tuple[float | None, float]:
@@ -240,7 +257,8 @@ def run_problem(problem: Problem, n: int, args) -> dict:
     result, wall, train_csv, settings = _discover(problem, folder, n, args)
     full = _full_data(folder, problem, train_csv)
     started = time.perf_counter()
-    lpd = _held_out(result, _second_fits(result, full, settings, args))
+    joint = _second_fits(result, full, settings, args)
+    lpd = _held_out(result, joint)
     entry = {"problem": problem.name, "proposals": result.counts["proposals"], "fits": result.counts["candidates"],
              "reliable": result.counts["reliable"], "duplicates": result.counts["duplicates"],
              "discover_s": round(wall, 1), "evaluate_s": round(time.perf_counter() - started, 1),
@@ -254,6 +272,7 @@ def run_problem(problem: Problem, n: int, args) -> dict:
     entry["scores"]["single best"] = {"lpd": lpd[best]["lpd"] if best in lpd else None,
                                       "coverage": 1.0 if best in lpd else 0.0, "neff": 1.0}
     entry["excluded_evidence"] = result.weights.get("evidence_excluded", {})
+    entry["unscored"] = {h: str(why)[:300] for h, why in _unscored(joint).items()}
     entry["per_model"] = {h: {**v, "weights": {k: result.weights.get(s, {}).get(h) for k, s in SCHEMES.items()}}
                           for h, v in lpd.items()}
     return entry
@@ -264,18 +283,28 @@ def run_problem(problem: Problem, n: int, args) -> dict:
 
 def table(results: list[dict]) -> str:
     head = ["problem", "proposals", "fits", "reliable", "n_test"] + [f"{k} lpd (Neff)" for k in SCHEMES] + \
-           ["single best lpd", "discover s"]
+           ["single best lpd", "discover s", "256 proposals, min (extrapolated)", "evaluation s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r["problem"], str(r["proposals"]), str(r["fits"]), str(r["reliable"]), str(r["n_test"])]
         for k in SCHEMES:
             s = r["scores"][k]
-            cov = "" if s["coverage"] >= 0.999 or s["lpd"] is None else f", {100 * s['coverage']:.0f}% scored"
-            cells.append("–" if s["lpd"] is None else f"{s['lpd']:.2f} ({s['neff']:.1f}{cov})")
+            cells.append(_cell(s))
         best = r["scores"]["single best"]["lpd"]
-        cells += ["–" if best is None else f"{best:.2f}", f"{r['discover_s']:.0f}"]
+        cells += ["– (not scored)" if best is None else f"{best:.2f}", f"{r['discover_s']:.0f}",
+                  f"{r['discover_s'] * 256 / r['proposals'] / 60:.0f}", f"{r['evaluate_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+MIN_COVERAGE = 0.5  # below this share of a weighting's weight scored, its held-out density says little
+
+
+def _cell(s: dict) -> str:
+    scored = f"{100 * s['coverage']:.0f}% of the weight scored"
+    if s["lpd"] is None or s["coverage"] < MIN_COVERAGE:
+        return f"– ({scored})"
+    return f"{s['lpd']:.2f} ({s['neff']:.1f}" + ("" if s["coverage"] >= 0.995 else f"; {scored}") + ")"
 
 
 def main() -> None:
@@ -288,6 +317,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per fit")
+    parser.add_argument("--eval-timeout", type=float, default=300.0, help="seconds per second (evaluation) fit")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
