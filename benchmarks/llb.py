@@ -58,6 +58,7 @@ class Problem:
     train: np.ndarray  # rows x columns
     test: np.ndarray
     factors: tuple[str, ...] = ()
+    oracle: float | None = None  # held-out log density under the process that made the data (simulated only)
 
 
 # ---- the problems -------------------------------------------------------------------------------
@@ -113,10 +114,13 @@ def polling(seed: int = 2016) -> Problem:
             for p, n in enumerate((360, 350, 340)) for d in np.sort(rng.choice(365, size=n, replace=False))]
     rows = np.array(rows)
     held = rng.random(len(rows)) < 0.2
+    days, firms = rows[held, 0].astype(int) - 1, rows[held, 1].astype(int) - 1
+    mean, sd = truth[days] + np.take(lean, firms), np.take(noise, firms)
+    oracle = float(np.sum(-0.5 * ((rows[held, 2] - mean) / sd) ** 2 - np.log(sd) - 0.5 * math.log(2 * math.pi)))
     return Problem("polling", "Three polling firms asked voters on many days of one year whether they approve of a "
                    "politician; each poll is a percentage. Approval drifts slowly from day to day, and each firm "
                    "may lean one way. Estimate the approval on each day.", "approval",
-                   ("day", "pollster", "approval"), rows[~held], rows[held], factors=("pollster",))
+                   ("day", "pollster", "approval"), rows[~held], rows[held], factors=("pollster",), oracle=oracle)
 
 
 def gold_probability(x: np.ndarray) -> np.ndarray:
@@ -130,10 +134,12 @@ def gold(n_train: int, seed: int = 1849) -> Problem:
     x_test = np.linspace(0.5, 99.5, 100).round(2)
     y_train = rng.random(n_train) < gold_probability(x_train)
     y_test = np.random.default_rng(seed + 1).random(100) < gold_probability(x_test)
+    p_test = gold_probability(x_test)
+    oracle = float(np.sum(np.where(y_test, np.log(p_test), np.log1p(-p_test))))
     return Problem(f"gold-{n_train}", "Samples taken at positions (cm) along a metal rod, each recorded as gold "
                    "found (1) or not (0). Gold is concentrated in a few stretches of the rod. Predict where gold "
                    "will be found.", "gold", ("location", "gold"),
-                   np.column_stack([x_train, y_train]), np.column_stack([x_test, y_test]))
+                   np.column_stack([x_train, y_train]), np.column_stack([x_test, y_test]), oracle=oracle)
 
 
 def problems() -> list[Problem]:
@@ -262,7 +268,7 @@ def run_problem(problem: Problem, n: int, args) -> dict:
     entry = {"problem": problem.name, "proposals": result.counts["proposals"], "fits": result.counts["candidates"],
              "reliable": result.counts["reliable"], "duplicates": result.counts["duplicates"],
              "discover_s": round(wall, 1), "evaluate_s": round(time.perf_counter() - started, 1),
-             "n_test": len(problem.test), "scores": {}}
+             "n_test": len(problem.test), "oracle": problem.oracle, "scores": {}}
     for label, key in SCHEMES.items():
         w = result.weights.get(key) or {}
         value, coverage = _mixture(w, lpd)
@@ -283,7 +289,7 @@ def run_problem(problem: Problem, n: int, args) -> dict:
 
 def table(results: list[dict]) -> str:
     head = ["problem", "proposals", "fits", "reliable", "n_test"] + [f"{k} lpd (Neff)" for k in SCHEMES] + \
-           ["single best lpd", "discover s", "256 proposals, min (extrapolated)", "evaluation s"]
+           ["single best lpd", "truth lpd", "discover s", "256 proposals, min (extrapolated)", "evaluation s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r["problem"], str(r["proposals"]), str(r["fits"]), str(r["reliable"]), str(r["n_test"])]
@@ -291,7 +297,9 @@ def table(results: list[dict]) -> str:
             s = r["scores"][k]
             cells.append(_cell(s))
         best = r["scores"]["single best"]["lpd"]
-        cells += ["– (not scored)" if best is None else f"{best:.2f}", f"{r['discover_s']:.0f}",
+        oracle = r.get("oracle")
+        cells += ["– (not scored)" if best is None else f"{best:.2f}", "" if oracle is None else f"{oracle:.2f}",
+                  f"{r['discover_s']:.0f}",
                   f"{r['discover_s'] * 256 / r['proposals'] / 60:.0f}", f"{r['evaluate_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -330,6 +338,7 @@ def main() -> None:
             print(f"{problem.name}: {args.proposals} proposals ...", flush=True)
             done[key] = run_problem(problem, args.proposals, args)
             store.write_text(json.dumps(done, indent=1))
+        done[key]["oracle"] = problem.oracle  # entries written before the oracle was recorded
     print(table([done[f"{p.name}@{args.proposals}"] for p in chosen]))
 
 
