@@ -175,6 +175,12 @@ def test_a_run_without_evidence_is_refused_naming_the_strategy_that_stores_it(tm
     assert code == 0 and sum(_weights(p).values()) == pytest.approx(1.0)
 
 
+def test_a_run_with_no_reliable_model_has_nothing_to_average(tmp_path, capsys):
+    run = write_run(tmp_path / "run", {})
+    code, p = average_json(capsys, run, "--weights", "flat")
+    assert code == 1 and p["error"]["code"] == "average.no_reliable_model" and "boxloop report" in p["error"]["message"]
+
+
 def test_a_directory_that_is_not_a_run_is_refused_as_report_refuses_it(tmp_path, capsys):
     code, p = average_json(capsys, tmp_path / "nothing")
     assert code == 2 and p["error"]["code"] == "report.not_a_run"

@@ -74,7 +74,10 @@ def _predict(view, records, paths, weights: dict, args) -> dict:
     new = read_new_rows(args.predict)
     draws, skipped = {}, {}
     for h, w in weights.items():
-        if w <= 0 or h not in paths:
+        if w <= 0:
+            continue
+        if h not in paths:
+            skipped[h] = "[predict.no_draws] the run stored no draws of this fit"
             continue
         try:
             posterior = group_arrays(load_netcdf(paths[h]), "posterior")
