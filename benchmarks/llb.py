@@ -30,6 +30,10 @@ the others renormalised; `coverage` is the weight share that could be scored.
 
     python benchmarks/llb.py [--proposals 16] [--only rain,city] [--out benchmarks/out/llb]
 
+Each problem's run directory is OUT/<problem> whatever N is: a larger N after a smaller one
+resumes that run (its proposals are replayed, its fits reused), so its discover time covers only
+the new proposals' fits.
+
 Results go to OUT/results.json (one entry per problem, written as each finishes, so a rerun skips
 what is done) and a Markdown table on stdout for docs/benchmarks.md. Timing: the discover run's
 wall time for N proposals (the fit cache is off), and the evaluation fits separately.
