@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import cli_data, cli_discover, cli_export, cli_propose, cli_report, cli_spfn
+from . import cli_average, cli_data, cli_discover, cli_export, cli_propose, cli_report, cli_spfn
 from .api import DEFAULT_FIT_TIMEOUT_S, host_devices
 from .cli_data import add_data_options, read_data, read_program
 from .cli_summary import format_number, labelled_summary, summary_rows
@@ -35,7 +35,7 @@ def _build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="boxloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     for register in (_register_check, _register_fit, _register_evidence, cli_propose.register,
-                     cli_discover.register, cli_data.register, cli_report.register,
+                     cli_discover.register, cli_data.register, cli_report.register, cli_average.register,
                      cli_export.register, cli_spfn.register):
         register(sub)
     return parser

@@ -86,6 +86,15 @@ def read_data(args, source: str | None = None) -> dict | None:
     return dict(dataset.values)
 
 
+def read_new_rows(path: str) -> dict:
+    """Rows to predict at (Stan-JSON or a table, encoded as `discover` encodes one), with their
+    sizes: `N`, the row count, is added when the file does not give it."""
+    from .data import load_data
+    from .data.task import with_sizes
+
+    return dict(with_sizes(load_data(path)).values)
+
+
 # ---- describe -----------------------------------------------------------------------------------
 
 

@@ -42,7 +42,8 @@ def add_nuts_options(p) -> None:
 
 
 def exit_code(exc: BoxloopError) -> int:
-    if isinstance(exc, (ProgramError, FitError)) or exc.code.startswith("evidence."):
+    # a run that cannot be averaged as asked (no evidence, no reliable model) is a finished run that fails
+    if isinstance(exc, (ProgramError, FitError)) or exc.code.startswith(("evidence.", "average.")):
         return EXIT_FAILED
     # no answer from a server, or a proposer that answered but wrote nothing valid: the input was fine
     if isinstance(exc, ProposerError) and (exc.transport or exc.code.endswith(".no_valid_program")):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..search.average import effective_models  # noqa: F401 - the figures' 1 / sum w^2
+
 
 @dataclass(frozen=True)
 class Intervals:
@@ -67,13 +69,3 @@ def rank_counts(values: np.ndarray, bins: int) -> np.ndarray:
     ranks = np.argsort(np.argsort(values.reshape(-1), kind="stable"), kind="stable").reshape(chains, draws)
     edges = np.linspace(0, chains * draws, bins + 1)
     return np.stack([np.histogram(r, bins=edges)[0] for r in ranks])
-
-
-def effective_models(weights) -> float:
-    """1 / sum(w^2): how many models the weights spread over (1 = all on one)."""
-    w = np.asarray(list(weights), dtype=float)
-    total = w.sum()
-    if w.size == 0 or total <= 0:
-        return float("nan")
-    w = w / total
-    return float(1.0 / np.sum(w * w))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from ..diagnose import compare
+from ..search.recombine import comparable_pool, loo_comparison
 from ..search.store import write_atomic
 from . import sections
 from .chosen import fit_view
@@ -87,13 +87,8 @@ def _most_reliable(view: RunView):
 
 
 def _comparison(view: RunView):
-    best = view.best
-    if best is None or best.fit.diagnostics.loo is None:
-        return ()
-    n = best.fit.diagnostics.loo.n_obs
-    pool = {c.hash: c.fit.diagnostics for c in view.candidates
-            if c.reliable and c.fit.diagnostics.loo is not None and c.fit.diagnostics.loo.n_obs == n}
-    return tuple(compare(pool))
+    records = {c.hash: c.fit for c in view.candidates if c.fit is not None}
+    return loo_comparison(comparable_pool(records, view.zeta), records)
 
 
 def _weights(view: RunView, comparison) -> dict:

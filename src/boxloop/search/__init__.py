@@ -1,7 +1,8 @@
 """Search (DESIGN §6): propose, fit, critique and revise until reliable models are found.
 
 - `refine`: RefineStat's Algorithm 1 with diagnostics choosing the block to rewrite.
-- `average`: Large Language Bayes, evidence-weighted averaging over deduplicated proposals.
+- `average`: Large Language Bayes, evidence-weighted averaging over deduplicated proposals
+  (`recombine` weighs a run's fits, also after the run; `mixture` pools their stored draws).
 - `best-of-n`: the ablation baseline, independent proposals with the same fit budget.
 
 Everything a run finds goes to a run store (SQLite, see `store`); fits are shared across runs
@@ -20,7 +21,8 @@ _EXPORTS = {
     "FitRecord": "records", "ProposalRecord": "records", "Request": "records",
     "choose_block": "moves", "run_search": "driver", "SearchProgress": "driver",
     "DiscoveryResult": "result", "Candidate": "result",
-    "evidence_weights": "average", "mixture_elpd": "average",
+    "evidence_weights": "average", "mixture_elpd": "average", "effective_models": "average", "mix_draws": "average",
+    "mixture_lpd": "average", "mixture_draws": "mixture", "Weighting": "recombine", "AverageError": "recombine",
 }
 
 __all__ = sorted(_EXPORTS)

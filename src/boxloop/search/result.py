@@ -6,11 +6,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..diagnose import CompareRow, compare
+from ..diagnose import CompareRow
 from ..redact import redact_all
-from .average import evidence_weights, flat_weights, mixture_elpd
 from .config import SearchConfig
 from .driver import Session
+from .recombine import comparable_pool, loo_comparison, run_weights
 from .records import FitRecord, ProposalRecord
 
 
@@ -101,9 +101,9 @@ def build_result(config: SearchConfig, session: Session, store_dir: Path, fit_co
     reliable = [c for c in candidates if c.reliable and math.isfinite(c.elpd_loo)]
     best = max(reliable, key=lambda c: c.elpd_loo, default=None)
     records = {h: r for h, r in session.fits.items() if r is not None}
-    pool = _comparable(best, reliable, records)
-    comparison = tuple(compare({h: records[h].diagnostics for h in pool})) if pool else ()
-    weights = _weights(config, comparison, pool, records, session.multiplicity)
+    pool = comparable_pool(records, config.zeta)
+    comparison = loo_comparison(pool, records)
+    weights = run_weights(pool, records, session.multiplicity, comparison, config.strategy == "average")
     return DiscoveryResult(
         best=best, candidates=candidates, comparison=comparison, weights=weights,
         run_rate=run_rate(session.proposals, session.fits), counts=_counts(session, candidates, fit_counts),
@@ -132,28 +132,6 @@ def _candidate(digest: str, rec: FitRecord, session: Session, zeta: int) -> Cand
         log_evidence=rec.log_evidence, multiplicity=session.multiplicity.get(digest, 1), lineage=first.lineage,
         depth=first.depth, block=first.block, parent_hash=first.parent_hash, source=rec.source, netcdf=rec.netcdf,
         seconds=rec.elapsed_s)
-
-
-def _comparable(best: Candidate | None, reliable: list[Candidate], records: dict) -> list[str]:
-    """Reliable fits with pointwise LOO over the same observations as the best (elpd_loo of
-    models of different observations cannot be compared)."""
-    if best is None:
-        return []
-    n_obs = records[best.hash].diagnostics.loo.n_obs
-    return [c.hash for c in reliable
-            if records[c.hash].diagnostics.loo is not None and records[c.hash].diagnostics.loo.n_obs == n_obs]
-
-
-def _weights(config: SearchConfig, comparison, pool: list[str], records: dict, multiplicity: dict) -> dict:
-    out = {"stacking": {r.name: r.weight_stacking for r in comparison},
-           "pseudo_bma_plus": {r.name: r.weight_pseudo_bma_plus for r in comparison}}
-    if config.strategy != "average":
-        return out
-    out["evidence"] = evidence_weights({h: records[h].log_evidence for h in pool}, multiplicity)
-    out["flat"] = flat_weights({h: multiplicity.get(h, 1) for h in pool})
-    pointwise = {h: records[h].diagnostics.loo.elpd_loo_i for h in pool}
-    out["mixture_elpd_loo"] = {name: mixture_elpd(w, pointwise) for name, w in out.items() if isinstance(w, dict)}
-    return out
 
 
 def _counts(session: Session, candidates, fit_counts: dict) -> dict:
