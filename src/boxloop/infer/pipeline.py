@@ -69,7 +69,7 @@ def checked_program(source, data: Mapping | None, evidence: str | None = None) -
 
 def fit_program(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
                 evidence: str | None = None) -> FitResult:
-    """Check, compile, sample, diagnose. `evidence` is None, "bridge" or "is"."""
+    """Check, compile, sample, diagnose. `evidence` is None or a method: "auto", "bridge", "is", "smc"."""
     from ..diagnose import diagnose
     from .compile import fit
 
@@ -133,14 +133,66 @@ def _double_precision() -> None:
 
 
 def _evidence(fitted, method: str, seed: int):
+    """The log evidence of a fit by `method` ("auto", "bridge", "is" or "smc"), with what SMC and
+    the non-centred change of variables need: the prior split from the likelihood, prior draws,
+    the program's centred groups and the fit's divergences."""
     from ..diagnose import log_evidence
+    from .noncentre import noncentring
 
     density, data = batched_log_density(fitted.model)
+    dtype = fitted.u.dtype
 
     def log_density(u_batch):
-        return np.asarray(density(np.asarray(u_batch, dtype=fitted.u.dtype), data), dtype=np.float64)
+        return np.asarray(density(np.asarray(u_batch, dtype=dtype), data), dtype=np.float64)
 
-    return log_evidence(log_density, fitted.u, method=method, seed=seed)
+    diverging = fitted.stats.get("diverging")
+    divergences = int(np.sum(diverging)) if diverging is not None else 0
+    # The prior is only simulated (and compiled) when SMC runs: `log_evidence` calls the thunk then.
+    return log_evidence(log_density, fitted.u, method=method, seed=seed, divergences=divergences,
+                        prior=lambda: prior_reference(fitted.model), noncentring=noncentring(fitted.model))
+
+
+def batched_log_parts(model):
+    """(jitted (batch, dim) x data -> ((batch,) log prior, (batch,) log likelihood), data): the
+    density split as `Model.log_prior` splits it, Jacobians in the prior."""
+    import jax
+    import jax.numpy as jnp
+
+    def parts(u, dyn):
+        total, ll, _, _ = model.kernel.log_likelihood(u, dyn)
+        log_lik = sum((jnp.sum(v) for v in ll.values()), jnp.zeros(()))
+        return total - log_lik, log_lik
+
+    return jax.jit(jax.vmap(parts, (0, None))), model.dyn
+
+
+def prior_reference(model):
+    """A `diagnose.Prior` for the model, or None when its prior cannot be simulated or its
+    simulated draws are not where its log prior is finite (a bound that `~` does not know about),
+    in which case SMC starts from a broad approximation instead."""
+    import jax
+
+    from ..diagnose import Prior, SmcSettings
+    from ..errors import BoxloopError
+
+    parts, data = batched_log_parts(model)
+
+    def log_parts(u_batch):
+        log_prior, log_lik = parts(np.asarray(u_batch, dtype=float), data)
+        return np.asarray(log_prior, dtype=np.float64), np.asarray(log_lik, dtype=np.float64)
+
+    def draw(rng, n):
+        values = model.simulate(jax.random.PRNGKey(int(rng.integers(2**31))), "prior", num_draws=n)
+        return np.asarray(model.unconstrain_draws(values), dtype=np.float64).reshape(n, model.dim)
+
+    try:
+        # As many as SMC's particles, so the check compiles the simulator SMC then reuses.
+        trial = draw(np.random.default_rng(0), SmcSettings().particles)
+    except (BoxloopError, *_trace_errors()):
+        return None
+    if not (np.all(np.isfinite(trial)) and np.all(np.isfinite(log_parts(trial)[0]))):
+        return None
+    return Prior(log_parts, draw)
 
 
 def batched_log_density(model):
