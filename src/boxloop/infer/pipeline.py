@@ -81,7 +81,7 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     progress.report("diagnose")
     started = time.perf_counter()
     diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
-    ev = _evidence(fitted, evidence, seed) if evidence else None
+    ev = fit_evidence(fitted, evidence, seed) if evidence else None
     predictive, observed, note = posterior_predictive(fitted, data, seed)
     timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
     text = source if isinstance(source, str) else None
@@ -132,7 +132,7 @@ def _double_precision() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
-def _evidence(fitted, method: str, seed: int):
+def fit_evidence(fitted, method: str, seed: int):
     """The log evidence of a fit by `method` ("auto", "bridge", "is" or "smc"), with what SMC and
     the non-centred change of variables need: the prior split from the likelihood, prior draws,
     the program's centred groups and the fit's divergences."""
@@ -222,5 +222,5 @@ def _text(program: Program) -> str:
     return to_stan(program)
 
 
-__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "checked_program",
+__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "checked_program", "fit_evidence",
            "ProgramError", "FitError"]
