@@ -2,8 +2,10 @@
 
 `log_evidence(..., method="auto")` runs bridge sampling and importance sampling on the posterior
 draws (on the non-centred form when the fit diverged and the program has centred normal groups),
-and keeps the bridge estimate when the two agree and neither diagnostic fails. Otherwise it falls
-back to tempered SMC, which does not use the draws at all. Every estimate carries warnings in
+and keeps the bridge estimate when the two agree and neither diagnostic fails. When they disagree
+or a diagnostic fails it falls back to tempered SMC, which does not use the draws at all; when
+only the fit's divergences make the draws suspect, SMC cross-checks the bridge, which is kept if
+SMC agrees. Every estimate carries warnings in
 plain sentences; `Evidence.reliable` is False when one of them concerns the number reported.
 """
 
@@ -174,8 +176,8 @@ def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed,
         noncentring = None
         bridge, problems = _draw_based(log_density, draws_u, seed, options)
         if divergences:
-            problems.append(_divergence_note(divergences))
-    if bridge is not None and not problems:
+            notes.append(_divergence_note(divergences))
+    if bridge is not None and not problems and not divergences:
         return replace(bridge, method=_named("bridge", noncentring), warnings=tuple(notes), trusted=True)
     notes += problems
     try:
@@ -185,6 +187,14 @@ def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed,
             raise
         notes.append(f"tempered SMC failed as well: {err}")
         return replace(bridge, method=_named("bridge", noncentring), warnings=tuple(notes), trusted=False)
+    if bridge is not None and not problems and ev.reliable:
+        # Only the divergences were suspect, and SMC, which does not use the draws, confirms the
+        # bridge: keep the bridge's smaller error.
+        gap = abs(ev.log_evidence - bridge.log_evidence)
+        if gap <= max(AGREE_LIMIT, 3 * math.hypot(ev.se, bridge.se)):
+            notes.append(f"tempered SMC, which does not use the draws, agrees within {gap:.2f} nats")
+            return replace(bridge, method=_named("bridge", noncentring), warnings=tuple(notes), trusted=True)
+        notes.append(f"tempered SMC and bridge sampling disagree by {gap:.2f} nats")
     notes.append("estimated by tempered SMC, which does not use the fit's draws")
     return replace(ev, warnings=tuple(notes) + ev.warnings)
 
