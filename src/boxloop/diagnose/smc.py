@@ -5,7 +5,7 @@ cannot be simulated) to the posterior: pi_t(u) ∝ r(u) exp(t l(u)) with l = log
 (the log likelihood when r is the prior). Each step picks the next temperature by bisection so
 that the effective sample size of the incremental weights exp((t' - t) l) is a fixed share of
 the particles, adds the log mean incremental weight to log Z, resamples, and moves the particles
-with random-walk Metropolis steps whose proposal covariance is the particle cloud's. Because no
+with random-walk Metropolis steps shaped by the particle cloud's per-coordinate spread. Because no
 NUTS draw is used, a funnel that biased the sampler does not bias this estimate; its standard
 error comes from independent runs.
 """
@@ -32,9 +32,9 @@ DrawReference = Callable[[np.random.Generator, int], np.ndarray]
 class SmcSettings:
     """particles per run; runs (independent, for the standard error); target_ess: the share of
     particles the incremental weights keep at each temperature; moves: Metropolis steps per
-    temperature; max_temperatures stops a path that cannot reach t = 1."""
+    temperature (at least half the dimension); max_temperatures stops a path that cannot reach t = 1."""
 
-    particles: int = 1000
+    particles: int = 2000
     runs: int = 4
     target_ess: float = 0.5
     moves: int = 10
@@ -75,11 +75,16 @@ def systematic_resample(rng: np.random.Generator, log_w: np.ndarray) -> np.ndarr
     return np.minimum(np.searchsorted(np.cumsum(w), positions), w.size - 1)
 
 
-def _cloud_factor(x: np.ndarray) -> np.ndarray:
-    cov = np.atleast_2d(np.cov(x, rowvar=False))
-    scale = max(float(np.mean(np.diag(cov))), 1e-12)
-    # The jitter keeps a collapsed direction (all copies of one particle) movable.
-    return np.linalg.cholesky(cov + 1e-8 * scale * np.eye(cov.shape[0]))
+def cloud_scales(x: np.ndarray) -> np.ndarray:
+    """Per-coordinate sd of the particle cloud: the random walk's step shape.
+
+    Diagonal on purpose. A full covariance estimated from the resampled cloud (mostly copies)
+    follows the cloud's accidental thin directions, steps little along them, and so keeps them
+    thin: on a 50-d Gaussian that selection gave log Z 3-7 nats too high, the diagonal none.
+    """
+    sd = np.std(x, axis=0)
+    # The floor keeps a collapsed coordinate (every particle a copy of one) movable.
+    return np.maximum(sd, 1e-6 * max(float(np.mean(sd)), 1e-12))
 
 
 # --------------------------------------------------------------------------- one run
@@ -106,10 +111,10 @@ def _evaluate(log_parts: LogParts, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _move(rng, log_parts: LogParts, cloud: _Cloud, t: float, moves: int, scale: float) -> tuple[_Cloud, float]:
     """`moves` random-walk Metropolis steps at temperature t, all particles at once; the step scale
     is tuned towards an acceptance rate of about 0.3 as it goes."""
-    chol = _cloud_factor(cloud.x)
+    shape = cloud_scales(cloud.x)
     n, d = cloud.x.shape
     for _ in range(moves):
-        proposal = cloud.x + scale * rng.standard_normal((n, d)) @ chol.T
+        proposal = cloud.x + scale * shape * rng.standard_normal((n, d))
         ref, lik = _evaluate(log_parts, proposal)
         log_ratio = ref + increment(lik, t) - cloud.tempered(t)
         accept = np.log(rng.random(n)) < np.nan_to_num(log_ratio, nan=-np.inf)
@@ -127,6 +132,9 @@ def _one_run(log_parts: LogParts, draw_reference: DrawReference, settings: SmcSe
         raise EvidenceError("the reference density is not finite at some of its own draws; the prior "
                             "simulation and the log prior do not agree.")
     d = x.shape[1]
+    # A random walk needs about d steps to cross a d-dimensional posterior; d / 2 per temperature
+    # (and many temperatures) kept a 64-group hierarchy's runs within 0.1 nats of each other.
+    moves = max(settings.moves, math.ceil(d / 2))
     t, log_z, scale, steps = 0.0, 0.0, 2.38 / math.sqrt(d), 0
     while t < 1.0:
         steps += 1
@@ -142,7 +150,7 @@ def _one_run(log_parts: LogParts, draw_reference: DrawReference, settings: SmcSe
         keep = systematic_resample(rng, log_w)
         cloud = _Cloud(cloud.x[keep], cloud.ref[keep], cloud.lik[keep])
         t = t_next
-        cloud, scale = _move(rng, log_parts, cloud, t, settings.moves, scale)
+        cloud, scale = _move(rng, log_parts, cloud, t, moves, scale)
     return log_z, steps
 
 

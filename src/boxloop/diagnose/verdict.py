@@ -187,12 +187,14 @@ def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed,
             raise
         notes.append(f"tempered SMC failed as well: {err}")
         return replace(bridge, method=_named("bridge", noncentring), warnings=tuple(notes), trusted=False)
-    if bridge is not None and not problems and ev.reliable:
-        # Only the divergences were suspect, and SMC, which does not use the draws, confirms the
-        # bridge: keep the bridge's smaller error.
+    if bridge is not None and not problems:
+        # Only the divergences were suspect. SMC, which does not use the draws, either confirms
+        # the bridge (keep the bridge's smaller error), is too noisy to say (keep the bridge, which
+        # importance sampling confirmed), or contradicts it (report SMC).
         gap = abs(ev.log_evidence - bridge.log_evidence)
-        if gap <= max(AGREE_LIMIT, 3 * math.hypot(ev.se, bridge.se)):
-            notes.append(f"tempered SMC, which does not use the draws, agrees within {gap:.2f} nats")
+        if not ev.reliable or gap <= max(AGREE_LIMIT, 3 * math.hypot(ev.se, bridge.se)):
+            notes.append(f"tempered SMC, which does not use the draws, agrees within {gap:.2f} nats" if ev.reliable
+                         else f"tempered SMC's cross-check was inconclusive (se {ev.se:.2f} nats)")
             return replace(bridge, method=_named("bridge", noncentring), warnings=tuple(notes), trusted=True)
         notes.append(f"tempered SMC and bridge sampling disagree by {gap:.2f} nats")
     notes.append("estimated by tempered SMC, which does not use the fit's draws")
