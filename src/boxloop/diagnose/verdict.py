@@ -25,7 +25,6 @@ from boxloop.diagnose.evidence import (
     _chains,
     _evaluate,
     _fit_location_scale,
-    _rng,
     bridge_sampling,
     importance_sampling,
     mvt_logpdf,
@@ -96,7 +95,7 @@ def smc_evidence(log_density: LogDensity, draws_u=None, *, prior: Prior | Callab
     else:
         raise EvidenceError("SMC needs a prior to simulate from or posterior draws to build a reference from.")
     ev = tempered_smc(log_parts, draw, settings=settings, seed=seed)
-    return _judged(replace(ev, method=_named("smc", noncentring)), ())
+    return _judged(replace(ev, method=_named("smc", noncentring)))
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -117,9 +116,9 @@ def _problems(ev: Evidence) -> list[str]:
     return out
 
 
-def _judged(ev: Evidence, notes) -> Evidence:
+def _judged(ev: Evidence) -> Evidence:
     problems = _problems(ev)
-    return replace(ev, warnings=tuple(notes) + tuple(problems), trusted=not problems)
+    return replace(ev, warnings=tuple(problems), trusted=not problems)
 
 
 def _divergence_note(divergences: int) -> str:
@@ -129,7 +128,7 @@ def _divergence_note(divergences: int) -> str:
 
 def _single(method: str, log_density, draws_u, divergences: int, seed, options) -> Evidence:
     estimator = bridge_sampling if method == "bridge" else importance_sampling
-    ev = _judged(estimator(log_density, draws_u, seed=seed, **options), ())
+    ev = _judged(estimator(log_density, draws_u, seed=seed, **options))
     if divergences:
         ev = replace(ev, warnings=ev.warnings + (_divergence_note(divergences),), trusted=False)
     return ev
@@ -149,10 +148,7 @@ def _draw_based(log_density, draws_u, seed, options) -> tuple[Evidence | None, l
         gap = abs(results["bridge"].log_evidence - results["is"].log_evidence)
         if not gap <= AGREE_LIMIT:
             found.append(f"bridge and importance sampling disagree by {gap:.2f} nats")
-    bridge = results.get("bridge")
-    if bridge is not None and "is" in results:
-        bridge = replace(bridge, pareto_k=None)  # IS's k is a warning here, not the bridge's verdict
-    return bridge, found
+    return results.get("bridge"), found
 
 
 def _checked(log_density, draws_u) -> np.ndarray:
@@ -170,7 +166,7 @@ def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed,
     if divergences and noncentring is not None:
         notes.append(f"estimated on the non-centred form of {', '.join(noncentring.names)} because the fit "
                      f"had {divergences} divergent transitions")
-        bridge, problems = _draw_based(noncentring.density(log_density), noncentring.draws(_chains(draws_u)),
+        bridge, problems = _draw_based(noncentring.density(log_density), noncentring.draws(draws_u),
                                        seed, options)
     else:
         noncentring = None
