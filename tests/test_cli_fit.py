@@ -123,9 +123,16 @@ def test_evidence_by_default_is_auto_with_a_verdict_and_matches_quadrature(capsy
 
 
 def test_evidence_text_names_the_verdict(capsys):
-    code = main(["evidence", str(EIGHT), str(EIGHT_DATA), *SHORT[:-1], "--method", "smc"])
+    code = main(["evidence", str(EIGHT), str(EIGHT_DATA), *SHORT[:-1], "--method", "is"])
     out = capsys.readouterr().out
-    assert code == 0 and "(se " in out and "smc): reliable" in out
+    assert code == 0 and "(se " in out and "is): reliable" in out and "Pareto k = " in out
+
+
+@pytest.mark.slow
+def test_evidence_by_smc_matches_quadrature(capsys):
+    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, "--method", "smc")
+    assert code == 0 and payload["method"] == "smc" and payload["reliable"] and payload["se"] < 0.1
+    assert abs(payload["log_evidence"] - eight_schools_log_evidence()) <= 0.1
 
 
 def test_evidence_by_importance_sampling_matches_quadrature(capsys):

@@ -188,15 +188,11 @@ def test_log_evidence_of_a_fitted_program_matches_the_closed_form(case, method):
     assert ev.method == method.replace("auto", "bridge")  # these fits are clean: auto keeps the bridge
 
 
-# SMC compiles a prior simulator per program (5-15 s here): one case in the fast suite, all when slow.
-def test_smc_of_a_fitted_program_matches_the_closed_form():
-    source, data, exact = CASES["coin"]
-    assert _check("coin", _fit(source, data), exact(), "smc").method == "smc"
-
-
+# SMC compiles a prior simulator per program (5-25 s here), so these are slow; the fast suite runs
+# SMC on closed-form densities (test_evidence_smc.py) and through the CLI (tests/test_cli_fit.py).
 @pytest.mark.slow
 def test_smc_of_every_fitted_program_matches_the_closed_form(case):
-    _check(*case, "smc")
+    assert _check(*case, "smc").method == "smc"
 
 
 def test_half_normal_closed_form_includes_the_log_2():
