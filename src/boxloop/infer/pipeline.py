@@ -152,20 +152,6 @@ def fit_evidence(fitted, method: str, seed: int):
                         prior=lambda: prior_reference(fitted.model), noncentring=noncentring(fitted.model))
 
 
-def batched_log_parts(model):
-    """(jitted (batch, dim) x data -> ((batch,) log prior, (batch,) log likelihood), data): the
-    density split as `Model.log_prior` splits it, Jacobians in the prior."""
-    import jax
-    import jax.numpy as jnp
-
-    def parts(u, dyn):
-        total, ll, _, _ = model.kernel.log_likelihood(u, dyn)
-        log_lik = sum((jnp.sum(v) for v in ll.values()), jnp.zeros(()))
-        return total - log_lik, log_lik
-
-    return jax.jit(jax.vmap(parts, (0, None))), model.dyn
-
-
 def prior_reference(model):
     """A `diagnose.Prior` for the model, or None when its prior cannot be simulated or its
     simulated draws are not where its log prior is finite (a bound that `~` does not know about),
@@ -175,10 +161,8 @@ def prior_reference(model):
     from ..diagnose import Prior, SmcSettings
     from ..errors import BoxloopError
 
-    parts, data = batched_log_parts(model)
-
     def log_parts(u_batch):
-        log_prior, log_lik = parts(np.asarray(u_batch, dtype=float), data)
+        log_prior, log_lik = model.log_prior_likelihood_draws(np.asarray(u_batch, dtype=float))
         return np.asarray(log_prior, dtype=np.float64), np.asarray(log_lik, dtype=np.float64)
 
     def draw(rng, n):
