@@ -43,7 +43,7 @@ def flat_program(tmp_path):
     (["check", str(EIGHT), "--no-such-flag"], 2, "usage"),
     (["fit", str(EIGHT)], 2, "usage"),
     (["fit", str(EIGHT), "missing.json"], 2, "data."),
-    (["evidence", str(EIGHT), str(EIGHT_DATA), "--method", "smc"], 2, "usage"),
+    (["evidence", str(EIGHT), str(EIGHT_DATA), "--method", "laplace"], 2, "usage"),
     (["propose", str(EIGHT_DATA), "--proposer", "nonsense"], 2, "propose.unknown"),
     (["propose", str(EIGHT_DATA), "--proposer", "openai:@http://127.0.0.1:9/v1"], 2, "propose.bad_spec"),
     (["discover", "missing.json"], 2, "data."),

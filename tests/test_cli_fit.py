@@ -105,13 +105,34 @@ def test_unreadable_data_is_a_usage_error(tmp_path, capsys):
     assert code == 2 and payload["error"]["code"].startswith("data.") and err.strip()
 
 
-def test_evidence_by_default_is_bridge_sampling_and_matches_quadrature(capsys):
-    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT)
+def test_evidence_by_bridge_sampling_matches_quadrature(capsys):
+    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, "--method", "bridge")
     assert code == 0 and payload["method"] == "bridge"
+    assert payload["reliable"] is True and payload["warnings"] == []
     # over 20 seeds of this fit the bridge estimate's error stayed within 1.5 of its reported se
     # (mean -31.324, sd 0.034, reported se 0.043); a lost normalising constant is ~0.7
     assert 0 < payload["se"] < 0.1
     assert abs(payload["log_evidence"] - eight_schools_log_evidence()) <= 4 * payload["se"]
+
+
+def test_evidence_by_default_is_auto_with_a_verdict_and_matches_quadrature(capsys):
+    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT)
+    assert payload["method"] in ("bridge", "smc") and isinstance(payload["warnings"], list)
+    assert code == (0 if payload["reliable"] else 1)
+    assert payload["reliable"] and abs(payload["log_evidence"] - eight_schools_log_evidence()) <= 0.1
+
+
+def test_evidence_text_names_the_verdict(capsys):
+    code = main(["evidence", str(EIGHT), str(EIGHT_DATA), *SHORT[:-1], "--method", "is"])
+    out = capsys.readouterr().out
+    assert code == 0 and "(se " in out and "is): reliable" in out and "Pareto k = " in out
+
+
+@pytest.mark.slow
+def test_evidence_by_smc_matches_quadrature(capsys):
+    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, "--method", "smc")
+    assert code == 0 and payload["method"] == "smc" and payload["reliable"] and payload["se"] < 0.1
+    assert abs(payload["log_evidence"] - eight_schools_log_evidence()) <= 0.1
 
 
 def test_evidence_by_importance_sampling_matches_quadrature(capsys):

@@ -79,7 +79,8 @@ def fit(program, data, *, chains: int = 4, warmup: int = 1000, draws: int = 1000
     """Fit `program` to `data` with NUTS in a worker process (killed at `timeout_s` seconds or
     `memory_gb` GiB of address space, default 80 % of memory) and return the FitResult: draws,
     `summary()`, `diagnostics` (the seven checks, PSIS-LOO, `score`, `reliable`),
-    `inference_data()` and, with `evidence="bridge"` or `"is"`, `evidence` (log p(data | program)).
+    `inference_data()` and, with `evidence` set to a method ("auto", "bridge", "is", "smc"),
+    `evidence` (log p(data | program) with its verdict).
 
     Raises ProgramError for an invalid program (code of its first error), EvidenceError
     ("evidence.improper_prior") when evidence is asked of a program with an improper prior,

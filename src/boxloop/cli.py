@@ -111,8 +111,10 @@ def _register_fit(sub) -> None:
 def _register_evidence(sub) -> None:
     p = sub.add_parser("evidence", help="estimate the log marginal likelihood log p(data | program)")
     _add_sampler_options(p)
-    p.add_argument("--method", choices=("bridge", "is"), default="bridge",
-                   help="bridge sampling (default) or importance sampling with a Student-t proposal")
+    p.add_argument("--method", choices=("auto", "bridge", "is", "smc"), default="auto",
+                   help="auto (default: bridge sampling cross-checked by importance sampling, tempered SMC "
+                        "when they disagree or a diagnostic fails), bridge, is (Student-t importance "
+                        "sampling) or smc (likelihood-tempered SMC from the prior)")
     p.set_defaults(run=run_evidence)
 
 
@@ -215,12 +217,20 @@ def run_evidence(args) -> int:
     if result is None:
         return code
     ev = result.evidence
-    payload = {"log_evidence": ev.log_evidence, "se": ev.se, "method": ev.method, "pareto_k": ev.pareto_k}
-    human = f"log p(data | program) = {ev.log_evidence:.3f} (se {ev.se:.3f}, {ev.method})"
+    payload = {"log_evidence": ev.log_evidence, "se": ev.se, "method": ev.method, "pareto_k": ev.pareto_k,
+               "reliable": ev.reliable, "warnings": list(ev.warnings)}
+    emit(payload, args.json, _evidence_text(ev))
+    # as with `fit`: an estimate that is not reliable is printed in full and exits 1
+    return EXIT_OK if ev.reliable else EXIT_FAILED
+
+
+def _evidence_text(ev) -> str:
+    rows = [f"log p(data | program) = {ev.log_evidence:.3f} (se {ev.se:.3f}, {ev.method}): "
+            f"{'reliable' if ev.reliable else 'NOT reliable'}"]
     if ev.pareto_k is not None:
-        human += f"; importance-weight Pareto k = {ev.pareto_k:.2f}" + (" (unreliable)" if ev.pareto_k > 0.7 else "")
-    emit(payload, args.json, human)
-    return EXIT_OK
+        rows.append(f"importance-weight Pareto k = {ev.pareto_k:.2f}")
+    rows += [f"warning: {w}" for w in ev.warnings]
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

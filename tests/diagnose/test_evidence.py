@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import json
+
 import numpy as np
 import pytest
 from scipy import special, stats
@@ -87,7 +89,7 @@ def gamma_poisson(rng) -> Conjugate:
 MODELS = {f.__name__: f for f in (normal_mean, linear_regression, gamma_poisson)}
 
 
-@pytest.mark.parametrize("method", ["bridge", "is"])
+@pytest.mark.parametrize("method", ["bridge", "is", "auto"])
 @pytest.mark.parametrize("model", list(MODELS))
 def test_estimate_matches_closed_form(model, method):
     case = MODELS[model](np.random.default_rng(11))
@@ -95,7 +97,8 @@ def test_estimate_matches_closed_form(model, method):
     assert abs(est.log_evidence - case.log_evidence) < 0.05
     assert 0 < est.se < 0.05
     assert abs(est.log_evidence - case.log_evidence) < 5 * est.se  # the se is not too small
-    assert est.method == method and est.n_draws == N_DRAWS
+    assert est.method == method.replace("auto", "bridge") and est.n_draws == N_DRAWS
+    assert est.reliable and est.warnings == ()  # exact draws: the estimators agree, auto keeps the bridge
     if method == "is":
         assert est.pareto_k < 0.5 and est.reliable  # a well-fitted proposal has light weights
     else:
@@ -123,8 +126,8 @@ def test_importance_sampling_flags_a_target_with_heavier_tails_than_its_proposal
 
 def test_bad_inputs_raise_evidence_errors_that_name_the_fix():
     case = normal_mean(np.random.default_rng(14))
-    with pytest.raises(EvidenceError, match="bridge"):
-        log_evidence(case.log_density, case.draws_u, method="smc")
+    with pytest.raises(EvidenceError, match="auto, bridge, is, smc"):
+        log_evidence(case.log_density, case.draws_u, method="laplace")
     with pytest.raises(EvidenceError, match="vectorised"):
         log_evidence(lambda u: np.zeros(1), case.draws_u)
     with pytest.raises(EvidenceError, match="not finite at"):
@@ -136,5 +139,7 @@ def test_bad_inputs_raise_evidence_errors_that_name_the_fix():
 def test_to_dict_is_json_ready():
     case = gamma_poisson(np.random.default_rng(15))
     out = log_evidence(case.log_density, case.draws_u).to_dict()
-    assert set(out) == {"log_evidence", "se", "method", "n_draws", "pareto_k"}
+    assert set(out) == {"log_evidence", "se", "method", "n_draws", "pareto_k", "reliable", "warnings"}
     assert out["method"] == "bridge" and out["pareto_k"] is None
+    assert out["reliable"] is True and out["warnings"] == []
+    json.dumps(out)

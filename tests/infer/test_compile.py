@@ -76,6 +76,11 @@ def test_eight_schools_log_density_is_the_hand_computed_value():
     _close(m.log_prior(u), prior)
     _close(m.constrain(u)["theta"], theta)
     _close(m.unconstrain(m.constrain(u)), u)
+    # the batched split that likelihood tempering uses: the same prior and likelihood, row by row
+    log_prior, log_lik = m.log_prior_likelihood_draws(np.stack([u, u[::-1]]))
+    _close(log_prior[0], prior)
+    _close(log_lik[0], loglik.sum())
+    _close(log_prior[1] + log_lik[1], m.log_density(u[::-1]))
 
 
 @pytest.mark.parametrize("prior", ["lognormal(mu, s)", "gamma(s, 1)", "exponential(s)"])

@@ -9,7 +9,7 @@ import pytest
 from boxloop.diagnose import diagnose
 from boxloop.search.cache import FitCache, default_cache_dir
 from boxloop.search.codec import diagnostics_from_json, diagnostics_to_json
-from boxloop.search.config import SearchConfig, fit_key, fit_seed
+from boxloop.search.config import SearchConfig, SearchError, fit_key, fit_seed
 from boxloop.search.records import FitRecord, ProposalRecord, Request
 from boxloop.search.store import RunStore
 
@@ -58,6 +58,8 @@ def test_store_round_trips_proposals_and_fits(tmp_path):
         assert store.find_proposal("other-config", req.slot) is None
         fit = store.find_fit("k1")
         assert fit.ok and fit.score == ok.score and fit.evidence["log_evidence"] == -3.5
+        # stored before evidence had a verdict: it loads as reliable, with no warnings
+        assert fit.evidence_estimate.reliable and fit.evidence_estimate.warnings == ()
         assert fit.warnings == ("w",) and fit.timing == {"compile_s": 1.0}
         assert store.netcdf_path(fit).read_bytes() == b"netcdf-bytes"
         failed = store.find_fit("k2")
@@ -87,5 +89,8 @@ def test_keys_separate_settings_but_not_budgets():
     assert a.config_hash("d", "y", None) == b.config_hash("d", "y", None)
     assert a.config_hash("d", "y", None) != SearchConfig(seed=1).config_hash("d", "y", None)
     assert a.settings_hash() != SearchConfig(strategy="average").settings_hash()  # evidence fits differ
+    assert SearchConfig(strategy="average").fit_evidence == "auto" and a.fit_evidence is None
+    with pytest.raises(SearchError, match="auto, bridge, is, smc"):
+        SearchConfig(evidence="laplace")
     assert fit_key("h", "d", "s") != fit_key("h", "d2", "s")
     assert fit_seed("abc") == fit_seed("abc") >= 0

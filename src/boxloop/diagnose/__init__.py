@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boxloop.diagnose import _arviz
-from boxloop.diagnose.evidence import Evidence, EvidenceError, log_evidence
+from boxloop.diagnose.evidence import Evidence, EvidenceError
+from boxloop.diagnose.reparam import CentredGroup, NonCentring
+from boxloop.diagnose.smc import SmcSettings
+from boxloop.diagnose.verdict import METHODS as EVIDENCE_METHODS
+from boxloop.diagnose.verdict import Prior, log_evidence
 from boxloop.diagnose.reliability import (
     CHECKS,
     DiagnoseError,
@@ -23,16 +27,21 @@ from boxloop.diagnose.reliability import (
 
 __all__ = [
     "CHECKS",
+    "CentredGroup",
     "CompareRow",
     "DiagnoseError",
     "Diagnostics",
     "Evidence",
+    "EVIDENCE_METHODS",
     "EvidenceError",
     "Thresholds",
     "compare",
     "diagnose",
     "group_arrays",
     "load_netcdf",
+    "NonCentring",
+    "Prior",
+    "SmcSettings",
     "log_evidence",
     "psis_loo_log_weights",
     "save_netcdf",

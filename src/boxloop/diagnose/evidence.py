@@ -9,6 +9,10 @@ Two estimators, both needing only the unnormalised log joint q(u) = log prior + 
   relative mean-squared error of Fruhwirth-Schnatter (2004).
 * importance sampling from a multivariate Student-t fitted to all draws. Unbiased for p(x | M),
   and the Pareto k of its weights (PSIS) says when not to trust it (k > 0.7).
+
+Both lean on the draws: a sampler that missed part of the posterior (a funnel's neck) biases them.
+`smc` estimates without the draws, `reparam` re-expresses a density in better coordinates, and
+`verdict.log_evidence` chooses among them and says how far to trust the number.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from scipy import special
 from boxloop.diagnose import _arviz
 from boxloop.errors import BoxloopError
 
-__all__ = ["Evidence", "EvidenceError", "bridge_sampling", "importance_sampling", "log_evidence"]
+__all__ = ["Evidence", "EvidenceError", "bridge_sampling", "importance_sampling", "SE_LIMIT", "PARETO_K_LIMIT"]
+
+SE_LIMIT = 0.1  # nats: a larger Monte Carlo error moves evidence weights by more than 10 %
+PARETO_K_LIMIT = 0.7  # importance weights with a heavier tail have no usable variance
 
 LogDensity = Callable[[np.ndarray], np.ndarray]
 
@@ -36,17 +43,25 @@ class EvidenceError(BoxloopError):
 
 @dataclass(frozen=True)
 class Evidence:
-    """An estimate of log p(x | M) with its Monte Carlo standard error (in nats)."""
+    """An estimate of log p(x | M) with its Monte Carlo standard error (in nats).
+
+    `warnings` are plain sentences about the estimate (estimators that disagree, a heavy-tailed
+    weight, a large se, a fallback taken); `trusted` is False when one of them concerns the
+    number reported, which `reliable` then reflects.
+    """
 
     log_evidence: float
     se: float
     method: str
     n_draws: int
     pareto_k: float | None = None  # importance sampling only; > 0.7 means unreliable
+    warnings: tuple[str, ...] = ()
+    trusted: bool = True
 
     @property
     def reliable(self) -> bool:
-        return math.isfinite(self.log_evidence) and (self.pareto_k is None or self.pareto_k <= 0.7)
+        return (self.trusted and math.isfinite(self.log_evidence)
+                and (self.pareto_k is None or self.pareto_k <= PARETO_K_LIMIT))
 
     def to_dict(self) -> dict:
         def number(value):
@@ -58,7 +73,23 @@ class Evidence:
             "method": self.method,
             "n_draws": self.n_draws,
             "pareto_k": number(self.pareto_k),
+            "reliable": self.reliable,
+            "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Evidence:
+        """The inverse of to_dict; a dict stored before warnings existed gets none, and its
+        verdict from the rule of the time (finite, and Pareto k <= 0.7 for importance sampling)."""
+        def number(key):
+            value = d.get(key)
+            return math.nan if value is None else float(value)
+
+        k = d.get("pareto_k")
+        return cls(log_evidence=number("log_evidence"), se=number("se"), method=str(d.get("method", "")),
+                   n_draws=int(d.get("n_draws") or 0), pareto_k=None if k is None else float(k),
+                   warnings=tuple(str(w) for w in d.get("warnings") or ()),
+                   trusted=bool(d.get("reliable", True)))
 
 
 # --------------------------------------------------------------------------- numpy kernels
@@ -253,19 +284,3 @@ def importance_sampling(
     se = float(np.std(w) / (math.sqrt(n) * np.mean(w)))
     _, k = _arviz.pareto_smoothed_log_weights(log_w)
     return Evidence(log_evidence=log_z, se=se, method="is", n_draws=int(flat.shape[0]), pareto_k=k)
-
-
-def log_evidence(
-    log_density: LogDensity, draws_u, *, method: str = "bridge", **options
-) -> Evidence:
-    """log p(x | M) by `method` 'bridge' (default) or 'is'; options go to the estimator.
-
-    `log_density(u_batch)` maps a (batch, d) array of unconstrained points to the normalised log
-    prior + log likelihood + log Jacobian of each row; `draws_u` are posterior draws of u.
-    """
-    estimators = {"bridge": bridge_sampling, "is": importance_sampling}
-    if method not in estimators:
-        raise EvidenceError(
-            f"unknown evidence method {method!r}; use one of {sorted(estimators)}."
-        )
-    return estimators[method](log_density, draws_u, **options)

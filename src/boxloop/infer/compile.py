@@ -410,6 +410,18 @@ class Model:
         # Select in numpy: indexing the JAX array would compile four small kernels on first use.
         return values, {k: np.asarray(ll[k])[:, idx] for k, idx in obs.items()}
 
+    def log_prior_likelihood_draws(self, u) -> tuple[np.ndarray, np.ndarray]:
+        """(S, dim) draws -> ((S,) log prior, (S,) log likelihood), split as `log_prior` splits
+        the density (Jacobians in the prior), in one compiled pass; for tempering the likelihood."""
+        def parts(v, dyn):
+            total, ll, _, _ = self.kernel.log_likelihood(v, dyn)
+            log_lik = sum((jnp.sum(x) for x in ll.values()), jnp.zeros(()))
+            return total - log_lik, log_lik
+
+        fn = self._vmapped("log_parts", lambda: jax.vmap(parts, (0, None)))
+        log_prior, log_lik = fn(u, self.dyn)
+        return np.asarray(log_prior), np.asarray(log_lik)
+
     def generated_quantities_draws(self, u, keys) -> dict:
         fn = self._vmapped("gq", lambda: jax.vmap(self.kernel.generated_quantities, (0, 0, None)))
         return fn(u, keys, self.dyn)

@@ -69,7 +69,7 @@ def checked_program(source, data: Mapping | None, evidence: str | None = None) -
 
 def fit_program(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
                 evidence: str | None = None) -> FitResult:
-    """Check, compile, sample, diagnose. `evidence` is None, "bridge" or "is"."""
+    """Check, compile, sample, diagnose. `evidence` is None or a method: "auto", "bridge", "is", "smc"."""
     from ..diagnose import diagnose
     from .compile import fit
 
@@ -81,7 +81,7 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     progress.report("diagnose")
     started = time.perf_counter()
     diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
-    ev = _evidence(fitted, evidence, seed) if evidence else None
+    ev = fit_evidence(fitted, evidence, seed) if evidence else None
     predictive, observed, note = posterior_predictive(fitted, data, seed)
     timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
     text = source if isinstance(source, str) else None
@@ -132,15 +132,51 @@ def _double_precision() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
-def _evidence(fitted, method: str, seed: int):
+def fit_evidence(fitted, method: str, seed: int):
+    """The log evidence of a fit by `method` ("auto", "bridge", "is" or "smc"), with what SMC and
+    the non-centred change of variables need: the prior split from the likelihood, prior draws,
+    the program's centred groups and the fit's divergences."""
     from ..diagnose import log_evidence
+    from .noncentre import noncentring
 
     density, data = batched_log_density(fitted.model)
+    dtype = fitted.u.dtype
 
     def log_density(u_batch):
-        return np.asarray(density(np.asarray(u_batch, dtype=fitted.u.dtype), data), dtype=np.float64)
+        return np.asarray(density(np.asarray(u_batch, dtype=dtype), data), dtype=np.float64)
 
-    return log_evidence(log_density, fitted.u, method=method, seed=seed)
+    diverging = fitted.stats.get("diverging")
+    divergences = int(np.sum(diverging)) if diverging is not None else 0
+    # The prior is only simulated (and compiled) when SMC runs: `log_evidence` calls the thunk then.
+    return log_evidence(log_density, fitted.u, method=method, seed=seed, divergences=divergences,
+                        prior=lambda: prior_reference(fitted.model), noncentring=noncentring(fitted.model))
+
+
+def prior_reference(model):
+    """A `diagnose.Prior` for the model, or None when its prior cannot be simulated or its
+    simulated draws are not where its log prior is finite (a bound that `~` does not know about),
+    in which case SMC starts from a broad approximation instead."""
+    import jax
+
+    from ..diagnose import Prior, SmcSettings
+    from ..errors import BoxloopError
+
+    def log_parts(u_batch):
+        log_prior, log_lik = model.log_prior_likelihood_draws(np.asarray(u_batch, dtype=float))
+        return np.asarray(log_prior, dtype=np.float64), np.asarray(log_lik, dtype=np.float64)
+
+    def draw(rng, n):
+        values = model.simulate(jax.random.PRNGKey(int(rng.integers(2**31))), "prior", num_draws=n)
+        return np.asarray(model.unconstrain_draws(values), dtype=np.float64).reshape(n, model.dim)
+
+    try:
+        # As many as SMC's particles, so the check compiles the simulator SMC then reuses.
+        trial = draw(np.random.default_rng(0), SmcSettings().particles)
+    except (BoxloopError, *_trace_errors()):
+        return None
+    if not (np.all(np.isfinite(trial)) and np.all(np.isfinite(log_parts(trial)[0]))):
+        return None
+    return Prior(log_parts, draw)
 
 
 def batched_log_density(model):
@@ -170,5 +206,5 @@ def _text(program: Program) -> str:
     return to_stan(program)
 
 
-__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "checked_program",
+__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "checked_program", "fit_evidence",
            "ProgramError", "FitError"]

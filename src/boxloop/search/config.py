@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..errors import BoxloopError
+from ..diagnose.verdict import METHODS as EVIDENCE_METHODS
 from ..infer.nuts import NutsSettings
 from ..redact import redact
 
@@ -51,7 +52,7 @@ class SearchConfig:
         proposer that keeps repeating itself must still stop); None means 4 * budget + 8.
     timeout_s: wall-clock limit of one fit, in its worker.
     memory_bytes: memory cap of one fit's worker (None: 80 % of memory shared among the workers).
-    evidence: None, "bridge" or "is"; "average" needs one and defaults to "bridge".
+    evidence: None, "auto", "bridge", "is" or "smc"; "average" needs one and defaults to "auto".
     """
 
     strategy: str = "refine"
@@ -77,7 +78,7 @@ class SearchConfig:
             (self.beta is None or self.beta >= 1, "beta must be >= 1 (or None)"),
             (0 <= self.zeta <= 7, "zeta must be in 0..7"),
             (self.timeout_s > 0, "timeout_s must be > 0"),
-            (self.evidence in (None, "bridge", "is"), "evidence must be None, 'bridge' or 'is'"),
+            (self.evidence in (None, *EVIDENCE_METHODS), f"evidence must be None or one of {', '.join(EVIDENCE_METHODS)}"),
             (self.seed >= 0, "seed must be >= 0"),
         ) if not ok]
         if problems:
@@ -90,7 +91,7 @@ class SearchConfig:
     @property
     def fit_evidence(self) -> str | None:
         """The evidence method fits run with: averaging needs log p(x|M)."""
-        return self.evidence or ("bridge" if self.strategy == "average" else None)
+        return self.evidence or ("auto" if self.strategy == "average" else None)
 
     @property
     def stop_at(self) -> int | None:

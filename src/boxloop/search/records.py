@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..diagnose import Diagnostics
+from ..diagnose import Diagnostics, Evidence
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,12 @@ class FitRecord:
     def log_evidence(self) -> float:
         value = (self.evidence or {}).get("log_evidence")
         return math.nan if value is None else float(value)
+
+    @property
+    def evidence_estimate(self) -> Evidence | None:
+        """The stored evidence with its verdict; a dict stored before verdicts existed gets no
+        warnings and the verdict of its time (see `Evidence.from_dict`)."""
+        return Evidence.from_dict(self.evidence) if self.evidence else None
 
     def reliable(self, zeta: int) -> bool:
         return self.ok and self.score >= zeta
