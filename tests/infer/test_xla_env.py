@@ -19,8 +19,8 @@ def test_the_callers_flags_win_and_the_device_count_is_replaced():
     assert device_count("--x=1") is None
 
 
-def test_cli_keeps_a_device_count_the_caller_set():
-    script = ("import os; from boxloop.cli import _set_host_devices; _set_host_devices(4); "
+def test_cli_and_api_keep_a_device_count_the_caller_set():
+    script = ("import os; from boxloop.api import host_devices; host_devices(4); "
               "print(os.environ['XLA_FLAGS'])")
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
