@@ -14,18 +14,11 @@ import numpy as np
 
 from ..diagnose import CentredGroup, NonCentring
 from ..lang import ast
+from ..lang.consteval import literal_number
 
 __all__ = ["noncentring"]
 
 _VECTOR_KINDS = ("vector", "row_vector", "real")
-
-
-def _literal(e) -> float | None:
-    if isinstance(e, (ast.IntLit, ast.RealLit)):
-        return float(e.value)
-    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, (ast.IntLit, ast.RealLit)):
-        return -float(e.operand.value)
-    return None
 
 
 def _plain(spec) -> bool:
@@ -35,8 +28,8 @@ def _plain(spec) -> bool:
 
 def _location(e, layout: dict, data: dict) -> tuple[int | None, float] | None:
     """(u position, None) for a scalar parameter, (None, value) for a constant; None otherwise."""
-    if _literal(e) is not None:
-        return None, _literal(e)
+    if literal_number(e) is not None:
+        return None, literal_number(e)
     if isinstance(e, ast.Var) and e.name in layout:
         p = layout[e.name]
         return (p.offset, 0.0) if p.kind == "real" and p.shape == () and _plain(p) else None
@@ -55,7 +48,7 @@ def _scale(e, layout: dict, data: dict) -> tuple[int | None, float] | None:
         return None
     p = layout[e.name]
     t = p.decl.type
-    zero_lower = t.lower is not None and _literal(t.lower) == 0.0
+    zero_lower = t.lower is not None and literal_number(t.lower) == 0.0
     ok = p.kind == "real" and p.shape == () and zero_lower and t.upper is None
     return (p.offset, 1.0) if ok else None
 

@@ -92,3 +92,13 @@ def try_float(e, env: dict) -> float | None:
     except (NotConstant, IndexError, TypeError, ValueError, ZeroDivisionError):
         return None
     return float(v) if np.ndim(v) == 0 else None
+
+
+def literal_number(e) -> float | None:
+    """The value of a number written as a literal (`2`, `0.5`, `-1`), else None: the program's own
+    constants, which a rewrite may read off without any data."""
+    if isinstance(e, (ast.IntLit, ast.RealLit)):
+        return float(e.value)
+    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, (ast.IntLit, ast.RealLit)):
+        return -float(e.operand.value)
+    return None

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ProgramError, ProposerError
 from ..lang import ast, parse
 from ..lang.canonical import blocks, join, with_block
-from ..lang.consteval import try_float
+from ..lang.consteval import literal_number, try_float
 from ..lang.printer import to_stan, type_text
 from .grammar_parts import Draft, choose, num, pos, positive_prior, real_prior, unit_prior
 
@@ -378,7 +378,7 @@ def _is_innovation(p: ast.Decl, old: list, tparam_reads: set[str]) -> bool:
     if p.name not in tparam_reads or len(old) != 1 or not isinstance(old[0], ast.Tilde):
         return False
     t = old[0]
-    return t.dist == "std_normal" or (t.dist == "normal" and [_literal(a) for a in t.args] == [0.0, 1.0])
+    return t.dist == "std_normal" or (t.dist == "normal" and [literal_number(a) for a in t.args] == [0.0, 1.0])
 
 
 def _closure(fixed_params, params, old_priors, needed) -> set[str]:
@@ -456,7 +456,7 @@ def _location_scale(old: list) -> tuple | None:
 def center_is_learned(old: list) -> bool:
     """The old prior was hierarchical: its location or scale was a parameter."""
     found = _location_scale(old)
-    return found is not None and any(_literal(a) is None for a in found)
+    return found is not None and any(literal_number(a) is None for a in found)
 
 
 def old_center_spread(old: list, old_priors: dict, depth: int = 0) -> tuple[float, float]:
@@ -466,7 +466,7 @@ def old_center_spread(old: list, old_priors: dict, depth: int = 0) -> tuple[floa
     if found is None or depth > 3:
         return 0.0, 2.5
     loc, scale = found
-    center, spread = _literal(loc), _literal(scale)
+    center, spread = literal_number(loc), literal_number(scale)
     if isinstance(loc, ast.Var) and loc.name in old_priors and center is None:
         center, inner = old_center_spread(old_priors[loc.name], old_priors, depth + 1)
         spread = spread if spread is not None else inner
@@ -478,16 +478,8 @@ def old_center_spread(old: list, old_priors: dict, depth: int = 0) -> tuple[floa
 def _last_literal(old: list) -> float | None:
     """The width of a scale parameter's prior: its last literal argument (normal(0, s) -> s)."""
     for s in old:
-        if isinstance(s, ast.Tilde) and s.args and (x := _literal(s.args[-1])) is not None and x > 0:
+        if isinstance(s, ast.Tilde) and s.args and (x := literal_number(s.args[-1])) is not None and x > 0:
             return x if s.dist != "exponential" else 1.0 / x
-    return None
-
-
-def _literal(e) -> float | None:
-    if isinstance(e, (ast.IntLit, ast.RealLit)):
-        return float(e.value)
-    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, (ast.IntLit, ast.RealLit)):
-        return -float(e.operand.value)
     return None
 
 
