@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from .errors import FitError, UsageError
+from .errors import FitError, ProgramError, UsageError
 
 if TYPE_CHECKING:  # the CLI imports this module; the search stack (pandas, ArviZ) loads on first use
     from .infer.nuts import NutsSettings
@@ -52,7 +51,6 @@ def declared_data(source: str | None) -> set[str] | None:
     """Names the program's data block declares (None when it does not parse: then every column)."""
     if source is None:
         return None
-    from .errors import ProgramError
     from .lang import ast, parse
 
     try:
