@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.special import logsumexp
 
-PARETO_K_MAX = 0.7  # above this an importance-sampling estimate is not to be trusted (PSIS)
+from ..diagnose.evidence import PARETO_K_LIMIT, Evidence
 
 
 def evidence_weights(log_evidence: Mapping[str, float], multiplicity: Mapping[str, int]) -> dict[str, float]:
@@ -49,22 +49,20 @@ def effective_models(weights) -> float:
 
 
 def evidence_problem(evidence: Mapping | None) -> str | None:
-    """Why a stored evidence estimate must not be weighted (None: it can be).
-
-    Reads the estimate's own verdict when it carries one ("reliable"), and otherwise decides from
-    what every estimate carries: a finite log evidence and, for importance sampling, Pareto k."""
+    """Why a stored evidence estimate must not be weighted (None: it can be): the estimate's own
+    verdict (`Evidence.reliable`, which also reads dicts stored before verdicts existed), said in
+    words."""
     if not evidence or evidence.get("log_evidence") is None:
         return "no log evidence was estimated"
-    value = float(evidence["log_evidence"])
-    if not math.isfinite(value):
-        return f"the log evidence is not finite ({value})"
-    k = evidence.get("pareto_k")
-    if k is not None and float(k) > PARETO_K_MAX:
-        return f"the importance weights' Pareto k is {float(k):.2f} > {PARETO_K_MAX}"
-    if evidence.get("reliable") is False:
-        warnings = "; ".join(str(w) for w in evidence.get("warnings") or ()) or "no reason given"
-        return f"the estimate was marked unreliable ({warnings})"
-    return None
+    estimate = Evidence.from_dict(dict(evidence))
+    if estimate.reliable:
+        return None
+    if not math.isfinite(estimate.log_evidence):
+        return f"the log evidence is not finite ({estimate.log_evidence})"
+    k = estimate.pareto_k
+    if k is not None and k > PARETO_K_LIMIT:
+        return f"the importance weights' Pareto k is {k:.2f} > {PARETO_K_LIMIT}"
+    return f"the estimate was marked unreliable ({'; '.join(estimate.warnings) or 'no reason given'})"
 
 
 def mixture_elpd(weights: Mapping[str, float], pointwise: Mapping[str, np.ndarray]) -> float | None:
