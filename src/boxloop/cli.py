@@ -87,8 +87,6 @@ def _check_text(path: str, result, payload: dict) -> str:
 # ---- fit / evidence --------------------------------------------------------------------------
 
 
-
-
 def _add_sampler_options(p) -> None:
     p.add_argument("program", help="a .stan file in the boxloop Stan subset")
     p.add_argument("data", help="Stan-JSON, R dump, or a table (.csv, .tsv, .parquet, .feather)")

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass, field
 
 from .. import __version__
-from ..errors import BoxloopError
 from ..diagnose.verdict import METHODS as EVIDENCE_METHODS
+from ..errors import BoxloopError
 from ..infer.nuts import NutsSettings
 from ..redact import redact
 
@@ -78,7 +78,8 @@ class SearchConfig:
             (self.beta is None or self.beta >= 1, "beta must be >= 1 (or None)"),
             (0 <= self.zeta <= 7, "zeta must be in 0..7"),
             (self.timeout_s > 0, "timeout_s must be > 0"),
-            (self.evidence in (None, *EVIDENCE_METHODS), f"evidence must be None or one of {', '.join(EVIDENCE_METHODS)}"),
+            (self.evidence in (None, *EVIDENCE_METHODS),
+             f"evidence must be None or one of {', '.join(EVIDENCE_METHODS)}"),
             (self.seed >= 0, "seed must be >= 0"),
         ) if not ok]
         if problems:
