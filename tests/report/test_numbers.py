@@ -53,11 +53,6 @@ def test_rank_counts_are_flat_for_mixed_chains_and_split_for_a_stuck_one():
     assert counts[0, -5:].sum() > 0.8 * 1000 and counts[0, :5].sum() < 10
 
 
-def test_effective_number_of_models():
-    assert numbers.effective_models([1.0, 0.0, 0.0]) == pytest.approx(1.0)
-    assert numbers.effective_models([0.25] * 4) == pytest.approx(4.0)
-    assert numbers.effective_models([0.5, 0.3, 0.2]) == pytest.approx(1 / 0.38)
-
 
 def test_predictive_intervals_cover_the_quantiles():
     yrep = np.arange(1, 101, dtype=float)[:, None] * np.ones((1, 2))

@@ -56,6 +56,8 @@ def test_allocation_adds_up_and_follows_the_weights():
 
 def test_effective_number_of_models_is_one_over_the_sum_of_squares():
     assert effective_models([1.0, 0.0]) == pytest.approx(1.0)
+    assert effective_models([1.0, 0.0, 0.0]) == pytest.approx(1.0)
+    assert effective_models([0.25] * 4) == pytest.approx(4.0)
     assert effective_models([0.5, 0.3, 0.2]) == pytest.approx(1 / 0.38)
     assert effective_models([2.0, 2.0]) == pytest.approx(2.0)  # normalised first
     assert math.isnan(effective_models([]))

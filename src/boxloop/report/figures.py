@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..search.average import effective_models
 from . import numbers, svg
 
 MAX_POINTS = 400  # observations drawn in per-observation figures (evenly thinned beyond)
@@ -169,7 +170,7 @@ def weights(named: dict[str, dict[str, float]]) -> Figure:
             marks.append(f'<rect class="bar k{j}" x="{f.margin[0]}" y="{y:.1f}" width="{max(x1 - f.margin[0], 0.5):.1f}"'
                          f' height="{max(h, 1):.1f}" data-model="{m}" data-weight="{w:.3f}" data-kind="{kind}"/>')
             marks.append(svg.text(x1 + 3, y + h - 1, f"{w:.2f}", "note"))
-    eff = {kind: numbers.effective_models(w.values()) for kind, w in named.items()}
+    eff = {kind: effective_models(w.values()) for kind, w in named.items()}
     legend = "; ".join(f"{kind} (shade {j + 1}): effective number of models {eff[kind]:.2f}"
                        for j, kind in enumerate(kinds))
     caption = ("Model weights. The effective number of models, 1 / Σ w², is 1 when one model takes all the weight "

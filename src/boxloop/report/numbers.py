@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..search.average import effective_models  # noqa: F401 - the figures' 1 / sum w^2
-
 
 @dataclass(frozen=True)
 class Intervals:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from html import escape
 
-from . import figures, numbers
+from ..search.average import effective_models
+from . import figures
 from .describe import describe
 from .history import Step
 from .run import Candidate, RunView
@@ -204,7 +205,7 @@ def comparison_section(view: RunView, comparison, weights: dict) -> str:
     table = "".join(f"<tr><td><code>{short(r.name)}</code></td><td>{num(r.elpd_loo)}</td><td>{num(r.elpd_loo_se)}</td>"
                     f"<td>{num(r.d_loo)}</td><td>{num(r.dse)}</td><td>{num(r.weight_stacking)}</td>"
                     f"<td>{num(r.weight_pseudo_bma_plus)}</td></tr>" for r in comparison)
-    eff = "; ".join(f"{k}: {numbers.effective_models(w.values()):.2f}" for k, w in shown.items())
+    eff = "; ".join(f"{k}: {effective_models(w.values()):.2f}" for k, w in shown.items())
     return ('<section id="comparison"><h2>Comparison of the reliable models</h2><table class="compare"><thead><tr>'
             "<th>model</th><th>elpd_loo</th><th>se</th><th>Δ elpd</th><th>se of Δ</th><th>stacking</th>"
             f"<th>pseudo-BMA+</th></tr></thead><tbody>{table}</tbody></table>"
