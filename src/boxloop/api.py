@@ -73,7 +73,8 @@ def check(program, data=None):
 
 def fit(program, data, *, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 0,
         target_accept: float = 0.8, max_tree_depth: int = 10, evidence: str | None = None,
-        timeout_s: float = DEFAULT_FIT_TIMEOUT_S, memory_gb: float | None = None, progress=None):
+        timeout_s: float = DEFAULT_FIT_TIMEOUT_S, memory_gb: float | None = None, cache: bool | str = True,
+        progress=None):
     """Fit `program` to `data` with NUTS in a worker process (killed at `timeout_s` seconds or
     `memory_gb` GiB of address space, default 80 % of memory) and return the FitResult: draws,
     `summary()`, `diagnostics` (the seven checks, PSIS-LOO, `score`, `reliable`),
@@ -83,17 +84,21 @@ def fit(program, data, *, chains: int = 4, warmup: int = 1000, draws: int = 1000
     Raises ProgramError for an invalid program (code of its first error), EvidenceError
     ("evidence.improper_prior") when evidence is asked of a program with an improper prior,
     DataError for unusable data and FitError (fit.timeout, fit.out_of_memory, fit.crashed, ...)
-    when the fit itself fails. `progress` receives the worker's FitProgress events.
+    when the fit itself fails. `progress` receives the worker's FitProgress events. `cache` keeps
+    JAX's compiled programs (True: in ~/.cache/boxloop/jax or $BOXLOOP_CACHE_DIR/jax; a folder: in
+    folder/jax; False: none), so a later fit of the same structure and data shapes skips compiling.
     """
     from .infer.nuts import NutsSettings
     from .infer.pipeline import checked_program, fit_isolated
     from .infer.worker import GiB, FitFailure, WorkerLimits, default_memory_bytes
+    from .userdirs import compilation_cache_dir
 
     source = read_program(program)
     values = dict(program_data(data, source).values)
     checked_program(source, values, evidence)  # every diagnostic, here, before a worker starts
     memory = default_memory_bytes() if memory_gb is None else int(memory_gb * GiB)
-    limits = WorkerLimits(timeout_s=timeout_s, memory_bytes=memory, host_devices=host_devices(chains))
+    limits = WorkerLimits(timeout_s=timeout_s, memory_bytes=memory, host_devices=host_devices(chains),
+                          compilation_cache_dir=compilation_cache_dir(cache))
     settings = NutsSettings(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
                             max_tree_depth=max_tree_depth)
     result = fit_isolated(source, values, settings, seed, evidence, limits, on_progress=progress)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import cli_average, cli_data, cli_discover, cli_export, cli_propose, cli_report, cli_spfn
 from .api import DEFAULT_FIT_TIMEOUT_S, host_devices
+from .userdirs import compilation_cache_dir
 from .cli_data import add_data_options, read_data, read_program
 from .cli_summary import format_number, labelled_summary, summary_rows
 from .cli_io import (EXIT_FAILED, EXIT_OK, EXIT_USAGE, ArgumentParser, UsageError, add_nuts_options, emit,
@@ -96,6 +97,10 @@ def _add_sampler_options(p) -> None:
                    help="stop the fit after this many seconds (default: %(default)g)")
     p.add_argument("--memory-gb", type=float, default=None,
                    help="address-space cap of the fit's worker process in GiB (default: 80%% of memory)")
+    p.add_argument("--cache-dir", help="keep JAX's compiled programs in DIR/jax, so the next fit of the same "
+                                       "structure and data shapes skips compiling (default ~/.cache/boxloop or "
+                                       "$BOXLOOP_CACHE_DIR)")
+    p.add_argument("--no-cache", action="store_true", help="compile afresh; neither read nor write the cache")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_data_options(p)
 
@@ -136,7 +141,8 @@ def _fit(args, evidence: str | None):
     _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
                     f"{args.draws} draws)")
     memory = default_memory_bytes() if args.memory_gb is None else int(args.memory_gb * GiB)
-    limits = WorkerLimits(timeout_s=args.timeout, memory_bytes=memory, host_devices=host_devices(args.chains))
+    limits = WorkerLimits(timeout_s=args.timeout, memory_bytes=memory, host_devices=host_devices(args.chains),
+                          compilation_cache_dir=compilation_cache_dir(False if args.no_cache else args.cache_dir or True))
     bar = None if args.json else ProgressBar(sys.stderr, label=Path(args.program).name)
     try:
         return fit_isolated(source, data, _settings(args), args.seed, evidence, limits, on_progress=bar)

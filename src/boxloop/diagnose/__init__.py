@@ -1,7 +1,8 @@
 """Critique a fit: convergence and LOO diagnostics, reliability score B(M), evidence, comparison.
 
 Inputs are plain arrays shaped (chain, draw, ...), so nothing here depends on how draws were made.
-ArviZ is used only inside `boxloop.diagnose._arviz`.
+ArviZ is used only inside `boxloop.diagnose._arviz`, imported where an InferenceData is built,
+saved or loaded, or models are weighted; scoring a fit never imports it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from boxloop.diagnose import _arviz
+import numpy as np
+
+from boxloop.diagnose import psis
 from boxloop.diagnose.evidence import Evidence, EvidenceError
 from boxloop.diagnose.reparam import CentredGroup, NonCentring
 from boxloop.diagnose.smc import SmcSettings
@@ -22,6 +25,9 @@ from boxloop.diagnose.reliability import (
     Diagnostics,
     Thresholds,
     diagnose,
+    fit_arrays,
+    is_inference_data,
+    loo,
     summarize,
 )
 
@@ -49,18 +55,40 @@ __all__ = [
     "to_inference_data",
 ]
 
-to_inference_data = _arviz.to_inference_data
-psis_loo_log_weights = _arviz.psis_loo_log_weights
-group_arrays = _arviz.group_arrays
+
+
+def to_inference_data(*args, **kwargs):
+    """An ArviZ `InferenceData` from dicts of (chain, draw, ...) arrays; see `_arviz`."""
+    from boxloop.diagnose import _arviz
+
+    return _arviz.to_inference_data(*args, **kwargs)
+
+
+def group_arrays(idata, group: str):
+    """The variables of one InferenceData group as numpy arrays ({} when there is no such group)."""
+    from boxloop.diagnose import _arviz
+
+    return _arviz.group_arrays(idata, group)
+
+
+def psis_loo_log_weights(log_lik):
+    """Normalised PSIS-LOO log-weights, shaped (draws, obs), from pointwise log-likelihood draws
+    (draws, obs): leaving observation i out reweights draw s by 1 / p(y_i | theta_s)."""
+    smoothed, _ = psis.psis(-np.asarray(log_lik, dtype=float).T)
+    return smoothed.T
 
 
 def save_netcdf(idata, path: str | Path) -> Path:
     """Write an InferenceData from `to_inference_data` to a netCDF (HDF5) file."""
+    from boxloop.diagnose import _arviz
+
     return _arviz.save_netcdf(idata, path)
 
 
 def load_netcdf(path: str | Path):
     """Read an InferenceData written by `save_netcdf`, fully into memory."""
+    from boxloop.diagnose import _arviz
+
     return _arviz.load_netcdf(path)
 
 
@@ -80,7 +108,7 @@ class CompareRow:
     warning: bool  # some Pareto k above ArviZ's sample-size-dependent limit
 
 
-def _loo_of(name: str, fit) -> _arviz.LooResult:
+def _loo_of(name: str, fit) -> psis.LooResult:
     if isinstance(fit, Diagnostics):
         if fit.loo is None:
             reason = fit.reasons.get("loo", "no log-likelihood")
@@ -89,10 +117,11 @@ def _loo_of(name: str, fit) -> _arviz.LooResult:
                 "or refit with pointwise log-likelihood."
             )
         return fit.loo
-    if isinstance(fit, _arviz.LooResult):
+    if isinstance(fit, psis.LooResult):
         return fit
-    if _arviz.is_inference_data(fit):
-        return _arviz.loo(fit)
+    if is_inference_data(fit):
+        groups = fit_arrays(fit)
+        return loo(groups["posterior"], groups["log_likelihood"])
     raise DiagnoseError(
         f"model {name!r} is a {type(fit).__name__}; pass Diagnostics from `diagnose` or an "
         "InferenceData from `to_inference_data`."
@@ -107,5 +136,7 @@ def compare(fits: Mapping[str, object], *, seed: int = 0) -> list[CompareRow]:
     """
     if not fits:
         raise DiagnoseError("compare needs at least one fit; pass {name: Diagnostics, ...}.")
+    from boxloop.diagnose import _arviz
+
     results = {str(name): _loo_of(str(name), fit) for name, fit in fits.items()}
     return [CompareRow(**row) for row in _arviz.compare(results, seed=seed)]

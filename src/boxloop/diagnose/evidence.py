@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from boxloop.diagnose import _arviz
+from boxloop.diagnose import mcmc, psis
 from boxloop.errors import BoxloopError
 
 __all__ = ["Evidence", "EvidenceError", "bridge_sampling", "importance_sampling", "SE_LIMIT", "PARETO_K_LIMIT"]
@@ -232,7 +232,7 @@ def _no_parameters(log_density: LogDensity, method: str) -> Evidence:
 
 def _tau(values: np.ndarray) -> float:
     """Integrated autocorrelation time n / ESS of a (chain, draw) quantity, at least 1."""
-    ess = _arviz.ess_of_chains(values, method="mean")
+    ess = float(mcmc.ess_mean(np.atleast_2d(values)))
     if not math.isfinite(ess) or ess <= 0:
         return 1.0
     return max(1.0, values.size / ess)
@@ -282,5 +282,6 @@ def importance_sampling(
     w = np.exp(log_w - np.max(log_w))
     # Delta method: sd(log Z) ~ sd(w) / (sqrt(n) mean(w)).
     se = float(np.std(w) / (math.sqrt(n) * np.mean(w)))
-    _, k = _arviz.pareto_smoothed_log_weights(log_w)
+    _, k = psis.psis(log_w)
+    k = float(k)
     return Evidence(log_evidence=log_z, se=se, method="is", n_draws=int(flat.shape[0]), pareto_k=k)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from boxloop.diagnose import _arviz
+from boxloop.diagnose import groups, mcmc, psis
 from boxloop.errors import BoxloopError, DataError
 
 __all__ = ["CHECKS", "Diagnostics", "DiagnoseError", "Thresholds", "diagnose", "summarize"]
@@ -75,7 +75,7 @@ class Diagnostics:
     bfmi: tuple[float, ...]
     n_chains: int
     n_draws: int
-    loo: _arviz.LooResult | None = field(default=None, repr=False, compare=False, hash=False)
+    loo: psis.LooResult | None = field(default=None, repr=False, compare=False, hash=False)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (NaN and inf become None); pointwise LOO values are left out."""
@@ -151,12 +151,16 @@ def _worst(values: Mapping[str, np.ndarray], varying, shapes, largest: bool):
     return worst, where
 
 
-def _convergence(idata, posterior, t: Thresholds, reasons: dict) -> dict:
+def _each(kernel, posterior: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: kernel(draws) for name, draws in posterior.items()}
+
+
+def _convergence(posterior, t: Thresholds, reasons: dict) -> dict:
     shapes = {name: draws.shape[2:] for name, draws in posterior.items()}
     varying = _varying(posterior)
-    rhat_max, rhat_at = _worst(_arviz.rhat(idata), varying, shapes, largest=True)
-    bulk_min, bulk_at = _worst(_arviz.ess(idata, "bulk"), varying, shapes, largest=False)
-    tail_min, tail_at = _worst(_arviz.ess(idata, "tail"), varying, shapes, largest=False)
+    rhat_max, rhat_at = _worst(_each(mcmc.rhat, posterior), varying, shapes, largest=True)
+    bulk_min, bulk_at = _worst(_each(mcmc.ess_bulk, posterior), varying, shapes, largest=False)
+    tail_min, tail_at = _worst(_each(mcmc.ess_tail, posterior), varying, shapes, largest=False)
     # With no varying quantity there is no chain to mix: the checks pass vacuously.
     checks = {
         "rhat": rhat_at is None or rhat_max <= t.rhat_max,
@@ -187,16 +191,15 @@ def _convergence(idata, posterior, t: Thresholds, reasons: dict) -> dict:
     return {"checks": checks, "values": values}
 
 
-def _sampler(idata, t: Thresholds, reasons: dict) -> dict:
-    stats = idata.sample_stats if "sample_stats" in idata.groups() else {}
+def _sampler(stats: Mapping[str, np.ndarray], t: Thresholds, reasons: dict) -> dict:
     missing = [key for key in ("diverging", "energy") if key not in stats]
     if missing:
         raise DataError(
             f"sample_stats lacks {missing}; keep NUTS's 'diverging' and 'energy' fields."
         )
-    diverging = np.asarray(stats["diverging"].values, dtype=bool)
+    diverging = np.asarray(stats["diverging"], dtype=bool)
     divergences = int(np.count_nonzero(diverging))
-    bfmi = _arviz.bfmi(idata)
+    bfmi = mcmc.bfmi(stats["energy"])
     bfmi_min = float(np.min(bfmi)) if np.all(np.isfinite(bfmi)) else float("nan")
     checks = {"divergences": divergences <= t.divergences_max, "bfmi": bfmi_min > t.bfmi_min}
     if not checks["divergences"]:
@@ -214,11 +217,28 @@ def _sampler(idata, t: Thresholds, reasons: dict) -> dict:
     return {"checks": checks, "values": values}
 
 
-def _loo(idata, t: Thresholds, reasons: dict) -> dict:
+def relative_efficiency(posterior: Mapping[str, np.ndarray]) -> float:
+    """r_eff for PSIS: the posterior's mean ESS of the mean over the number of draws (1 for one
+    chain, where split-chain ESS says little), as the loo package and ArviZ take it."""
+    first = next(iter(posterior.values()))
+    chains, draws = first.shape[:2]
+    if chains == 1:
+        return 1.0
+    ess = np.concatenate([np.ravel(mcmc.ess_mean(value)) for value in posterior.values()])
+    r_eff = float(np.nanmean(ess)) / (chains * draws) if np.any(np.isfinite(ess)) else 1.0
+    return r_eff if math.isfinite(r_eff) and r_eff > 0 else 1.0
+
+
+def loo(posterior: Mapping[str, np.ndarray], log_likelihood: Mapping[str, np.ndarray]) -> psis.LooResult:
+    """PSIS-LOO over every observation of the fit, with r_eff from the posterior."""
+    return psis.loo(groups.pooled_log_likelihood(log_likelihood), relative_efficiency(posterior))
+
+
+def _loo(posterior, log_likelihood, t: Thresholds, reasons: dict) -> dict:
     nan = float("nan")
     values = {"elpd_loo": nan, "elpd_loo_se": nan, "p_loo": nan, "pareto_k_bad_frac": nan}
     try:
-        result = _arviz.loo(idata)
+        result = loo(posterior, log_likelihood)
     except Exception as err:  # noqa: BLE001 -- any LOO failure is a scored failure, not a crash
         reasons["loo"] = reasons["pareto_k"] = f"PSIS-LOO could not be computed: {err}"
         return {"checks": {"loo": False, "pareto_k": False}, "values": values, "loo": None}
@@ -247,20 +267,27 @@ def _loo(idata, t: Thresholds, reasons: dict) -> dict:
     return {"checks": checks, "values": values, "loo": result}
 
 
-def _as_inference_data(posterior, *args, **kwargs):
-    """Accept an InferenceData as is; build one from dicts otherwise."""
-    if _arviz.is_inference_data(posterior):
-        if any(arg is not None for arg in (*args, *kwargs.values())):
+def is_inference_data(obj) -> bool:
+    """An ArviZ InferenceData, told apart from a dict without importing ArviZ."""
+    return callable(getattr(obj, "groups", None)) and not isinstance(obj, dict)
+
+
+def fit_arrays(posterior, sample_stats=None, log_likelihood=None, **other) -> dict[str, dict[str, np.ndarray]]:
+    """The groups of a fit as checked dicts of float arrays; `posterior` may instead be an
+    InferenceData holding every group (then pass nothing else)."""
+    if is_inference_data(posterior):
+        if any(arg is not None for arg in (sample_stats, log_likelihood, *other.values())):
             raise DiagnoseError(
                 "got an InferenceData and separate groups; pass either the InferenceData alone "
                 "or every group as dicts of arrays."
             )
-        return posterior
-    return _arviz.to_inference_data(posterior, *args, **kwargs)
+        from boxloop.diagnose import _arviz
 
-
-def _posterior_draws(idata) -> dict[str, np.ndarray]:
-    return {str(name): np.asarray(v.values, dtype=float) for name, v in idata.posterior.items()}
+        names = ("posterior", "sample_stats", "log_likelihood")
+        posterior, sample_stats, log_likelihood = (_arviz.group_arrays(posterior, g) for g in names)
+    out = groups.fit_groups(posterior=posterior, sample_stats=sample_stats, log_likelihood=log_likelihood, **other)
+    out["posterior"] = {name: np.asarray(v, dtype=float) for name, v in out["posterior"].items()}
+    return out
 
 
 def diagnose(
@@ -279,23 +306,17 @@ def diagnose(
     `posterior` is a dict name -> (chain, draw, *shape) constrained draws, or an InferenceData
     from `to_inference_data` (then leave the other groups out). `sample_stats` must hold
     `diverging` and `energy`; `log_likelihood` holds (chain, draw, n_obs) per observed variable.
+    The other groups are only checked for shape: the checks do not read them.
     """
     t = Thresholds() if thresholds is None else thresholds
-    idata = _as_inference_data(
-        posterior,
-        sample_stats,
-        log_likelihood,
-        posterior_predictive=posterior_predictive,
-        prior=prior,
-        prior_predictive=prior_predictive,
-        observed_data=observed_data,
-    )
-    draws = _posterior_draws(idata)
+    fit = fit_arrays(posterior, sample_stats, log_likelihood, posterior_predictive=posterior_predictive, prior=prior,
+                     prior_predictive=prior_predictive, observed_data=observed_data)
+    draws = fit["posterior"]
     reasons: dict[str, str] = {}
     parts = [
-        _convergence(idata, draws, t, reasons),
-        _sampler(idata, t, reasons),
-        _loo(idata, t, reasons),
+        _convergence(draws, t, reasons),
+        _sampler(fit["sample_stats"], t, reasons),
+        _loo(draws, fit["log_likelihood"], t, reasons),
     ]
     checks = {name: bool(part["checks"][name]) for part in parts for name in part["checks"]}
     checks = {name: checks[name] for name in CHECKS}
@@ -324,14 +345,9 @@ def summarize(posterior) -> dict[str, dict[str, float | None]]:
     Names are 1-based and flattened as Stan prints them (`theta[1]`, `L[2,1]`). Quantities that
     are undefined (R-hat and ESS of a constant) are None, so the result is JSON-ready.
     """
-    idata = _as_inference_data(posterior)
-    draws = _posterior_draws(idata)
-    stats = {
-        "mcse_mean": _arviz.mcse_mean(idata),
-        "mcse_sd": _arviz.mcse_sd(idata),
-        "ess_bulk": _arviz.ess(idata, "bulk"),
-        "rhat": _arviz.rhat(idata),
-    }
+    draws = fit_arrays(posterior)["posterior"]
+    kernels = {"mcse_mean": mcmc.mcse_mean, "mcse_sd": mcmc.mcse_sd, "ess_bulk": mcmc.ess_bulk, "rhat": mcmc.rhat}
+    stats = {key: _each(kernel, draws) for key, kernel in kernels.items()}
     out = {}
     for name, value in draws.items():
         flat = _flat_draws(value)

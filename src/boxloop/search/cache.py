@@ -8,23 +8,12 @@ own store already keeps its failures for resuming.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
+from ..userdirs import default_cache_dir
 from .records import FitRecord
 from .store import (FITS_DIR, FITS_TABLE, add_missing_columns, connect, draws_problem, draws_sha256, fit_from_row,
                     insert_fit, write_atomic)
-
-ENV_VAR = "BOXLOOP_CACHE_DIR"
-
-
-def default_cache_dir() -> Path:
-    explicit = os.environ.get(ENV_VAR)
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "boxloop"
-
 
 class FitCache:
     """`find(key)` -> (record, NetCDF bytes) or None; `add(record, netcdf)` stores a success."""

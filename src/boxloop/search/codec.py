@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..diagnose import Diagnostics
-from ..diagnose._arviz import LooResult  # compare() needs it; diagnose does not re-export it
+from ..diagnose.psis import LooResult  # compare() needs it; diagnose does not re-export it
 
 _FLOATS = ("rhat_max", "ess_bulk_min", "ess_tail_min", "bfmi_min", "pareto_k_bad_frac", "elpd_loo",
            "elpd_loo_se", "p_loo")

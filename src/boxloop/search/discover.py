@@ -14,6 +14,7 @@ import sys
 from contextlib import ExitStack, closing
 from pathlib import Path
 
+from ..userdirs import compilation_cache_dir
 from .cache import FitCache, default_cache_dir
 from .config import SearchConfig
 from .driver import run_search
@@ -118,11 +119,10 @@ def _proposer(spec: str):
 
 
 def _jax_cache_dir(choice, cache_dir: Path | None) -> str | None:
-    if choice is False or choice is None:
-        return None
+    """True: `jax/` beside the fit cache (none when the fit cache is off); a path: that folder."""
     if choice is True:
-        return str(cache_dir / "jax") if cache_dir is not None else None
-    return str(choice)
+        return compilation_cache_dir(cache_dir) if cache_dir is not None else None
+    return None if choice is False or choice is None else str(choice)
 
 
 def _executor(spec: str, config: SearchConfig, workers: int | None, jax_cache: str | None, run_dir: Path):
