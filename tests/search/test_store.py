@@ -36,6 +36,21 @@ def test_diagnostics_codec_keeps_pointwise_loo():
     assert back.elpd_loo == pytest.approx(d.elpd_loo)
     np.testing.assert_allclose(back.loo.elpd_loo_i, d.loo.elpd_loo_i)
     np.testing.assert_allclose(back.loo.pareto_k, d.loo.pareto_k)
+    assert back.loo.rows is None
+
+
+def test_diagnostics_codec_keeps_which_rows_a_subsampled_loo_used():
+    rng = np.random.default_rng(3)
+    posterior = {"mu": rng.normal(size=(2, 200))}
+    stats = {"diverging": np.zeros((2, 200), bool), "energy": rng.normal(size=(2, 200))}
+    rows = np.array([1, 4, 7, 8, 11, 15, 20, 30])
+    all_rows = rng.normal(-1.0, 0.1, size=(400, 40))
+    subsample = (rows, all_rows.mean(axis=0), all_rows.var(axis=0, ddof=1))
+    d = diagnose(posterior, stats, {"y": all_rows[:, rows].reshape(2, 200, -1)}, loo_subsample=subsample)
+    back = diagnostics_from_json(diagnostics_to_json(d))
+    assert d.loo.n_obs == 40 and back.loo.n_obs == 40
+    np.testing.assert_array_equal(back.loo.rows, rows)
+    assert back.loo.subsampling_se == pytest.approx(d.loo.subsampling_se) and d.loo.subsampling_se > 0
 
 
 def test_store_round_trips_proposals_and_fits(tmp_path):

@@ -229,16 +229,22 @@ def relative_efficiency(posterior: Mapping[str, np.ndarray]) -> float:
     return r_eff if math.isfinite(r_eff) and r_eff > 0 else 1.0
 
 
-def loo(posterior: Mapping[str, np.ndarray], log_likelihood: Mapping[str, np.ndarray]) -> psis.LooResult:
-    """PSIS-LOO over every observation of the fit, with r_eff from the posterior."""
-    return psis.loo(groups.pooled_log_likelihood(log_likelihood), relative_efficiency(posterior))
+def loo(posterior: Mapping[str, np.ndarray], log_likelihood: Mapping[str, np.ndarray],
+        subsample: tuple | None = None) -> psis.LooResult:
+    """PSIS-LOO over every observation of the fit, with r_eff from the posterior. With
+    `subsample` = (rows, lpd, var), `log_likelihood` holds only the observations `rows` and LOO is
+    estimated for all from them (`psis.loo_subsampled`)."""
+    pooled, r_eff = groups.pooled_log_likelihood(log_likelihood), relative_efficiency(posterior)
+    if subsample is None:
+        return psis.loo(pooled, r_eff)
+    return psis.loo_subsampled(pooled, *subsample, r_eff=r_eff)
 
 
-def _loo(posterior, log_likelihood, t: Thresholds, reasons: dict) -> dict:
+def _loo(posterior, log_likelihood, subsample, t: Thresholds, reasons: dict) -> dict:
     nan = float("nan")
     values = {"elpd_loo": nan, "elpd_loo_se": nan, "p_loo": nan, "pareto_k_bad_frac": nan}
     try:
-        result = loo(posterior, log_likelihood)
+        result = loo(posterior, log_likelihood, subsample)
     except Exception as err:  # noqa: BLE001 -- any LOO failure is a scored failure, not a crash
         reasons["loo"] = reasons["pareto_k"] = f"PSIS-LOO could not be computed: {err}"
         return {"checks": {"loo": False, "pareto_k": False}, "values": values, "loo": None}
@@ -259,9 +265,10 @@ def _loo(posterior, log_likelihood, t: Thresholds, reasons: dict) -> dict:
         reasons["loo"] = f"elpd_loo is {result.elpd_loo}, not finite."
     if not checks["pareto_k"]:
         worst = int(np.nanargmax(np.where(np.isnan(k), np.inf, k)))
+        of = "observations" if result.rows is None else f"a random subsample of {k.size:,} observations"
         reasons["pareto_k"] = (
-            f"{values['pareto_k_bad_frac']:.0%} of observations have Pareto k > "
-            f"{t.pareto_k_max} (worst: observation {worst + 1}, k = {k[worst]:.2f}): influential "
+            f"{values['pareto_k_bad_frac']:.0%} of {of} have Pareto k > {t.pareto_k_max} (worst: "
+            f"observation {result.observation(worst) + 1}, k = {k[worst]:.2f}): influential "
             "points; the likelihood may be misspecified (try a robust one)."
         )
     return {"checks": checks, "values": values, "loo": result}
@@ -300,13 +307,16 @@ def diagnose(
     prior: Mapping[str, np.ndarray] | None = None,
     prior_predictive: Mapping[str, np.ndarray] | None = None,
     observed_data: Mapping[str, np.ndarray] | None = None,
+    loo_subsample: tuple | None = None,
 ) -> Diagnostics:
     """Score a fit on the seven checks.
 
     `posterior` is a dict name -> (chain, draw, *shape) constrained draws, or an InferenceData
     from `to_inference_data` (then leave the other groups out). `sample_stats` must hold
     `diverging` and `energy`; `log_likelihood` holds (chain, draw, n_obs) per observed variable.
-    The other groups are only checked for shape: the checks do not read them.
+    The other groups are only checked for shape: the checks do not read them. With
+    `loo_subsample` = (rows, lpd, var), the log-likelihood holds only the observations `rows` of
+    a large dataset, and PSIS-LOO is estimated from them (see `loo`).
     """
     t = Thresholds() if thresholds is None else thresholds
     fit = fit_arrays(posterior, sample_stats, log_likelihood, posterior_predictive=posterior_predictive, prior=prior,
@@ -316,7 +326,7 @@ def diagnose(
     parts = [
         _convergence(draws, t, reasons),
         _sampler(fit["sample_stats"], t, reasons),
-        _loo(draws, fit["log_likelihood"], t, reasons),
+        _loo(draws, fit["log_likelihood"], loo_subsample, t, reasons),
     ]
     checks = {name: bool(part["checks"][name]) for part in parts for name in part["checks"]}
     checks = {name: checks[name] for name in CHECKS}

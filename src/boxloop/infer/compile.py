@@ -55,6 +55,7 @@ __all__ = ["ParamSpec", "Model", "Fit", "compile_program", "cache_key", "fit", "
 
 _KERNELS: OrderedDict = OrderedDict()  # cache_key -> _Kernel, for refits on data of the same shape
 _MAX_KERNELS = 64  # least recently used kernels (and their compiled functions) are dropped
+RECORD_BLOCK_VALUES = 10_000_000  # draws x likelihood slots evaluated in one compiled pass (80 MB a copy)
 _NEEDS_STATIC = object()
 
 
@@ -401,14 +402,32 @@ class Model:
 
     # -- batched helpers over draws (S, dim), used by fit
 
-    def record_draws(self, u) -> tuple[dict, dict]:
-        """(S, dim) draws -> ({parameters and transformed parameters: (S, ...)},
-        {log-lik entry: (S, n)}), in one compiled pass; the log-likelihoods as numpy arrays."""
+    def record_draws(self, u, max_values: int | None = None):
+        """(S, dim) draws -> ({parameters and transformed parameters: (S, ...)}, Pointwise
+        log-likelihood), computed in blocks of draws of one compiled shape so that memory holds
+        one block of draws x observations at a time; see `pointwise`."""
+        from . import pointwise
+
         fn = self._vmapped("record", lambda: jax.vmap(self.kernel.log_likelihood, (0, None)))
-        _, ll, counts, values = fn(u, self.dyn)
-        obs = self._observations(counts)
-        # Select in numpy: indexing the JAX array would compile four small kernels on first use.
-        return values, {k: np.asarray(ll[k])[:, idx] for k, idx in obs.items()}
+        s = u.shape[0]
+        slots = max(1, sum(math.prod(shape) for shape in self.kernel.entries.values()))
+        block = int(min(s, max(1, RECORD_BLOCK_VALUES // slots)))
+        values, gatherer = [], None
+        for start in range(0, s, block):
+            chunk = u[start:start + block]
+            used = chunk.shape[0]
+            if used < block:  # pad the last block: one compiled shape for every block
+                chunk = jnp.concatenate([chunk, jnp.repeat(chunk[-1:], block - used, axis=0)])
+            _, ll, counts, vals = fn(chunk, self.dyn)
+            obs = self._observations(counts)
+            if gatherer is None:
+                gatherer = pointwise.Gatherer({k: idx.size for k, idx in obs.items()}, s,
+                                              pointwise.MAX_VALUES if max_values is None else max_values)
+            # Select in numpy: indexing the JAX array would compile four small kernels on first use.
+            gatherer.add({k: np.asarray(ll[k])[:used, idx] for k, idx in obs.items()})
+            values.append({k: np.asarray(v)[:used] for k, v in vals.items()})
+        merged = {k: np.concatenate([v[k] for v in values]) if len(values) > 1 else values[0][k] for k in values[0]}
+        return merged, gatherer.result()
 
     def log_prior_likelihood_draws(self, u) -> tuple[np.ndarray, np.ndarray]:
         """(S, dim) draws -> ((S,) log prior, (S,) log likelihood), split as `log_prior` splits
@@ -672,6 +691,7 @@ class Fit:
     timing: dict
     nuts: object = field(repr=False)
     warnings: tuple = ()
+    pointwise: object = field(default=None, repr=False)  # pointwise.Pointwise: which rows log_lik holds
 
 
 def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fit:
@@ -691,22 +711,23 @@ def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fi
         t1 = time.perf_counter()
         res = run_nuts(model.kernel.potential, model.dim, settings, seed, data=model.dyn)
         t2 = time.perf_counter()
-        out, ll, warnings = _record(model, res.draws, seed)
+        out, pw, warnings = _record(model, res.draws, seed)
         t3 = time.perf_counter()
     # compile_s: every JAX trace/lower/XLA compile (or persistent-cache load) during the fit; the
     # other phases are wall time minus their own compiles, so the four add up to total_s.
     timing = {"compile_s": clock.seconds(), "prepare_s": (t1 - t0) - clock.seconds(t0, t1),
               "sample_s": (t2 - t1) - clock.seconds(t1, t2), "post_s": (t3 - t2) - clock.seconds(t2, t3),
               "total_s": t3 - t0}
-    return Fit(model, out, res.draws, dict(res.stats), ll, timing, res, tuple(warnings))
+    ll = {k: v.reshape(settings.chains, -1, v.shape[-1]) for k, v in pw.log_lik.items()}
+    return Fit(model, out, res.draws, dict(res.stats), ll, timing, res, tuple(warnings), pw)
 
 
 def _record(model: Model, u: np.ndarray, seed: int) -> tuple[dict, dict, list]:
     """Unconstrained draws (chains, draws, dim) -> (constrained values and generated quantities,
-    log-lik entries, warnings), all (chain, draw, ...)."""
+    (chain, draw, ...); the Pointwise log-likelihood, (S, observations); warnings)."""
     chains, draws = u.shape[:2]
     flat = jnp.asarray(u.reshape(chains * draws, model.dim))
-    values, loglik = model.record_draws(flat)
+    values, pw = model.record_draws(flat)
     out = {k: np.asarray(v).reshape(chains, draws, *np.shape(v)[1:]) for k, v in values.items()}
     warnings = []
     if model.info.gq:
@@ -717,5 +738,4 @@ def _record(model: Model, u: np.ndarray, seed: int) -> tuple[dict, dict, list]:
         except (ProgramError, interp.NeedsStatic, *interp.TRACE_ERRORS) as exc:
             # The posterior is still good; only the generated quantities are missing.
             warnings.append(f"generated quantities were not computed: {exc}")
-    ll = {k: np.asarray(v).reshape(chains, draws, -1) for k, v in loglik.items()}
-    return out, ll, warnings
+    return out, pw, warnings

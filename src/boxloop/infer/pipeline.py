@@ -7,6 +7,7 @@ result holds only numpy arrays and frozen values, so it pickles back from a work
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from ..errors import FitError, ProgramError
 from ..lang import Program, check, structural_hash
 from . import progress
 from .nuts import NutsSettings
-from .worker import FitFailure, WorkerLimits, run_in_worker
+from .worker import FitFailure, Worker, WorkerLimits, run_in_worker
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,7 +81,10 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     fitted = fit(program, data, settings, seed=seed)
     progress.report("diagnose")
     started = time.perf_counter()
-    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
+    pw = fitted.pointwise
+    subsample = (pw.rows, pw.lpd, pw.var) if pw is not None and pw.subsampled else None
+    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik, loo_subsample=subsample)
+    notes = _subsample_note(diagnostics, pw) if subsample else ()
     ev = fit_evidence(fitted, evidence, seed) if evidence else None
     predictive, observed, note = posterior_predictive(fitted, data, seed)
     timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
@@ -88,7 +92,16 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     from ..lang import to_stan
 
     return FitResult(text or to_stan(program), structural_hash(program), fitted.draws, fitted.stats,
-                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings + note, predictive, observed)
+                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings + notes + note, predictive,
+                     observed)
+
+
+def _subsample_note(diagnostics, pw) -> tuple:
+    loo = diagnostics.loo
+    extra = f", subsampling se {loo.subsampling_se:.2g}" if loo is not None else ""
+    return (f"PSIS-LOO was estimated from a random subsample of {pw.rows.size:,} of {pw.n_obs:,} observations "
+            f"(the draws x observations would not fit in memory{extra}); the log-likelihood kept is that "
+            "subsample's",)
 
 
 PREDICTIVE_MAX_VALUES = 20_000_000  # draws x observed values kept as posterior predictive (160 MB)
@@ -188,16 +201,30 @@ def batched_log_density(model):
     return jax.jit(jax.vmap(model.kernel.log_density, (0, None))), model.dyn
 
 
+# What a fit's worker imports before its job arrives (see `fit_worker`).
+FIT_IMPORTS = ("numpyro.infer.hmc", "boxloop.infer.compile", "boxloop.diagnose")
+
+
+def fit_worker(limits: WorkerLimits, on_progress=None) -> Worker:
+    """A worker for one `fit_isolated`, started now: JAX and NumPyro import (seconds) while the
+    caller reads and checks the program and data."""
+    return Worker(dataclasses.replace(limits, warm_imports=FIT_IMPORTS), forward_progress=on_progress is not None)
+
+
 def fit_isolated(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
                  evidence: str | None = None, limits: WorkerLimits | None = None,
-                 on_progress=None) -> FitResult | FitFailure:
+                 on_progress=None, worker: Worker | None = None) -> FitResult | FitFailure:
     """`fit_program` in a spawned worker with a wall-clock timeout and memory cap. A crash, timeout
     or error comes back as a FitFailure; the caller's process is never taken down. `on_progress`
-    receives the worker's `progress.FitProgress` events."""
+    receives the worker's `progress.FitProgress` events. `worker`, from `fit_worker`, is one
+    started earlier (then `limits` are its own); it is closed when the fit ends."""
     text = source if isinstance(source, str) else _text(source)
     values = {k: np.asarray(v) for k, v in dict(data).items()}
-    return run_in_worker(fit_program, (text, values, settings, seed, evidence), limits=limits or WorkerLimits(),
-                         on_progress=on_progress)
+    job = (text, values, settings, seed, evidence)
+    if worker is None:
+        return run_in_worker(fit_program, job, limits=limits or WorkerLimits(), on_progress=on_progress)
+    with worker:
+        return worker.run(fit_program, job, on_progress=on_progress)
 
 
 def _text(program: Program) -> str:
@@ -206,5 +233,5 @@ def _text(program: Program) -> str:
     return to_stan(program)
 
 
-__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "checked_program", "fit_evidence",
+__all__ = ["FitResult", "FitFailure", "fit_program", "fit_isolated", "fit_worker", "checked_program", "fit_evidence",
            "ProgramError", "FitError"]

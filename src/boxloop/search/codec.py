@@ -26,6 +26,8 @@ def diagnostics_to_json(d: Diagnostics) -> str:
             "n_samples": d.loo.n_samples, "good_k": _num(d.loo.good_k),
             "elpd_loo_i": [_num(v) for v in d.loo.elpd_loo_i], "pareto_k": [_num(v) for v in d.loo.pareto_k],
         }
+        if d.loo.rows is not None:
+            body["loo_pointwise"].update(rows=[int(r) for r in d.loo.rows], subsampling_se=_num(d.loo.subsampling_se))
     return json.dumps(body)
 
 
@@ -48,7 +50,9 @@ def _loo(body: dict | None) -> LooResult | None:
         elpd_loo=_float(body["elpd_loo"]), elpd_loo_se=_float(body["elpd_loo_se"]), p_loo=_float(body["p_loo"]),
         n_samples=int(body["n_samples"]), good_k=_float(body["good_k"]),
         elpd_loo_i=np.array([_float(v) for v in body["elpd_loo_i"]]),
-        pareto_k=np.array([_float(v) for v in body["pareto_k"]]))
+        pareto_k=np.array([_float(v) for v in body["pareto_k"]]),
+        rows=np.array(body["rows"], dtype=int) if body.get("rows") is not None else None,
+        subsampling_se=_float(body.get("subsampling_se", 0.0)))
 
 
 def _num(value):
