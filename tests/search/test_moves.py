@@ -13,13 +13,20 @@ from boxloop.search.refine import Lineage, OneShotPolicy, RefinePolicy
 
 
 @pytest.mark.parametrize("failed, first", [
-    (("divergences",), "prior"), (("bfmi",), "prior"), (("rhat", "ess_bulk"), "prior"), (("ess_tail",), "prior"),
+    (("divergences",), "noncentre"), (("bfmi",), "noncentre"), (("rhat", "ess_bulk"), "centre"),
+    (("ess_tail",), "centre"), (("divergences", "rhat"), "noncentre"),  # a funnel first
     (("pareto_k",), "likelihood"), (("loo", "pareto_k"), "likelihood"),
-    (("divergences", "pareto_k"), "prior"),  # geometry first: Pareto k from bad draws means little
+    (("divergences", "pareto_k"), "noncentre"),  # geometry first: Pareto k from bad draws means little
     ((), "likelihood"),  # all passed: explore another likelihood while alpha allows
 ])
 def test_failed_checks_point_at_a_block(failed, first):
     assert preferred_blocks("ok", None, failed)[0] == first
+
+
+def test_geometry_tries_the_other_parameterisation_once_then_priors():
+    kw = dict(likelihood_used=0, prior_used=0, alpha=2, prior_max=2)
+    assert choose_block("ok", None, ("divergences",), **kw) == "noncentre"
+    assert choose_block("ok", None, ("divergences",), reparameterised=True, **kw) == "prior"
 
 
 def test_fit_failures():
@@ -34,7 +41,8 @@ def test_alpha_then_priors():
     assert choose_block("ok", None, ("pareto_k",), likelihood_used=1, prior_used=0, **kw) == "likelihood"
     assert choose_block("ok", None, ("pareto_k",), likelihood_used=2, prior_used=0, **kw) == "prior"
     assert choose_block("ok", None, ("pareto_k",), likelihood_used=2, prior_used=2, **kw) is None
-    assert choose_block("ok", None, ("divergences",), likelihood_used=0, prior_used=2, **kw) == "likelihood"
+    assert choose_block("ok", None, ("divergences",), likelihood_used=0, prior_used=2, reparameterised=True,
+                        **kw) == "likelihood"
     assert choose_block("ok", None, (), likelihood_used=2, prior_used=0, **kw) is None
 
 
@@ -52,8 +60,10 @@ def test_refine_lineage_rewrites_from_its_best_program():
     policy = RefinePolicy(SearchConfig(alpha=2, prior_rewrites=2, duplicate_retries=1))
     root = Lineage(0)
     centred = _rec("a", 3, ("divergences", "rhat", "ess_bulk", "bfmi"))
-    step1 = policy.after_fit(root, centred)
-    assert (step1.block, step1.depth, step1.prior_rewrites) == ("prior", 1, 1)
+    step0 = policy.after_fit(root, centred)
+    assert (step0.block, step0.depth, step0.prior_rewrites, step0.reparameterised) == ("noncentre", 1, 0, True)
+    step1 = policy.after_fit(step0, _rec("n", 2, ("divergences", "bfmi")))
+    assert (step1.block, step1.depth, step1.prior_rewrites) == ("prior", 2, 1)
     assert step1.request().context == "program a" and step1.request().parent_hash == "a"
     worse = _rec("b", 2, ("divergences", "rhat", "ess_bulk", "bfmi", "pareto_k"))
     step2 = policy.after_fit(step1, worse)
@@ -99,6 +109,19 @@ def test_a_block_the_proposer_cannot_rewrite_switches_to_the_other():
     switched = policy.after_invalid(lineage, refused)
     assert (switched.block, switched.prior_rewrites, switched.attempt) == ("prior", 1, 0)
     assert policy.after_invalid(lineage, None).attempt == 1  # a plain invalid proposal is redrawn
+
+
+def test_a_program_with_no_group_to_switch_goes_on_to_its_priors():
+    from boxloop.search.records import ProposalRecord
+
+    policy = RefinePolicy(SearchConfig(alpha=2, prior_rewrites=2))
+    base = _rec("a", 5, ("divergences",))
+    lineage = policy.after_fit(Lineage(0), base)
+    refused = ProposalRecord(slot="s", lineage=0, depth=1, block="noncentre", attempt=0, parent_hash="a",
+                             proposer="noncentre", text="", valid=False, structural_hash=None,
+                             error="[propose.cannot_rewrite] no hierarchical normal group to noncentre")
+    nxt = policy.after_invalid(lineage, refused)
+    assert (nxt.block, nxt.depth, nxt.prior_rewrites, nxt.base.structural_hash) == ("prior", 1, 1, "a")
 
 
 def test_run_rate_counts_programs_not_declined_requests():

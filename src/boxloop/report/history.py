@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from ..search.moves import GEOMETRY, GEOMETRY_FAILURES, PREDICTIVE
+from ..search.moves import GEOMETRY, GEOMETRY_FAILURES, PREDICTIVE, REPARAMETERISE
 from .run import RunView
 
 
@@ -47,6 +47,10 @@ def reason(block: str, parent_fit) -> str:
                if parent_fit.code in GEOMETRY_FAILURES else "the parent failed to fit")
         return f"the parent's fit failed ({parent_fit.code}: {parent_fit.reason}); {why}"
     failed = set(parent_fit.failed_checks)
+    if block in REPARAMETERISE:
+        form = "non-centred" if block == "noncentre" else "centred"
+        return (f"the parent failed {', '.join(sorted(failed & GEOMETRY))}: the same model was refitted with its "
+                f"hierarchical groups {form}, the parameterisation those diagnostics ask for")
     if block == "prior" and failed & GEOMETRY:
         return (f"the parent failed {', '.join(sorted(failed & GEOMETRY))}: sampler geometry, which the priors' "
                 "scales and the parameterisation shape")

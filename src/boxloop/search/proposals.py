@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import BoxloopError, ProposerError
 from ..lang import check, structural_hash
+from .moves import REPARAMETERISE
 from .records import ProposalRecord, Request
 from .store import RunStore
 
@@ -24,11 +25,12 @@ from .store import RunStore
 # programs of a run as one ranked list, so lineage k starts from its k-th best program and the fits
 # follow its order. Fixed, not the budget: a rerun with a bigger budget asks for the same list.
 RANKED_FIRST = 8
+BLOCKS = ("program", "prior", "likelihood", *REPARAMETERISE)
 
 
 def request_seed(run_seed: int, req: Request) -> int:
     """The proposer's seed for a slot: fixed by the run seed and the slot, independent of order."""
-    entropy = [run_seed, req.lineage, req.depth, ("program", "prior", "likelihood").index(req.block), req.attempt]
+    entropy = [run_seed, req.lineage, req.depth, BLOCKS.index(req.block), req.attempt]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0]) & 0x7FFFFFFF
 
 
@@ -52,6 +54,8 @@ class ProposalSource:
     def _propose(self, req: Request) -> ProposalRecord:
         started = time.perf_counter()
         name = getattr(self.proposer, "name", type(self.proposer).__name__)
+        if req.block in REPARAMETERISE:
+            return self._reparameterised(req, started)
         try:
             proposal = self._ranked(req) or self.proposer.propose(
                 self.task, context=req.context, block=req.block, n=1, seed=request_seed(self.run_seed, req))[0]
@@ -72,6 +76,19 @@ class ProposalSource:
         return _record(req, proposal.proposer or name, proposal.text, result.valid, digest,
                        tuple(d.to_dict() for d in result.diagnostics), **cost)
 
+    def _reparameterised(self, req: Request, started: float) -> ProposalRecord:
+        """The base program in the other parameterisation: a deterministic move, no proposer call."""
+        from ..propose.reparameterise import reparameterise
+
+        text = reparameterise(req.context, req.block)
+        seconds = time.perf_counter() - started
+        if text is None:
+            return _record(req, req.block, "", False, None, (), seconds=seconds,
+                           error=f"[propose.cannot_rewrite] no hierarchical normal group to {req.block}")
+        result = check(text, data=self.data)
+        digest = structural_hash(result.program) if result.valid else None
+        return _record(req, req.block, text, result.valid, digest, tuple(d.to_dict() for d in result.diagnostics),
+                       seconds=seconds)
 
     def _ranked(self, req: Request):
         """The lineage's place in the proposer's ranked first programs, if it has one."""

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, replace
 
 from .config import SearchConfig
-from .moves import choose_block
+from .moves import REPARAMETERISE, choose_block
 from .records import FitRecord, Request
 
 
@@ -30,6 +30,7 @@ class Lineage:
     likelihood_rewrites: int = 0
     prior_rewrites: int = 0
     base: FitRecord | None = None  # the program being rewritten
+    reparameterised: bool = False  # the lineage has switched its groups' parameterisation once
 
     def request(self) -> Request:
         base = self.base if self.block != "program" else None
@@ -51,20 +52,27 @@ class RefinePolicy:
 
     def after_fit(self, lineage: Lineage, rec: FitRecord) -> Lineage | None:
         base = rec if rank(rec) >= rank(lineage.base) else lineage.base
+        return self._next(lineage, base)
+
+    def _next(self, lineage: Lineage, base: FitRecord) -> Lineage | None:
         block = choose_block(base.status, base.code, base.failed_checks,
                              likelihood_used=lineage.likelihood_rewrites, prior_used=lineage.prior_rewrites,
-                             alpha=self.config.alpha, prior_max=self.config.prior_rewrites)
+                             alpha=self.config.alpha, prior_max=self.config.prior_rewrites,
+                             reparameterised=lineage.reparameterised)
         if block is None:
             return None
         return Lineage(lineage.index, lineage.depth + 1, block, 0,
                        lineage.likelihood_rewrites + (block == "likelihood"),
-                       lineage.prior_rewrites + (block == "prior"), base)
+                       lineage.prior_rewrites + (block == "prior"), base,
+                       lineage.reparameterised or block in REPARAMETERISE)
 
     def after_duplicate(self, lineage: Lineage) -> Lineage | None:
         return self._redraw(lineage)
 
     def after_invalid(self, lineage: Lineage, rec=None) -> Lineage | None:
         if rec is not None and rec.error and "cannot_rewrite" in rec.error and lineage.block != "program":
+            if lineage.block in REPARAMETERISE:  # no group to switch: go on as if it had been tried
+                return self._next(replace(lineage, reparameterised=True, depth=lineage.depth - 1), lineage.base)
             return self._switch_block(lineage)  # redrawing cannot help: this block has no rewrite
         return self._redraw(lineage)
 
