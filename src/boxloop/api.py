@@ -89,19 +89,20 @@ def fit(program, data, *, chains: int = 4, warmup: int = 1000, draws: int = 1000
     folder/jax; False: none), so a later fit of the same structure and data shapes skips compiling.
     """
     from .infer.nuts import NutsSettings
-    from .infer.pipeline import checked_program, fit_isolated
+    from .infer.pipeline import checked_program, fit_isolated, fit_worker
     from .infer.worker import GiB, FitFailure, WorkerLimits, default_memory_bytes
     from .userdirs import compilation_cache_dir
 
-    source = read_program(program)
-    values = dict(program_data(data, source).values)
-    checked_program(source, values, evidence)  # every diagnostic, here, before a worker starts
     memory = default_memory_bytes() if memory_gb is None else int(memory_gb * GiB)
     limits = WorkerLimits(timeout_s=timeout_s, memory_bytes=memory, host_devices=host_devices(chains),
                           compilation_cache_dir=compilation_cache_dir(cache))
     settings = NutsSettings(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
                             max_tree_depth=max_tree_depth)
-    result = fit_isolated(source, values, settings, seed, evidence, limits, on_progress=progress)
+    with fit_worker(limits, on_progress=progress) as worker:  # imports while the input is read and checked
+        source = read_program(program)
+        values = dict(program_data(data, source).values)
+        checked_program(source, values, evidence)  # every diagnostic, here, before the worker gets a job
+        result = fit_isolated(source, values, settings, seed, evidence, on_progress=progress, worker=worker)
     if isinstance(result, FitFailure):
         raise FitError(result.reason, code=result.code)
     return result

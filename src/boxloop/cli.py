@@ -131,22 +131,24 @@ def _settings(args):
 def _fit(args, evidence: str | None):
     """Run the fit in a worker process (so Ctrl-C, the timeout and the memory cap always hold);
     return its FitResult or FitFailure."""
-    from .infer.pipeline import checked_program, fit_isolated
+    from .infer.pipeline import checked_program, fit_isolated, fit_worker
     from .infer.progress import ProgressBar
     from .infer.worker import GiB, WorkerLimits, default_memory_bytes
 
-    source = read_program(args.program)
-    data = read_data(args, source)
-    checked_program(source, data, evidence)  # every diagnostic, here, before a worker starts
-    _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
-                    f"{args.draws} draws)")
     memory = default_memory_bytes() if args.memory_gb is None else int(args.memory_gb * GiB)
     limits = WorkerLimits(timeout_s=args.timeout, memory_bytes=memory, host_devices=host_devices(args.chains),
                           compilation_cache_dir=compilation_cache_dir(False if args.no_cache else args.cache_dir or True))
     bar = None if args.json else ProgressBar(sys.stderr, label=Path(args.program).name)
+    worker = fit_worker(limits, on_progress=bar)  # its imports overlap the reading and checking below
     try:
-        return fit_isolated(source, data, _settings(args), args.seed, evidence, limits, on_progress=bar)
+        source = read_program(args.program)
+        data = read_data(args, source)
+        checked_program(source, data, evidence)  # every diagnostic, here, before the worker gets a job
+        _progress(args, f"fitting {args.program}: {args.chains} chains x ({args.warmup} warmup + "
+                        f"{args.draws} draws)")
+        return fit_isolated(source, data, _settings(args), args.seed, evidence, on_progress=bar, worker=worker)
     finally:
+        worker.close()
         if bar:
             bar.close()
 

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from boxloop.errors import FitError
-from boxloop.infer.worker import FitFailure, WorkerLimits, run_in_worker
+import dataclasses
+import sys
+
+from boxloop.infer.worker import FitFailure, Worker, WorkerLimits, run_in_worker
 
 QUICK = WorkerLimits(timeout_s=60.0, memory_bytes=None)
 
@@ -25,6 +28,10 @@ def _sleep_forever(pid_file):
     with open(pid_file, "w") as f:
         f.write(str(os.getpid()))
     time.sleep(60)
+
+
+def _imported(name):
+    return name in sys.modules
 
 
 def _raise_value_error():
@@ -188,3 +195,19 @@ def test_what_a_job_prints_never_reaches_the_callers_stdout(capfd):
     (The job returns None, which is a result, not a timeout.)"""
     assert run_in_worker(print, ("printed by the job",), limits=QUICK) is None
     assert "printed by the job" not in capfd.readouterr().out
+
+
+def test_a_started_worker_imports_first_and_takes_its_job_later():
+    limits = dataclasses.replace(QUICK, warm_imports=("colorsys",))
+    with Worker(limits) as worker:
+        time.sleep(0.5)  # the caller reads and checks its input meanwhile
+        assert worker.run(_imported, ("colorsys",)) is True  # imported before the job, not by it
+    assert run_in_worker(_imported, ("colorsys",), limits=QUICK) is False
+
+
+def test_a_worker_closed_before_any_job_leaves_nothing_behind():
+    worker = Worker(QUICK)
+    pid = worker._proc.pid
+    worker.close()
+    worker.close()  # closing twice is harmless
+    assert _gone(pid)

@@ -27,6 +27,7 @@ What callers must know:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -43,7 +44,7 @@ from typing import Any
 from boxloop.errors import BoxloopError, FitError
 from boxloop.infer.xla_env import xla_flags
 
-__all__ = ["FitFailure", "WorkerLimits", "run_in_worker", "default_memory_bytes", "GiB"]
+__all__ = ["FitFailure", "Worker", "WorkerLimits", "run_in_worker", "default_memory_bytes", "GiB"]
 
 GiB = 2**30
 _ADDRESS_SLACK = 2 * GiB  # a CPU JAX process reserves about this much address space before any work
@@ -81,6 +82,7 @@ class WorkerLimits:
     enable_x64: run JAX in float64.
     env: extra environment variables, set before the job is unpickled.
     grace_s: after SIGTERM, how long to wait before SIGKILL.
+    warm_imports: modules the child imports before it waits for its job (see `Worker`).
     """
 
     timeout_s: float = 600.0
@@ -91,6 +93,7 @@ class WorkerLimits:
     enable_x64: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
     grace_s: float = 2.0
+    warm_imports: tuple[str, ...] = ()
 
 
 def default_memory_bytes(workers: int = 1) -> int | None:
@@ -176,13 +179,21 @@ def _describe_error(err: BaseException) -> tuple[str, str, str]:
     return "fit.error", reason, detail
 
 
-def _child_main(conn, payload: bytes, limits: WorkerLimits, stderr_path: str, deadline: float,
+def _child_main(conn, jobs, limits: WorkerLimits, stderr_path: str, deadline: float,
                 forward_progress: bool = False) -> None:
-    """Entry point of the worker process. `deadline` is the parent's timeout, in time.time()."""
+    """Entry point of the worker process. `deadline` is the parent's timeout, in time.time(). The
+    job comes through `jobs` once the parent has it, so the imports in `limits.warm_imports` run
+    while the parent still reads and checks its input."""
     from boxloop.infer import progress
 
     try:
         _prepare_child(limits, stderr_path, deadline)
+        for module in limits.warm_imports:
+            importlib.import_module(module)
+        try:
+            payload = jobs.recv_bytes()
+        except EOFError:  # the parent gave up before sending a job (e.g. the program did not check)
+            return
         fn, args, kwargs = pickle.loads(payload)
         forward = progress.listening(lambda event: conn.send(("progress", event))) if forward_progress \
             else contextlib.nullcontext()
@@ -285,6 +296,82 @@ def _collect(proc, conn, deadline: float, start: float, stderr_path: str, on_pro
 _TIMED_OUT = object()  # not None: a job may return None
 
 
+class Worker:
+    """A spawned child under `limits` that runs one job: `Worker(limits)` starts it (it sets its
+    environment and imports `limits.warm_imports` at once), `run(fn, args, kwargs)` sends the job
+    and waits for the result or a FitFailure, `close()` stops it. Starting the worker before the
+    job is known lets its imports (seconds, for JAX) overlap whatever the caller does meanwhile.
+
+    Raises FitError "fit.not_picklable" from `run` (before sending anything) when the job cannot
+    be pickled; every failure inside the child comes back as a FitFailure.
+    """
+
+    def __init__(self, limits: WorkerLimits = WorkerLimits(), forward_progress: bool = False):
+        self.limits = limits
+        ctx = multiprocessing.get_context("spawn")
+        self._results, sender = ctx.Pipe(duplex=False)
+        job_reader, self._jobs = ctx.Pipe(duplex=False)
+        fd, self._stderr = tempfile.mkstemp(prefix="boxloop-worker-", suffix=".stderr")
+        os.close(fd)
+        # daemon: if the parent exits normally, multiprocessing kills the child too.
+        self._start = time.monotonic()
+        deadline = time.time() + limits.timeout_s
+        self._proc = ctx.Process(target=_child_main, daemon=True,
+                                 args=(sender, job_reader, limits, self._stderr, deadline, forward_progress))
+        try:
+            self._proc.start()
+        except BaseException as exc:
+            self._results.close()
+            self._jobs.close()
+            os.unlink(self._stderr)
+            # `_inheriting` is the flag spawn itself checks: we are a child still importing the script
+            if isinstance(exc, RuntimeError) and getattr(multiprocessing.current_process(), "_inheriting", False):
+                sys.exit(_UNGUARDED_MAIN_EXIT)  # the parent's FitFailure explains it
+            raise
+        finally:
+            sender.close()  # the child holds the only writer now, so its death reads as EOF here
+            job_reader.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, fn: Callable, args: tuple = (), kwargs: Mapping[str, Any] | None = None,
+            on_progress: Callable | None = None) -> Any | FitFailure:
+        return self._run(_pickle_job(fn, args, kwargs or {}), on_progress)
+
+    def _run(self, payload: bytes, on_progress: Callable | None) -> Any | FitFailure:
+        try:
+            self._jobs.send_bytes(payload)
+        except (BrokenPipeError, OSError):
+            pass  # the child is already gone; _collect reports how it ended
+        limits, proc = self.limits, self._proc
+        outcome = _collect(proc, self._results, self._start + limits.timeout_s, self._start, self._stderr, on_progress)
+        if outcome is _TIMED_OUT:
+            _stop(proc, limits.grace_s)
+            return FitFailure(
+                "fit.timeout",
+                f"the fit did not finish within {limits.timeout_s:g} s and was stopped; "
+                "raise the timeout or shrink the model, data or draws",
+                _stderr_tail(self._stderr),
+                time.monotonic() - self._start,
+            )
+        proc.join(limits.grace_s)  # it is exiting on its own after sending; let it
+        return outcome
+
+    def close(self) -> None:
+        if self._proc is None:
+            return
+        self._jobs.close()  # a child still waiting for a job reads EOF and exits
+        _stop(self._proc, self.limits.grace_s)
+        self._proc.close()
+        self._results.close()
+        os.unlink(self._stderr)
+        self._proc = None
+
+
 def run_in_worker(
     fn: Callable,
     args: tuple = (),
@@ -298,44 +385,6 @@ def run_in_worker(
     Raises FitError "fit.not_picklable" (in the parent, before starting anything) when the job
     cannot be pickled; every failure inside the child comes back as a FitFailure.
     """
-    payload = _pickle_job(fn, args, kwargs or {})
-    ctx = multiprocessing.get_context("spawn")
-    receiver, sender = ctx.Pipe(duplex=False)
-    fd, stderr_path = tempfile.mkstemp(prefix="boxloop-worker-", suffix=".stderr")
-    os.close(fd)
-    # daemon: if the parent exits normally, multiprocessing kills the child too.
-    start = time.monotonic()
-    deadline = time.time() + limits.timeout_s
-    proc = ctx.Process(
-        target=_child_main, args=(sender, payload, limits, stderr_path, deadline, on_progress is not None),
-        daemon=True
-    )
-    try:
-        proc.start()
-    except BaseException as exc:
-        receiver.close()
-        os.unlink(stderr_path)
-        # `_inheriting` is the flag spawn itself checks: we are a child still importing the script
-        if isinstance(exc, RuntimeError) and getattr(multiprocessing.current_process(), "_inheriting", False):
-            sys.exit(_UNGUARDED_MAIN_EXIT)  # the parent's FitFailure explains it
-        raise
-    finally:
-        sender.close()  # the child holds the only writer now, so its death reads as EOF here
-    try:
-        outcome = _collect(proc, receiver, start + limits.timeout_s, start, stderr_path, on_progress)
-        if outcome is _TIMED_OUT:
-            _stop(proc, limits.grace_s)
-            return FitFailure(
-                "fit.timeout",
-                f"the fit did not finish within {limits.timeout_s:g} s and was stopped; "
-                "raise the timeout or shrink the model, data or draws",
-                _stderr_tail(stderr_path),
-                time.monotonic() - start,
-            )
-        proc.join(limits.grace_s)  # it is exiting on its own after sending; let it
-        return outcome
-    finally:
-        _stop(proc, limits.grace_s)
-        proc.close()
-        receiver.close()
-        os.unlink(stderr_path)
+    payload = _pickle_job(fn, args, kwargs or {})  # fails before a process starts
+    with Worker(limits, forward_progress=on_progress is not None) as worker:
+        return worker._run(payload, on_progress)
