@@ -1,9 +1,12 @@
-"""Fit speed: boxloop (NUTS through NumPyro, compiled samplers cached) vs PyMC on five datasets.
+"""Fit speed: boxloop (NUTS through NumPyro, compiled samplers cached) vs PyMC and pystan on six
+datasets.
 
-Run: python benchmarks/fit_speed.py [--datasets eight_schools,dugongs] [--skip-pymc] [--json out.json]
-     [--pymc-timeout 600] [--pymc-from earlier.json]
-Needs the `bench` extra (PyMC) unless --skip-pymc. Everything runs sequentially, so the two
-samplers see the same machine load (check `uptime`: other processes skew every number).
+Run: python benchmarks/fit_speed.py [--datasets eight_schools,dugongs] [--skip-pymc] [--pystan]
+     [--json out.json] [--pymc-timeout 600] [--pymc-from earlier.json]
+Needs the `bench` extra (PyMC) unless --skip-pymc, and httpstan/pystan for --pystan. Everything runs
+sequentially, so the samplers see the same machine load (check `uptime`: other processes skew
+every number). pystan, each in a fresh subprocess: `new` with an empty httpstan cache (the model's
+C++ is compiled), `precompiled` with the same cache again.
 
 Models: the RefineStat datasets with their expert-style models (posteriordb data), written once in
 our Stan subset (tests/programs/valid/) and once by hand in PyMC. Both run 4 chains x (1000 warmup +
@@ -48,11 +51,15 @@ DATASETS = {
     "surgical": ("surgical.stan", "surgical_data.json"),
     "peregrine": ("peregrine_binomial.stan", "GLM_Binomial_data.json"),
     "gp_pois_regr": ("gp_pois_regr.stan", "gp_pois_regr.json"),
+    "wells": ("logistic_regression.stan", "wells_data.json"),  # 3,020 rows: switched ~ distance / 100
 }
 
 
 def load_data(name: str) -> dict:
-    return json.loads((DATA / DATASETS[name][1]).read_text())
+    data = json.loads((DATA / DATASETS[name][1]).read_text())
+    if name == "wells":
+        return {"N": data["N"], "x": (np.asarray(data["dist"]) / 100.0).tolist(), "y": data["switched"]}
+    return data
 
 
 def new_values(name: str, data: dict) -> dict:
@@ -69,6 +76,8 @@ def new_values(name: str, data: dict) -> dict:
         d["C"] = rng.binomial(d["N"], np.clip(d["C"] / d["N"], 0.01, 0.99))
     elif name == "gp_pois_regr":
         d["k"] = rng.poisson(d["k"] + 0.5)
+    elif name == "wells":
+        d["y"] = np.where(rng.random(d["y"].shape) < 0.05, 1 - d["y"], d["y"])
     return {k: v.tolist() for k, v in d.items()}
 
 
@@ -168,6 +177,10 @@ def pymc_model(name: str, data: dict):
             cov = alpha**2 * pt.exp(-sq / (2 * rho**2)) + 1e-10 * np.eye(len(x))
             f = pt.linalg.cholesky(cov) @ f_tilde
             pm.Poisson("k", pt.exp(f), observed=d["k"])
+        elif name == "wells":
+            a = pm.Normal("a", 0, 2.5)
+            b = pm.Normal("b", 0, 2.5)
+            pm.Bernoulli("y", logit_p=a + b * d["x"], observed=d["y"])
         else:
             raise KeyError(name)
     return model
@@ -210,6 +223,49 @@ def run_pymc(name: str, compiledir: str, timeout_s: float) -> dict:
     return out
 
 
+# --- pystan (runs in subprocesses: `--pystan-one NAME`) --------------------------------------------
+
+
+def pystan_one(name: str, start_wall: float) -> dict:
+    """One pystan 3 fit in this (fresh) process, the same program text boxloop fits."""
+    import stan
+
+    from boxloop.diagnose import mcmc
+
+    data = load_data(name)
+    start = time.perf_counter()
+    model = stan.build((PROGRAMS / DATASETS[name][0]).read_text(), data=data, random_seed=0)
+    built = time.perf_counter()
+    fit = model.sample(num_chains=4, num_warmup=1000, num_samples=1000)
+    done = time.perf_counter()
+    names = list(fit.param_names)
+    # pystan gives (*shape, draws x chains), the draws of one chain after another.
+    draws = {n: np.moveaxis(np.asarray(fit[n]).reshape(*np.shape(fit[n])[:-1], 4, 1000), (-2, -1), (0, 1))
+             for n in names}
+    ess = float(min(np.min(mcmc.ess_bulk(v)) for v in draws.values()))
+    sample_s = done - built
+    return {"compile_s": built - start, "sample_s": sample_s, "fit_s": done - start,
+            "proc_s": time.time() - start_wall, "ess": ess, "ess_per_s": ess / sample_s,
+            "divergent": int(np.sum(fit["divergent__"])), "means": {n: float(np.mean(v)) for n, v in draws.items()}}
+
+
+def run_pystan(name: str, cache_dir: str, timeout_s: float) -> dict:
+    """new (an empty httpstan cache: the C++ model is compiled) then precompiled (the same cache)."""
+    env = {**os.environ, "XDG_CACHE_HOME": cache_dir}
+    out = {}
+    for case in ("new", "precompiled"):
+        cmd = [sys.executable, __file__, "--pystan-one", name, "--start", repr(time.time())]
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            out[case] = {"timeout_s": timeout_s}
+            break
+        if proc.returncode:
+            raise RuntimeError(f"pystan {name} {case} failed:\n{proc.stderr[-3000:]}")
+        out[case] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 
@@ -217,7 +273,8 @@ def table(results: dict) -> str:
     lines = ["| dataset | run | compile s | sample s | fit s | proc s | min bulk ESS | ESS/s | div |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, res in results.items():
-        for case, row in {**res.get("boxloop", {}), **{f"pymc {k}": v for k, v in res.get("pymc", {}).items()}}.items():
+        others = {f"{tool} {k}": v for tool in ("pymc", "pystan") for k, v in res.get(tool, {}).items()}
+        for case, row in {**res.get("boxloop", {}), **others}.items():
             if "timeout_s" in row:
                 lines.append(f"| {name} | {case} | - | - | > {row['timeout_s']:.0f} | - | - | - | - |")
                 continue
@@ -227,10 +284,20 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _pystan_ratios(res: dict, a: dict, b: dict) -> str:
+    stan = res.get("pystan", {})
+    new, pre = stan.get("new"), stan.get("precompiled")
+    if not new or "timeout_s" in new:
+        return "- | -"
+    pre_ratio = f"{pre['proc_s'] / b['proc_s']:.2f}" if pre and "timeout_s" not in pre else "-"
+    return f"{new['proc_s'] / a['proc_s']:.2f} | {pre_ratio}"
+
+
 def ratios(results: dict) -> str:
     lines = ["| dataset | (a) fit s | PyMC warm fit s | PyMC warm / (a) (target >= 3) | (a) / (b) fit s "
-             "(target >= 5) | (a) / (b) proc s | (c) fit s | ESS/s boxloop (a) / PyMC warm |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "(target >= 5) | (a) / (b) proc s | (c) fit s | ESS/s boxloop (a) / PyMC warm "
+             "| pystan new / (a) proc s | pystan precompiled / (b) proc s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, res in results.items():
         box = res["boxloop"]
         a, b, c = box["a_new"], box["b_cached"], box["c_refit"]
@@ -245,7 +312,7 @@ def ratios(results: dict) -> str:
             pymc_s = pymc_ratio = ess_ratio = "-"
         lines.append(f"| {name} | {a['fit_s']:.2f} | {pymc_s} | {pymc_ratio} "
                      f"| {a['fit_s'] / b['fit_s']:.2f} | {a['proc_s'] / b['proc_s']:.2f} | {c['fit_s']:.2f} "
-                     f"| {ess_ratio} |")
+                     f"| {ess_ratio} | {_pystan_ratios(res, a, b)} |")
     return "\n".join(lines)
 
 
@@ -256,21 +323,29 @@ def main() -> None:
     parser.add_argument("--json", help="also write the raw results here (updated after each dataset)")
     parser.add_argument("--pymc-timeout", type=float, default=600.0, help="seconds per PyMC run")
     parser.add_argument("--pymc-from", help="reuse the PyMC rows of an earlier --json file")
+    parser.add_argument("--pystan", action="store_true", help="also pystan 3, new model and precompiled")
     parser.add_argument("--pymc-one", help=argparse.SUPPRESS)
+    parser.add_argument("--pystan-one", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pymc_one:
         print(json.dumps(pymc_one(args.pymc_one, args.start)))
         return
+    if args.pystan_one:
+        print(json.dumps(pystan_one(args.pystan_one, args.start)))
+        return
     results = {}
     earlier = json.loads(Path(args.pymc_from).read_text()) if args.pymc_from else {}
-    with tempfile.TemporaryDirectory() as jax_cache, tempfile.TemporaryDirectory() as pytensor_dir:
+    with tempfile.TemporaryDirectory() as jax_cache, tempfile.TemporaryDirectory() as pytensor_dir, \
+            tempfile.TemporaryDirectory() as stan_dir:
         for name in args.datasets.split(","):
             results[name] = {"boxloop": run_boxloop(name, jax_cache)}
             if name in earlier and "pymc" in earlier[name]:
                 results[name]["pymc"] = earlier[name]["pymc"]
             elif not args.skip_pymc:
                 results[name]["pymc"] = run_pymc(name, os.path.join(pytensor_dir, name), args.pymc_timeout)
+            if args.pystan:
+                results[name]["pystan"] = run_pystan(name, os.path.join(stan_dir, name), args.pymc_timeout)
             print(table({name: results[name]}), file=sys.stderr, flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1))
