@@ -1,6 +1,6 @@
 """From a fresh process to a finished `boxloop fit`: eight schools, cold and warm, beside its floors.
 
-Run: python benchmarks/fresh_fit.py [--repeats 5] [--pystan] [--json out.json]
+Run: python benchmarks/fresh_fit.py [--repeats 5] [--pystan] [--baseline-src DIR] [--json out.json]
 
 Each row is the wall time of a new process, median of --repeats, all in one run (so they see the
 same machine; check `uptime`):
@@ -8,6 +8,8 @@ same machine; check `uptime`):
 - `boxloop fit, warm`: the same command again (JAX's compiled programs come from the cache).
 - `import jax` and `import numpyro.infer.hmc` in a new Python: the floor every fitting process pays.
 - with --pystan, pystan 3 in a new Python with the model already built (httpstan's cache warm).
+- with --baseline-src DIR (the `src` folder of another checkout, e.g. a `git worktree` of an older
+  commit), `baseline fit`: the same command running that code (PYTHONPATH=DIR), interleaved.
 The fit is the README's example: 4 chains x (1000 warmup + 1000 draws), --json output.
 """
 
@@ -50,8 +52,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--pystan", action="store_true")
+    p.add_argument("--baseline-src")
     p.add_argument("--json")
     args = p.parse_args(argv)
+    baseline_env = {**os.environ, "PYTHONPATH": args.baseline_src} if args.baseline_src else None
     rows: dict[str, list[float]] = {}
     stan_cache = tempfile.mkdtemp(prefix="boxloop-httpstan-")
     stan_env = {**os.environ, "XDG_CACHE_HOME": stan_cache}
@@ -65,6 +69,9 @@ def main(argv=None) -> int:
         rows.setdefault("boxloop fit, cold", []).append(_wall(fit))
         rows.setdefault("boxloop fit, warm", []).append(_wall(fit))
         warm_timing = _timing(cache)
+        if baseline_env:
+            rows.setdefault("baseline fit", []).append(_wall([BOXLOOP, "fit", str(PROGRAM), str(DATA), "--json"],
+                                                             baseline_env))
         rows.setdefault("python -c 'import jax'", []).append(_wall([sys.executable, "-c", "import jax"]))
         rows.setdefault("python -c 'import numpyro.infer.hmc'", []).append(
             _wall([sys.executable, "-c", "import numpyro.infer.hmc"]))
