@@ -1,11 +1,15 @@
 """Screening end to end at CI size: the same choice as full fits for all, the screened-out
 candidates recorded with their reasons (run store, report view), and a resumed run refits nothing."""
 
+import json
+
 import pytest
 import search_helpers as h
 from search_helpers import CI_SETTINGS
 
+from boxloop.cli import main
 from boxloop.data import make_task
+from boxloop.report import write_report
 from boxloop.report.run import load_run
 from boxloop.search.config import SearchConfig
 from boxloop.search.discover import discover_task
@@ -33,7 +37,7 @@ def _run(out, pool, screen):
                          proposer=h.FixedProposer(PROGRAMS))
 
 
-def test_screening_keeps_the_choice_and_records_what_it_left_out(tmp_path, pool):
+def test_screening_keeps_the_choice_and_records_what_it_left_out(tmp_path, pool, capsys):
     full = _run(tmp_path / "full", pool, "off")
     screened = _run(tmp_path / "screened", pool, "auto")
     assert full.screening is None and screened.screening is not None
@@ -57,6 +61,14 @@ def test_screening_keeps_the_choice_and_records_what_it_left_out(tmp_path, pool)
     shown = {c.hash: c for c in view.candidates}
     assert all(shown[x].status == "screened_out" and shown[x].fit is None for x in bad)
     assert view.best.hash == full.best.hash
+    html = write_report(tmp_path / "screened").path.read_text()
+    assert html.count("screened out") >= len(bad)
+
+    capsys.readouterr()
+    assert main(["average", str(tmp_path / "screened"), "--json"]) == 0
+    averaged = json.loads(capsys.readouterr().out)
+    assert set(averaged["screened_out"]) == bad
+    assert {m["hash"] for m in averaged["models"]}.isdisjoint(bad)
 
     again = _run(tmp_path / "screened", pool, "auto")  # resumed: nothing is fitted or screened again
     assert again.counts["fits_executed"] == 0 and again.counts["screens_executed"] == 0

@@ -42,6 +42,7 @@ class SearchProgress:
     best_se: float | None
     budget: int
     last: str = ""
+    screened_out: int = 0
 
 
 @dataclass
@@ -130,12 +131,13 @@ class _Loop:
         else:
             index = len(s.first_seen)
             s.fits[digest], s.first_seen[digest], s.multiplicity[digest] = None, rec, 1
-            fidelity = "full"
-            if getattr(self.fitter, "plans", {}).get("screen") is not None and screens(self.config.screen, self.config.strategy, index,
-                                                                   self.config.screen_after):
+            fidelity, known = "full", None
+            if getattr(self.fitter, "plans", {}).get("screen") is not None and screens(
+                    self.config.screen, self.config.strategy, index, self.config.screen_after):
                 # A full fit already stored (a resumed run, the fit cache) makes the screen moot.
-                fidelity = "full" if self.fitter.known(digest) is not None else "screen"
-            known = self.fitter.request(digest, rec.text, fidelity)
+                known = self.fitter.known(digest)
+                fidelity = "full" if known is not None else "screen"
+            known = known or self.fitter.request(digest, rec.text, fidelity)
             self.waiting[self.fitter.key(digest, fidelity)] = lineage
             if known is not None:
                 self._fitted(known)
@@ -229,7 +231,7 @@ class _Loop:
             proposals=len(s.proposals), fits_started=len(s.fits), fits_done=len(done),
             running=self.fitter.in_flight(), reliable=self._reliable(),
             best_elpd=best.elpd_loo if best else None, best_se=best.elpd_loo_se if best else None,
-            budget=self.config.budget, last=last))
+            budget=self.config.budget, last=last, screened_out=len(s.screened_out)))
 
 
 def _describe(rec: FitRecord) -> str:
