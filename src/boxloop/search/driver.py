@@ -80,6 +80,7 @@ class _Loop:
         self.waiting: dict[str, Lineage] = {}  # fit key -> lineage waiting on it
         self.next_index = 0
         self.stopping = False
+        self._held_against: str | None = None  # the reference the held screens were last measured against
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -148,14 +149,18 @@ class _Loop:
     def _screened(self, rec: FitRecord) -> None:
         s = self.session
         s.screens[rec.structural_hash] = rec
-        self._apply(rec.structural_hash, self._decide(rec, final=False))
+        self._apply(rec.structural_hash, self._decide(rec, self._references(final=False), final=False))
         self._release_held()
 
-    def _decide(self, rec: FitRecord, final: bool) -> Decision:
+    def _references(self, final: bool) -> tuple:
+        """The elpd reference and (once proposing has ended) the evidence reference, computed once
+        per event: with a thousand candidates, once per decision would be quadratic."""
         full = {h: r for h, r in self.session.fits.items() if r is not None}
-        return decide(rec, self.session.multiplicity.get(rec.structural_hash, 1),
-                      elpd_reference(full, self.config.zeta),
-                      evidence_reference(full, self.session.multiplicity, self.config.zeta) if final else None,
+        ref = elpd_reference(full, self.config.zeta)
+        return ref, evidence_reference(full, self.session.multiplicity, self.config.zeta) if final else None
+
+    def _decide(self, rec: FitRecord, refs: tuple, final: bool) -> Decision:
+        return decide(rec, self.session.multiplicity.get(rec.structural_hash, 1), *refs,
                       averaging=self.averaging, final=final, rule=self.rule)
 
     def _apply(self, digest: str, decision: Decision) -> None:
@@ -172,9 +177,20 @@ class _Loop:
         return [h for h, d in self.session.decisions.items() if d.held]
 
     def _release_held(self) -> None:
-        """Held screens that a new reference now decides (promotes, or, without averaging, rules out)."""
-        for digest in self._held():
-            decision = self._decide(self.session.screens[digest], final=False)
+        """Held screens that a new reference now decides (promotes, or, without averaging, rules
+        out). Only a new reference can change a held screen's fate, so nothing is redone otherwise."""
+        held = self._held()
+        if not held:
+            return
+        refs = self._references(final=False)
+        key = refs[0].hash if refs[0] is not None else None
+        if key == self._held_against:
+            return
+        self._held_against = key
+        for digest in held:
+            if not self.session.decisions[digest].held:
+                continue  # decided meanwhile, by a full fit that one of these promotions found stored
+            decision = self._decide(self.session.screens[digest], refs, final=False)
             if not decision.held:
                 self._apply(digest, decision)
 
@@ -186,13 +202,14 @@ class _Loop:
         if not held:
             return False
         s = self.session
-        full = {h: r for h, r in s.fits.items() if r is not None}
-        if elpd_reference(full, self.config.zeta) is None:
+        refs = self._references(final=True)
+        if refs[0] is None:
             best = max(held, key=lambda h: s.screens[h].elpd_loo)
             self._apply(best, Decision(True, "no reliable full fit yet: the held screen with the highest elpd_loo"))
             return self.fitter.in_flight() > 0 or bool(self._held())
         for digest in held:
-            self._apply(digest, self._decide(s.screens[digest], final=True))
+            if s.decisions[digest].held:
+                self._apply(digest, self._decide(s.screens[digest], refs, final=True))
         return self.fitter.in_flight() > 0
 
     def _fitted(self, rec: FitRecord) -> None:
