@@ -154,3 +154,53 @@ def test_screen_settings_and_when_auto_screens():
     assert screens("auto", "average", 16, 16) and not screens("auto", "average", 15, 16)
     assert not screens("auto", "refine", 100, 16) and not screens("off", "average", 100, 16)
     assert screens("auto", "best-of-n", 0, 0)
+
+
+# ---- the loop's holding and settling, with synthetic fits (no JAX) -------------------------------
+
+
+def _synthetic(fidelity):
+    """A fit job whose elpd is read off the program's marker comment (`// elpd=-30`)."""
+
+    def job(fit_job):
+        from boxloop.search.fit_task import FitOutcome
+
+        elpd = float(fit_job.program.split("elpd=")[1].split()[0])
+        return FitOutcome("ok", diagnostics=_diagnostics(elpd, score=7 if fidelity == "full" else 5))
+
+    return job
+
+
+def test_the_loop_holds_screens_until_a_reference_exists_then_decides_them(tmp_path):
+    import search_helpers as h
+
+    from boxloop.data import make_task
+    from boxloop.search.config import SearchConfig
+    from boxloop.search.driver import run_search
+    from boxloop.search.fitter import FitPlan, Fitter
+    from boxloop.search.proposals import ProposalSource
+    from boxloop.search.store import RunStore
+
+    scores = {1: -90.0, 2: -31.0, 3: -30.0, 4: -95.0}
+    programs = [h.tiny(scale, marker=f"elpd={e}") for scale, e in scores.items()]
+    config = SearchConfig(strategy="best-of-n", budget=4, screen_after=0, settings=NutsSettings(chains=1))
+    task = make_task(dict(h.TINY_DATA))
+    with RunStore(tmp_path / "run") as store:
+        store.begin_run("c", command="test", strategy=config.strategy, proposer="fixed", seed=0, data_hash="d",
+                        target="y", config={})
+        plan = FitPlan(dict(task.dataset.values), "d", config.settings, "full-settings", None, 10.0)
+        screen = FitPlan(dict(task.dataset.values), "d", config.settings, "screen-settings", None, 10.0)
+        executor = h.InlineExecutor()
+        fitter = Fitter(plan, store, executor, None, _synthetic("full"), screen=screen, screen_fn=_synthetic("screen"))
+        decided = []
+        session = run_search(config, ProposalSource(h.FixedProposer(programs), task, store, "c", 0), fitter,
+                             slots=1, on_decision=lambda digest, d: decided.append((digest, d.promote)))
+        by_elpd = {scores[scale]: digest for scale, digest in zip(scores, session.first_seen)}
+        # Every screen waited (no reliable full fit); the best (-30) was promoted alone, then the
+        # rule decided the rest against its full fit: -31 within reach, -90 and -95 out of it.
+        assert decided[0] == (by_elpd[-30.0], True)
+        assert dict(decided) == {by_elpd[-30.0]: True, by_elpd[-31.0]: True, by_elpd[-90.0]: False,
+                                 by_elpd[-95.0]: False}
+        assert {h_ for h_, r in session.fits.items() if r is not None} == {by_elpd[-30.0], by_elpd[-31.0]}
+        assert fitter.counts()["screens_executed"] == 4 and fitter.counts()["fits_executed"] == 2
+        assert sorted(r.fidelity for r in store.fits()) == ["full", "full", "screen", "screen", "screen", "screen"]
