@@ -42,10 +42,10 @@ def add_arguments(p: ArgumentParser) -> None:
     p.add_argument("--prior-rewrites", type=int, default=2, help="prior rewrites per lineage")
     p.add_argument("--beta", type=int, default=4, help="stop after this many reliable programs (refine)")
     p.add_argument("--zeta", type=int, default=5, help="B(M) >= zeta is reliable")
-    p.add_argument("--screen", choices=("auto", "off"), default="auto",
-                   help="auto: past the first --screen-after structures, a short screen fit first and full fits "
-                        "only for candidates that could be chosen or weighted (average, best-of-n); off: full fits "
-                        "for all")
+    p.add_argument("--screen", choices=("auto", "on", "off"), default="auto",
+                   help="on: past the first --screen-after structures, a short screen fit first and full fits "
+                        "only for candidates that could be chosen or weighted (average, best-of-n); auto: the same "
+                        "while it saves time; off: full fits for all")
     p.add_argument("--screen-after", type=int, default=16,
                    help="structures fully fitted before screening starts (default: %(default)s)")
     add_nuts_options(p)

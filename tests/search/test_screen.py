@@ -11,8 +11,9 @@ from boxloop.diagnose._arviz import LooResult
 from boxloop.infer.nuts import NutsSettings
 from boxloop.search.average import evidence_weights
 from boxloop.search.records import FitRecord
-from boxloop.search.screen import (ScreenRule, decide, elpd_reference, evidence_reference, evidence_weight_bound,
-                                   screen_settings, screens, se_difference, within_reach)
+from boxloop.search.screen import (PAYS_AFTER, ScreenRule, decide, elpd_reference, evidence_reference,
+                                   evidence_weight_bound, screen_settings, screening_pays, screens, se_difference,
+                                   within_reach)
 
 N_OBS = 20
 
@@ -153,7 +154,14 @@ def test_screen_settings_and_when_auto_screens():
     assert screen_settings(NutsSettings(chains=1, warmup=100, draws=50)).chains == 1
     assert screens("auto", "average", 16, 16) and not screens("auto", "average", 15, 16)
     assert not screens("auto", "refine", 100, 16) and not screens("off", "average", 100, 16)
-    assert screens("auto", "best-of-n", 0, 0)
+    assert screens("auto", "best-of-n", 0, 0) and screens("on", "average", 16, 16)
+
+
+def test_auto_judges_whether_screening_pays():
+    assert screening_pays([9.0] * (PAYS_AFTER - 1), [10.0], 0)[0]  # too few screens to judge
+    assert screening_pays([3.0] * 8, [10.0] * 5, promoted=2)[0]  # 3 + 0.25 x 10 < 10
+    pays, why = screening_pays([9.0] * 8, [10.0] * 5, promoted=6)  # 9 + 0.75 x 10 > 10
+    assert not pays and "16.5 s per structure screened against 10.0 s" in why
 
 
 # ---- the loop's holding and settling, with synthetic fits (no JAX) -------------------------------
@@ -171,7 +179,7 @@ def _synthetic(fidelity):
     return job
 
 
-def test_the_loop_holds_screens_until_a_reference_exists_then_decides_them(tmp_path):
+def _loop(tmp_path, programs, **config):
     import search_helpers as h
 
     from boxloop.data import make_task
@@ -181,20 +189,44 @@ def test_the_loop_holds_screens_until_a_reference_exists_then_decides_them(tmp_p
     from boxloop.search.proposals import ProposalSource
     from boxloop.search.store import RunStore
 
+    config = SearchConfig(strategy="best-of-n", budget=len(programs), settings=NutsSettings(chains=1), **config)
+    task = make_task(dict(h.TINY_DATA))
+    store = RunStore(tmp_path / "run")
+    store.begin_run("c", command="test", strategy=config.strategy, proposer="fixed", seed=0, data_hash="d",
+                    target="y", config={})
+    plan = FitPlan(dict(task.dataset.values), "d", config.settings, "full-settings", None, 10.0)
+    screen = FitPlan(dict(task.dataset.values), "d", config.settings, "screen-settings", None, 10.0)
+    fitter = Fitter(plan, store, h.InlineExecutor(), None, _synthetic("full"), screen=screen,
+                    screen_fn=_synthetic("screen"))
+    decided = []
+    session = run_search(config, ProposalSource(h.FixedProposer(programs), task, store, "c", 0), fitter,
+                         slots=1, on_decision=lambda digest, d: decided.append((digest, d.promote)))
+    return store, fitter, session, decided
+
+
+def test_auto_stops_screening_where_it_does_not_pay(tmp_path):
+    import search_helpers as h
+
+    # Every job "takes" the same 0.01 s here and every screen is within reach (promoted): a
+    # screen then only adds its own cost, so after PAYS_AFTER screens auto stops screening.
+    programs = [h.tiny(scale, marker=f"elpd={-30.0 - scale / 100}") for scale in range(1, PAYS_AFTER + 4)]
+    store, fitter, session, decided = _loop(tmp_path, programs, screen="auto", screen_after=1)
+    with store:
+        assert fitter.counts()["screens_executed"] == PAYS_AFTER
+        assert fitter.counts()["fits_executed"] == len(programs)
+        assert session.screening_stopped.startswith(f"screening stopped after {PAYS_AFTER} screens")
+    store, fitter, session, decided = _loop(tmp_path / "on", programs, screen="on", screen_after=1)
+    with store:
+        assert fitter.counts()["screens_executed"] == len(programs) - 1 and session.screening_stopped is None
+
+
+def test_the_loop_holds_screens_until_a_reference_exists_then_decides_them(tmp_path):
+    import search_helpers as h
+
     scores = {1: -90.0, 2: -31.0, 3: -30.0, 4: -95.0}
     programs = [h.tiny(scale, marker=f"elpd={e}") for scale, e in scores.items()]
-    config = SearchConfig(strategy="best-of-n", budget=4, screen_after=0, settings=NutsSettings(chains=1))
-    task = make_task(dict(h.TINY_DATA))
-    with RunStore(tmp_path / "run") as store:
-        store.begin_run("c", command="test", strategy=config.strategy, proposer="fixed", seed=0, data_hash="d",
-                        target="y", config={})
-        plan = FitPlan(dict(task.dataset.values), "d", config.settings, "full-settings", None, 10.0)
-        screen = FitPlan(dict(task.dataset.values), "d", config.settings, "screen-settings", None, 10.0)
-        executor = h.InlineExecutor()
-        fitter = Fitter(plan, store, executor, None, _synthetic("full"), screen=screen, screen_fn=_synthetic("screen"))
-        decided = []
-        session = run_search(config, ProposalSource(h.FixedProposer(programs), task, store, "c", 0), fitter,
-                             slots=1, on_decision=lambda digest, d: decided.append((digest, d.promote)))
+    store, fitter, session, decided = _loop(tmp_path, programs, screen="on", screen_after=0)
+    with store:
         by_elpd = {scores[scale]: digest for scale, digest in zip(scores, session.first_seen)}
         # Every screen waited (no reliable full fit); the best (-30) was promoted alone, then the
         # rule decided the rest against its full fit: -31 within reach, -90 and -95 out of it.

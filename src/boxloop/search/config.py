@@ -54,8 +54,9 @@ class SearchConfig:
     timeout_s: wall-clock limit of one fit, in its worker.
     memory_bytes: memory cap of one fit's worker (None: 80 % of memory shared among the workers).
     evidence: None, "auto", "bridge", "is" or "smc"; "average" needs one and defaults to "auto".
-    screen: "auto" (multi-fidelity: a short screen fit first, full fits for the candidates the
-        rule in `screen` promotes; average and best-of-n only) or "off" (full fits for all).
+    screen: "on" (multi-fidelity: a short screen fit first, full fits for the candidates the rule
+        in `screen` promotes; average and best-of-n only), "auto" (the same while it saves time:
+        `screen.screening_pays`) or "off" (full fits for all).
     screen_after: with "auto", the first this many distinct structures get full fits unscreened.
     """
 
@@ -87,7 +88,7 @@ class SearchConfig:
             (self.evidence in (None, *EVIDENCE_METHODS),
              f"evidence must be None or one of {', '.join(EVIDENCE_METHODS)}"),
             (self.seed >= 0, "seed must be >= 0"),
-            (self.screen in ("auto", "off"), "screen must be auto or off"),
+            (self.screen in ("auto", "on", "off"), "screen must be auto, on or off"),
             (self.screen_after >= 0, "screen_after must be >= 0"),
         ) if not ok]
         if problems:

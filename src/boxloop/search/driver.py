@@ -28,7 +28,7 @@ from .fitter import Fitter
 from .proposals import ProposalSource
 from .records import FitRecord, ProposalRecord
 from .refine import Lineage, policy_for
-from .screen import Decision, ScreenRule, decide, elpd_reference, evidence_reference, screens
+from .screen import Decision, ScreenRule, decide, elpd_reference, evidence_reference, screening_pays, screens
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class Session:
     wall_s: float = 0.0
     screens: dict[str, FitRecord] = field(default_factory=dict)  # structural hash -> its screen fit
     decisions: dict[str, Decision] = field(default_factory=dict)  # structural hash -> the rule's last word
+    screening_stopped: str | None = None  # why `auto` stopped screening part-way (None: it did not)
 
     @property
     def screened_out(self) -> dict[str, Decision]:
@@ -134,7 +135,7 @@ class _Loop:
             s.fits[digest], s.first_seen[digest], s.multiplicity[digest] = None, rec, 1
             fidelity, known = "full", None
             if getattr(self.fitter, "plans", {}).get("screen") is not None and screens(
-                    self.config.screen, self.config.strategy, index, self.config.screen_after):
+                    self.config.screen, self.config.strategy, index, self.config.screen_after) and self._pays():
                 # A full fit already stored (a resumed run, the fit cache) makes the screen moot.
                 known = self.fitter.known(digest)
                 fidelity = "full" if known is not None else "screen"
@@ -145,6 +146,20 @@ class _Loop:
         self._report(f"proposal {len(s.proposals)}")
 
     # -- screening -----------------------------------------------------------------------------
+
+    def _pays(self) -> bool:
+        """`auto` screens while screening saves time (`screen.screening_pays`); once it does not, the
+        remaining structures get full fits directly, and the result says why."""
+        s = self.session
+        if self.config.screen != "auto" or s.screening_stopped is not None:
+            return s.screening_stopped is None
+        full = [r.elapsed_s for r in s.fits.values() if r is not None and r.elapsed_s > 0]
+        promoted = sum(d.promote is True for d in s.decisions.values())
+        pays, why = screening_pays([r.elapsed_s for r in s.screens.values()], full, promoted)
+        if not pays:
+            s.screening_stopped = f"screening stopped after {len(s.screens)} screens: it did not pay ({why})"
+            self._report(s.screening_stopped)
+        return pays
 
     def _screened(self, rec: FitRecord) -> None:
         s = self.session

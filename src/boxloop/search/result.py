@@ -131,7 +131,7 @@ def _screening(session: Session) -> dict:
             "screened_out": sum(d.promote is False for d in decided),
             "full_fits": sum(r is not None for r in session.fits.values()),
             "excluded_weight_bound_max": max(bounds, default=None),
-            "excluded_weight_bound_sum": sum(bounds) if bounds else None}
+            "excluded_weight_bound_sum": sum(bounds) if bounds else None, "stopped": session.screening_stopped}
 
 
 def run_rate(proposals: list[ProposalRecord], fits: dict[str, FitRecord | None]) -> float | None:

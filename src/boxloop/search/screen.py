@@ -56,7 +56,8 @@ import numpy as np
 
 from .records import FitRecord
 
-SCREEN_MODES = ("auto", "off")
+SCREEN_MODES = ("auto", "on", "off")
+PAYS_AFTER = 8  # screens measured before `auto` judges whether screening pays
 # Failures a longer fit cannot avoid (it runs longer and holds more draws): not worth a full fit.
 FINAL_FAILURES = frozenset({"fit.timeout", "fit.out_of_memory"})
 
@@ -113,12 +114,31 @@ def screen_settings(full):
 
 
 def screens(mode: str, strategy: str, distinct_index: int, after: int) -> bool:
-    """Whether the distinct structure number `distinct_index` (0-based, in proposal order) is
-    screened. `auto`: for the one-shot strategies (average, best-of-n) once `after` structures
-    have had full fits; refine's lineages rewrite from each fit's full diagnostics, so it never
-    screens. The first `after` full fits give the rule its reference and cost what a small run
-    costs anyway: a run of up to `after` structures is never screened."""
-    return mode == "auto" and strategy in ("average", "best-of-n") and distinct_index >= after
+    """Whether the distinct structure number `distinct_index` (0-based, in proposal order) may be
+    screened. `on` and `auto`: for the one-shot strategies (average, best-of-n) once `after`
+    structures have had full fits; refine's lineages rewrite from each fit's full diagnostics, so it
+    never screens. The first `after` full fits give the rule its reference and cost what a small
+    run costs anyway: a run of up to `after` structures is never screened. (`auto` also stops
+    screening once it does not pay: `screening_pays`.)"""
+    return mode in ("auto", "on") and strategy in ("average", "best-of-n") and distinct_index >= after
+
+
+def screening_pays(screen_seconds: list[float], full_seconds: list[float], promoted: int) -> tuple[bool, str]:
+    """Whether screening saves time, from what it has cost so far: with a screen of s seconds, a
+    full fit of f and a share p of screens promoted, a structure costs s + p f screened and f not,
+    so screening pays while s + p f < f. Judged after PAYS_AFTER screens (until then: it pays). A
+    screen compiles its own sampler, so where compiling dominates a fit (small data, small
+    models) s is close to f and screening cannot pay; it pays where sampling, the evidence or the
+    posterior predictive dominate."""
+    n = len(screen_seconds)
+    if n < PAYS_AFTER or not full_seconds:
+        return True, "not judged yet"
+    s = sum(screen_seconds) / n
+    f = sum(full_seconds) / len(full_seconds)
+    p = promoted / n
+    pays = s + p * f < f
+    return pays, (f"a screen took {s:.1f} s, a full fit {f:.1f} s, and {p:.0%} of {n} screens were promoted: "
+                  f"{s + p * f:.1f} s per structure screened against {f:.1f} s fully fitted")
 
 
 # ---- trust --------------------------------------------------------------------------------------
