@@ -31,7 +31,9 @@ The promotion rule. A screened candidate i gets a full fit when any of these hol
    the final weights contains e, and every other term only adds to the denominator, so this
    bounds the weight i would get with a full fit, as long as its full-fit log evidence is below
    log Z_i^hi. The bound is made with the final multiplicities, once proposing has ended.
-A candidate none of these promotes is `screened_out`, with the rule's numbers as its reason.
+A candidate none of these promotes is `screened_out`, with the rule's numbers as its reason, and
+so is one whose screen ran out of time or memory (`FINAL_FAILURES`: the full fit is longer and
+larger, so it would fail the same way).
 Exclusions are final: both references only improve, so a later full fit can never bring a
 screened-out candidate back within reach. With no reference yet (no reliable full fit), screens
 are held; when nothing else is left to do, the held screen with the highest elpd is promoted, one
