@@ -134,6 +134,9 @@ def _payload(view, weights: str, records, multiplicity, pool, weighting, mixed) 
         "excluded": weighting.excluded, "left_out": len(records) - len(pool),
         "predictive": mixed.summary() if mixed is not None else {},
         "unread": mixed.missing if mixed is not None else {},
+        # Screened out by discover's multi-fidelity rule: never fully fitted, so never weighted.
+        "screened_out": {c.hash: {"reason": c.screen.get("reason"), "weight_bound": c.screen.get("weight_bound")}
+                         for c in view.candidates if c.screened_out},
     }
 
 
@@ -146,6 +149,11 @@ def _text(p: dict) -> str:
         weight = "excluded" if m["excluded"] else f"{m['weight']:.3f}"
         lines.append(f"{m['hash']:<18}{weight:>8}{m['multiplicity']:>6}{_num(m['elpd_loo'], 11)}"
                      f"{_num(m['elpd_loo_se'], 8)}{_num(m['log_evidence'], 12)}  {verdict}")
+    if p["screened_out"]:
+        bounds = [v["weight_bound"] for v in p["screened_out"].values() if v["weight_bound"] is not None]
+        worst = f"; the largest evidence weight bound among them {max(bounds):.2%}" if bounds else ""
+        lines += ["", f"{len(p['screened_out'])} candidate(s) screened out by discover (never fully fitted, so not "
+                      f"weighted; `boxloop report` gives each reason){worst}"]
     if p["excluded"]:
         lines += ["", f"{len(p['excluded'])} model(s) excluded from the evidence weights, their evidence being "
                       "unreliable (an estimate too high by a few nats would take all the weight); the others "

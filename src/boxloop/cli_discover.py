@@ -42,6 +42,12 @@ def add_arguments(p: ArgumentParser) -> None:
     p.add_argument("--prior-rewrites", type=int, default=2, help="prior rewrites per lineage")
     p.add_argument("--beta", type=int, default=4, help="stop after this many reliable programs (refine)")
     p.add_argument("--zeta", type=int, default=5, help="B(M) >= zeta is reliable")
+    p.add_argument("--screen", choices=("auto", "on", "off"), default="auto",
+                   help="on: past the first --screen-after structures, a short screen fit first and full fits "
+                        "only for candidates that could be chosen or weighted (average, best-of-n); auto: the same "
+                        "while it saves time; off: full fits for all")
+    p.add_argument("--screen-after", type=int, default=16,
+                   help="structures fully fitted before screening starts (default: %(default)s)")
     add_nuts_options(p)
     p.add_argument("--cache-dir", help="shared fit cache (default ~/.cache/boxloop or $BOXLOOP_CACHE_DIR)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the shared fit cache")
@@ -61,7 +67,8 @@ def run_discover(args) -> int:
                             target_accept=args.target_accept, max_tree_depth=args.max_tree_depth)
     config = SearchConfig(strategy=args.strategy, proposer=args.proposer, budget=args.budget, seed=args.seed,
                           alpha=args.alpha, prior_rewrites=args.prior_rewrites, beta=args.beta, zeta=args.zeta,
-                          timeout_s=args.timeout, settings=settings,
+                          timeout_s=args.timeout, settings=settings, screen=args.screen,
+                          screen_after=args.screen_after,
                           memory_bytes=None if args.memory_gb is None else int(args.memory_gb * 2**30))
     progress = None if args.json else ProgressLine(sys.stderr)
     cache = False if args.no_cache else (args.cache_dir or True)
@@ -128,9 +135,14 @@ def _text(result, payload: dict) -> str:
                 lines.append(f"... {len(summary) - SUMMARY_ROWS} more (all in --json)")
             lines.append("")
     lines.append(f"{'hash':<18}{'status':<8}{'B(M)':>5}{'elpd_loo':>11}{'se':>8}  {'block':<11}failed")
-    for c in sorted(result.candidates, key=lambda c: (-c.reliable, -_finite(c.elpd_loo))):
+    shown = [c for c in result.candidates if c.status != "screened_out"]
+    for c in sorted(shown, key=lambda c: (-c.reliable, -_finite(c.elpd_loo))):
         lines.append(f"{c.hash:<18}{c.status:<8}{c.score:>5}{_num(c.elpd_loo, 11)}{_num(c.elpd_loo_se, 8)}  "
                      f"{c.block:<11}{','.join(c.failed) or (c.code or '')}")
+    if result.screening is not None:
+        sc = result.screening
+        lines.append(f"screening: {sc['screened']} screened, {sc['promoted']} promoted to a full fit, "
+                     f"{sc['screened_out']} screened out (each with its reason in --json and the report)")
     rate = "-" if result.run_rate is None else f"{result.run_rate:.2f}"
     lines += ["", f"run rate {rate}; {result.counts['proposals']} proposals, {len(result.candidates)} fitted, "
                   f"{result.counts['reliable']} reliable; {result.timing['wall_s']:.1f} s; store {result.store}"]

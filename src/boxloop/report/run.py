@@ -34,13 +34,20 @@ class Candidate:
     fit: FitRecord | None = field(repr=False)
     multiplicity: int
     reliable: bool
+    screen: dict | None = None  # the screening rule's decision for it (decision, reason, weight_bound)
 
     @property
     def program(self) -> str:
         return self.proposal.text
 
     @property
+    def screened_out(self) -> bool:
+        return self.fit is None and (self.screen or {}).get("decision") == "screened_out"
+
+    @property
     def status(self) -> str:
+        if self.screened_out:
+            return "screened_out"
         return self.fit.status if self.fit is not None else "not fitted"
 
     @property
@@ -100,10 +107,12 @@ def load_run(directory: str | Path) -> RunView:
         run = runs[-1] if runs else None
         proposals = tuple(store.proposals(run["config_hash"])) if run else ()
         fits = _latest_fits(store.fits(), run)
+        screening = store.screening(run["id"]) if run else {}
     config = _json(run, "config_json")
     zeta = int(config.get("zeta", DEFAULT_ZETA))
     return RunView(directory=directory, run=run, config=config, summary=_json(run, "summary_json"),
-                   data=_data_json(directory), proposals=proposals, candidates=_candidates(proposals, fits, zeta))
+                   data=_data_json(directory), proposals=proposals,
+                   candidates=_candidates(proposals, fits, zeta, screening))
 
 
 def _json(run: dict | None, column: str) -> dict:
@@ -125,19 +134,22 @@ def _data_json(directory: Path) -> dict:
 
 
 def _latest_fits(fits: list[FitRecord], run: dict | None) -> dict[str, FitRecord]:
-    """The newest fit of each structure on this run's data (fits come oldest first)."""
+    """The newest full fit of each structure on this run's data (fits come oldest first); screen
+    fits are left out: they only decide which candidates get a full fit."""
     out = {}
     for rec in fits:
-        if run is None or rec.data_hash == run.get("data_hash"):
+        if rec.fidelity == "full" and (run is None or rec.data_hash == run.get("data_hash")):
             out[rec.structural_hash] = rec
     return out
 
 
-def _candidates(proposals, fits: dict[str, FitRecord], zeta: int) -> tuple[Candidate, ...]:
+def _candidates(proposals, fits: dict[str, FitRecord], zeta: int,
+                screening: dict[str, dict] | None = None) -> tuple[Candidate, ...]:
     first, count = {}, {}
     for p in proposals:
         if p.valid and p.structural_hash:
             first.setdefault(p.structural_hash, p)
             count[p.structural_hash] = count.get(p.structural_hash, 0) + 1
-    return tuple(Candidate(h, p, fits.get(h), count[h], bool(fits.get(h) and fits[h].reliable(zeta)))
-                 for h, p in first.items())
+    screening = screening or {}
+    return tuple(Candidate(h, p, fits.get(h), count[h], bool(fits.get(h) and fits[h].reliable(zeta)),
+                           screening.get(h)) for h, p in first.items())

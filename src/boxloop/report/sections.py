@@ -132,7 +132,9 @@ def candidates_section(view: RunView, weights: dict) -> str:
 
 def _candidate_row(c: Candidate, best: Candidate | None, weight, unfinished: str) -> str:
     fit = c.fit
-    if fit is None:
+    if c.screened_out:
+        status, score, why = "screened out", "–", escape(str(c.screen.get("reason") or ""))
+    elif fit is None:
         status, score, why = "not fitted", "–", unfinished
     elif not fit.ok:
         status, score, why = "failed", "0", f"{escape(fit.code or '')}: {escape(fit.reason or '')}"

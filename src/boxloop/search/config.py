@@ -29,8 +29,9 @@ FIT_CACHE_VERSION = 1
 
 
 # Stopping rules and limits: they decide when a run ends, not which proposals it makes.
+# Screening changes which fits are run, never which proposals are made.
 _NOT_IN_CONFIG_HASH = frozenset({"budget", "max_proposals", "timeout_s", "memory_bytes", "beta", "zeta", "settings",
-                                 "evidence", "proposer"})
+                                 "evidence", "proposer", "screen", "screen_after"})
 
 
 class SearchError(BoxloopError):
@@ -53,6 +54,10 @@ class SearchConfig:
     timeout_s: wall-clock limit of one fit, in its worker.
     memory_bytes: memory cap of one fit's worker (None: 80 % of memory shared among the workers).
     evidence: None, "auto", "bridge", "is" or "smc"; "average" needs one and defaults to "auto".
+    screen: "on" (multi-fidelity: a short screen fit first, full fits for the candidates the rule
+        in `screen` promotes; average and best-of-n only), "auto" (the same while it saves time:
+        `screen.screening_pays`) or "off" (full fits for all).
+    screen_after: with "auto", the first this many distinct structures get full fits unscreened.
     """
 
     strategy: str = "refine"
@@ -69,6 +74,8 @@ class SearchConfig:
     memory_bytes: int | None = None
     evidence: str | None = None
     settings: NutsSettings = field(default_factory=NutsSettings)
+    screen: str = "auto"
+    screen_after: int = 16
 
     def __post_init__(self):
         problems = [msg for ok, msg in (
@@ -81,6 +88,8 @@ class SearchConfig:
             (self.evidence in (None, *EVIDENCE_METHODS),
              f"evidence must be None or one of {', '.join(EVIDENCE_METHODS)}"),
             (self.seed >= 0, "seed must be >= 0"),
+            (self.screen in ("auto", "on", "off"), "screen must be auto, on or off"),
+            (self.screen_after >= 0, "screen_after must be >= 0"),
         ) if not ok]
         if problems:
             raise SearchError("invalid search settings: " + "; ".join(problems))
@@ -114,6 +123,11 @@ def settings_hash(settings: NutsSettings, evidence: str | None) -> str:
     # A new release may fit differently: its fits are keyed apart.
     return _digest({"nuts": dataclasses.asdict(settings), "evidence": evidence, "version": FIT_CACHE_VERSION,
                     "boxloop": __version__})
+
+
+def screen_settings_hash(settings: NutsSettings, evidence: str | None) -> str:
+    """The key part of a screen fit: apart from every full fit's, even with equal NUTS settings."""
+    return _digest({"screen": settings_hash(settings, evidence)})
 
 
 def fit_key(structural_hash: str, data_hash: str, settings_hash_: str) -> str:

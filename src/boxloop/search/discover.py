@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..userdirs import compilation_cache_dir
 from .cache import FitCache, default_cache_dir
-from .config import SearchConfig
+from .config import SearchConfig, screen_settings_hash
 from .driver import run_search
 from .backends import make_executor, parse_executor_spec
 from .executor import Executor
@@ -24,6 +24,8 @@ from .fit_task import run_fit
 from .fitter import FitPlan, Fitter
 from .proposals import ProposalSource
 from .result import DiscoveryResult, build_result
+from .screen import screen_settings
+from .screen_task import SCREEN_EVIDENCE
 from .store import RunStore, write_atomic
 
 
@@ -82,13 +84,25 @@ def _discover(task, config: SearchConfig, config_hash: str, run_dir: Path, cache
         stack.push(_unfinished(store))  # a run that raised (or was interrupted) says so in the store
         plan = FitPlan(dict(task.dataset.values), data_hash, config.settings, config.settings_hash(),
                        config.fit_evidence, config.timeout_s)
-        fitter = Fitter(plan, store, executor, fit_cache, fit_fn)
+        fitter = Fitter(plan, store, executor, fit_cache, fit_fn, screen=_screen_plan(plan, config))
         source = ProposalSource(proposer, task, store, config_hash, config.seed)
-        session = run_search(config, source, fitter, slots=executor.slots, on_progress=on_progress)
+        session = run_search(config, source, fitter, slots=executor.slots, on_progress=on_progress,
+                             on_decision=lambda digest, decision: store.add_screening(
+                                 digest, decision.to_dict(), fitter.key(digest, "screen")))
         result = dataclasses.replace(build_result(config, session, run_dir, fitter.counts()), data=_data_report(task))
         store.finish_run("proposer_failed" if result.error else "finished",
                          {k: v for k, v in result.to_dict().items() if k != "candidates"})
         return result
+
+
+def _screen_plan(plan: FitPlan, config: SearchConfig) -> FitPlan | None:
+    """The screens' plan: short NUTS, and the cheap evidence estimate when the run needs evidence."""
+    if config.screen == "off" or config.strategy not in ("average", "best-of-n"):
+        return None
+    settings = screen_settings(config.settings)
+    evidence = SCREEN_EVIDENCE if config.fit_evidence else None
+    return dataclasses.replace(plan, settings=settings, settings_hash=screen_settings_hash(settings, evidence),
+                               evidence=evidence)
 
 
 def _data_report(task) -> dict:

@@ -53,11 +53,11 @@ def run_fit(job: FitJob) -> FitOutcome:
                           timing=dict(result.timing), warnings=tuple(result.warnings) + notes,
                           netcdf=_netcdf_bytes(result), elapsed_s=time.perf_counter() - start)
     except BoxloopError as err:
-        return _failed(err.code, str(err), err, start)
+        return failed_outcome(err.code, str(err), err, start)
     except MemoryError as err:
-        return _failed("fit.out_of_memory", "the fit ran out of memory", err, start)
+        return failed_outcome("fit.out_of_memory", "the fit ran out of memory", err, start)
     except Exception as err:  # noqa: BLE001 - a bug in a layer below must not end the search
-        return _failed("fit.error", f"{type(err).__name__}: {err}", err, start)
+        return failed_outcome("fit.error", f"{type(err).__name__}: {err}", err, start)
 
 
 def _fit(job: FitJob):
@@ -90,6 +90,6 @@ def _netcdf_bytes(result) -> bytes:
         os.unlink(path)
 
 
-def _failed(code: str, reason: str, err: BaseException, start: float) -> FitOutcome:
+def failed_outcome(code: str, reason: str, err: BaseException, start: float) -> FitOutcome:
     detail = "".join(traceback.format_exception(err))[-4000:]
     return FitOutcome("failed", code=code, reason=reason, detail=detail, elapsed_s=time.perf_counter() - start)

@@ -4,6 +4,9 @@
 cache (another run fitted this structure on these data with these settings), or queues the fit on
 the executor; `wait()` returns the records of fits that finished, each already written to the
 store (and, when successful, to the cache) before it is returned.
+
+A fit has a fidelity: "full" (the run's plan) or "screen" (the screening plan, `screen`), each
+with its own settings, job and cache keys, so a resumed run finds its screens as it finds its fits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from .config import fit_key, fit_seed
 from .executor import Done, Executor, FitFailure, Job
 from .fit_task import FitJob, FitOutcome, run_fit
 from .records import FitRecord
+from .screen_task import run_screen
 from .store import RunStore
+
+FIDELITIES = ("full", "screen")
 
 
 @dataclass(frozen=True)
@@ -32,35 +38,58 @@ class FitPlan:
 
 class Fitter:
     def __init__(self, plan: FitPlan, store: RunStore, executor: Executor, cache: FitCache | None = None,
-                 fit_fn=run_fit):
+                 fit_fn=run_fit, screen: FitPlan | None = None, screen_fn=run_screen):
         self.plan, self.store, self.executor, self.cache, self.fit_fn = plan, store, executor, cache, fit_fn
-        self._running: dict[str, tuple[str, str]] = {}  # key -> (structural hash, program)
-        self.executed = self.resumed = self.cached = 0  # where this session's fits came from
-        self.fit_seconds = 0.0
+        self.plans = {"full": plan, "screen": screen}
+        self.jobs = {"full": fit_fn, "screen": screen_fn}
+        self._running: dict[str, tuple[str, str, str]] = {}  # key -> (structural hash, program, fidelity)
+        self.executed = self.resumed = self.cached = 0  # where this session's full fits came from
+        self.screens_executed = self.screens_reused = 0
+        self.fit_seconds = self.screen_seconds = 0.0
 
-    def key(self, structural_hash: str) -> str:
-        return fit_key(structural_hash, self.plan.data_hash, self.plan.settings_hash)
+    def key(self, structural_hash: str, fidelity: str = "full") -> str:
+        plan = self.plans[fidelity]
+        return fit_key(structural_hash, plan.data_hash, plan.settings_hash)
 
-    def request(self, structural_hash: str, program: str) -> FitRecord | None:
-        """The finished record if one is known, else None (the fit is queued)."""
-        key = self.key(structural_hash)
+    def known(self, structural_hash: str, fidelity: str = "full") -> FitRecord | None:
+        """The finished record from the run store or the fit cache, without queueing anything."""
+        key = self.key(structural_hash, fidelity)
         known = self.store.find_fit(key)
         if known is not None:
-            self.resumed += 1
+            self._count_reuse(fidelity, "resumed")
             return known
         known = self._from_cache(key)
         if known is not None:
-            self.cached += 1
+            self._count_reuse(fidelity, "cached")
+        return known
+
+    def request(self, structural_hash: str, program: str, fidelity: str = "full") -> FitRecord | None:
+        """The finished record if one is known, else None (the fit is queued)."""
+        known = self.known(structural_hash, fidelity)
+        if known is not None:
             return known
+        key, plan = self.key(structural_hash, fidelity), self.plans[fidelity]
         if key not in self._running:
-            self._running[key] = (structural_hash, program)
-            job = FitJob(program, self.plan.data, self.plan.settings, fit_seed(structural_hash), self.plan.evidence)
-            self.executor.submit(Job(key, self.fit_fn, (job,), self.plan.timeout_s))
+            self._running[key] = (structural_hash, program, fidelity)
+            job = FitJob(program, plan.data, plan.settings, fit_seed(structural_hash), plan.evidence)
+            self.executor.submit(Job(key, self.jobs[fidelity], (job,), plan.timeout_s))
         return None
 
+    def _count_reuse(self, fidelity: str, where: str) -> None:
+        if fidelity == "screen":
+            self.screens_reused += 1
+        elif where == "resumed":
+            self.resumed += 1
+        else:
+            self.cached += 1
+
     def counts(self) -> dict:
-        return {"fits_executed": self.executed, "fits_resumed": self.resumed, "fits_cached": self.cached,
-                "fits_repaired": len(self.store.repaired), "fit_s": round(self.fit_seconds, 3)}
+        out = {"fits_executed": self.executed, "fits_resumed": self.resumed, "fits_cached": self.cached,
+               "fits_repaired": len(self.store.repaired), "fit_s": round(self.fit_seconds, 3)}
+        if self.plans["screen"] is not None:
+            out.update(screens_executed=self.screens_executed, screens_reused=self.screens_reused,
+                       screen_s=round(self.screen_seconds, 3))
+        return out
 
     def in_flight(self) -> int:
         return len(self._running)
@@ -81,17 +110,22 @@ class Fitter:
         return self.store.add_fit(replace(rec, source="cache", netcdf=None), netcdf)
 
     def _record(self, done: Done) -> FitRecord:
-        structural_hash, program = self._running.pop(done.key)
+        structural_hash, program, fidelity = self._running.pop(done.key)
+        plan = self.plans[fidelity]
         outcome = _as_outcome(done.value)
         rec = FitRecord(
-            key=done.key, structural_hash=structural_hash, data_hash=self.plan.data_hash,
-            settings_hash=self.plan.settings_hash, program=program, status=outcome.status, code=outcome.code,
+            key=done.key, structural_hash=structural_hash, data_hash=plan.data_hash,
+            settings_hash=plan.settings_hash, program=program, status=outcome.status, code=outcome.code,
             reason=outcome.reason, detail=outcome.detail, diagnostics=outcome.diagnostics, evidence=outcome.evidence,
             timing=outcome.timing, warnings=outcome.warnings, source="executed",
-            elapsed_s=done.elapsed_s or outcome.elapsed_s)
+            elapsed_s=done.elapsed_s or outcome.elapsed_s, fidelity=fidelity)
         rec = self.store.add_fit(rec, outcome.netcdf)
-        self.executed += 1
-        self.fit_seconds += rec.elapsed_s
+        if fidelity == "screen":
+            self.screens_executed += 1
+            self.screen_seconds += rec.elapsed_s
+        else:
+            self.executed += 1
+            self.fit_seconds += rec.elapsed_s
         if self.cache is not None:
             self.cache.add(rec, outcome.netcdf)
         return rec

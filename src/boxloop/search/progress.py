@@ -37,5 +37,6 @@ class ProgressLine:
 
 def render(p: SearchProgress, elapsed: float) -> str:
     best = "-" if p.best_elpd is None else f"{p.best_elpd:.2f} ± {p.best_se:.2f}"
-    return (f"[{elapsed:6.1f}s] candidates {p.fits_done}/{p.budget} ({p.running} running, {p.proposals} proposals)"
+    out = f", {p.screened_out} screened out" if p.screened_out else ""
+    return (f"[{elapsed:6.1f}s] candidates {p.fits_done}/{p.budget} ({p.running} running, {p.proposals} proposals{out})"
             f"  reliable {p.reliable}  best elpd_loo {best}  | {p.last}")

@@ -55,7 +55,9 @@ class ProposalRecord:
 @dataclass(frozen=True)
 class FitRecord:
     """One fitted (or failed) structure. `source`: "executed" (fitted by this run), "cache"
-    (copied from the shared fit cache). `netcdf` is relative to the run directory (or the cache)."""
+    (copied from the shared fit cache). `netcdf` is relative to the run directory (or the cache).
+    `fidelity`: "full" (the run's settings) or "screen" (the short first look of `screen`, which
+    keeps no draws and never enters a choice or a weighting)."""
 
     key: str
     structural_hash: str
@@ -74,6 +76,7 @@ class FitRecord:
     source: str = "executed"
     elapsed_s: float = 0.0
     netcdf_sha256: str | None = None  # checksum of the draws file, checked when the fit is reused
+    fidelity: str = "full"
 
     @property
     def ok(self) -> bool:

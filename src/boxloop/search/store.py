@@ -59,7 +59,14 @@ CREATE TABLE IF NOT EXISTS fits (
     reason TEXT, detail TEXT, diagnostics_json TEXT, score INTEGER, elpd_loo REAL,
     elpd_loo_se REAL, log_evidence REAL, evidence_json TEXT, timing_json TEXT,
     warnings_json TEXT, netcdf TEXT, source TEXT NOT NULL, run_id INTEGER, elapsed_s REAL,
-    created REAL NOT NULL, netcdf_sha256 TEXT)
+    created REAL NOT NULL, netcdf_sha256 TEXT, fidelity TEXT)
+"""
+
+# What the screening rule decided for each screened structure of a run (`screen.Decision`).
+SCREENING_TABLE = """
+CREATE TABLE IF NOT EXISTS screening (
+    run_id INTEGER NOT NULL, structural_hash TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT,
+    weight_bound REAL, screen_key TEXT, created REAL NOT NULL, PRIMARY KEY (run_id, structural_hash))
 """
 
 _SCHEMA = (
@@ -74,11 +81,13 @@ _SCHEMA = (
         check_json TEXT, tokens_generated INTEGER, tokens_discarded INTEGER, tries INTEGER,
         seconds REAL, error TEXT, created REAL NOT NULL, UNIQUE (config_hash, slot))""",
     FITS_TABLE,
+    SCREENING_TABLE,
 )
 
 _FIT_COLUMNS = ("key", "structural_hash", "data_hash", "settings_hash", "program", "status", "code", "reason",
                 "detail", "diagnostics_json", "score", "elpd_loo", "elpd_loo_se", "log_evidence", "evidence_json",
-                "timing_json", "warnings_json", "netcdf", "source", "run_id", "elapsed_s", "created", "netcdf_sha256")
+                "timing_json", "warnings_json", "netcdf", "source", "run_id", "elapsed_s", "created", "netcdf_sha256",
+                "fidelity")
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
@@ -159,7 +168,7 @@ def draws_problem(directory: Path, rec: FitRecord) -> str | None:
     return None
 
 
-ADDED_COLUMNS = {"fits": {"netcdf_sha256": "TEXT"}}  # columns newer than the first release
+ADDED_COLUMNS = {"fits": {"netcdf_sha256": "TEXT", "fidelity": "TEXT"}}  # columns newer than the first release
 
 
 def add_missing_columns(db: sqlite3.Connection, table: str) -> None:
@@ -192,7 +201,7 @@ def fit_row(rec: FitRecord, run_id: int | None) -> tuple:
         "evidence_json": json.dumps(rec.evidence) if rec.evidence is not None else None,
         "timing_json": json.dumps(rec.timing), "warnings_json": json.dumps(list(rec.warnings)),
         "netcdf": rec.netcdf, "source": rec.source, "run_id": run_id, "elapsed_s": rec.elapsed_s,
-        "created": time.time(), "netcdf_sha256": rec.netcdf_sha256,
+        "created": time.time(), "netcdf_sha256": rec.netcdf_sha256, "fidelity": rec.fidelity,
     }
     return tuple(values[c] for c in _FIT_COLUMNS)
 
@@ -210,7 +219,7 @@ def fit_from_row(row: sqlite3.Row) -> FitRecord:
         evidence=json.loads(row["evidence_json"]) if row["evidence_json"] else None,
         timing=json.loads(row["timing_json"] or "{}"), warnings=tuple(json.loads(row["warnings_json"] or "[]")),
         netcdf=row["netcdf"], source=row["source"], elapsed_s=row["elapsed_s"] or 0.0,
-        netcdf_sha256=row["netcdf_sha256"])
+        netcdf_sha256=row["netcdf_sha256"], fidelity=row["fidelity"] or "full")
 
 
 def _real(value: float):
@@ -343,6 +352,23 @@ class RunStore:
     def executed_count(self) -> int:
         """Fits this directory actually ran (not copied from a cache)."""
         return self.db.execute("SELECT count(*) FROM fits WHERE source = 'executed'").fetchone()[0]
+
+    # screening decisions
+    def add_screening(self, structural_hash: str, decision: dict, screen_key: str | None) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO screening (run_id, structural_hash, decision, reason, weight_bound, screen_key,"
+            " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.run_id, structural_hash, decision["decision"], decision.get("reason"), decision.get("weight_bound"),
+             screen_key, time.time()))
+
+    def screening(self, run_id: int | None) -> dict[str, dict]:
+        """structural hash -> {decision, reason, weight_bound, screen_key} of one run (none for a
+        store written before screening existed)."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'screening'").fetchone():
+            return {}
+        rows = self.db.execute("SELECT * FROM screening WHERE run_id = ?", (run_id,))
+        return {row["structural_hash"]: {k: row[k] for k in ("decision", "reason", "weight_bound", "screen_key")}
+                for row in rows}
 
     def netcdf_path(self, rec: FitRecord) -> Path | None:
         return self.directory / rec.netcdf if rec.netcdf else None

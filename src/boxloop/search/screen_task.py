@@ -1,0 +1,56 @@
+"""The job a worker runs to screen one candidate: a short NUTS fit, PSIS-LOO on its draws, and
+(when the run averages by evidence) an importance-sampling log evidence with its Pareto k.
+
+Less than `fit_task.run_fit` on purpose: no posterior predictive, no draws file, and the cheap
+evidence estimator instead of `auto` (bridge sampling cross-checked, SMC when they disagree),
+because a screen's only use is the promotion rule (`screen`). Like `run_fit` it never raises for
+a bad program or fit: every failure comes back as a failed `FitOutcome`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .fit_task import FitJob, FitOutcome, failed_outcome
+
+SCREEN_EVIDENCE = "is"
+
+
+def run_screen(job: FitJob) -> FitOutcome:
+    from ..errors import BoxloopError
+
+    start = time.perf_counter()
+    try:
+        diagnostics, evidence, timing, notes = _screen(job)
+        return FitOutcome("ok", diagnostics=diagnostics, evidence=evidence, timing=timing, warnings=notes,
+                          elapsed_s=time.perf_counter() - start)
+    except BoxloopError as err:
+        return failed_outcome(err.code, str(err), err, start)
+    except MemoryError as err:
+        return failed_outcome("fit.out_of_memory", "the screen fit ran out of memory", err, start)
+    except Exception as err:  # noqa: BLE001 - a bug in a layer below must not end the search
+        return failed_outcome("fit.error", f"{type(err).__name__}: {err}", err, start)
+
+
+def _screen(job: FitJob):
+    from ..diagnose import EvidenceError, diagnose
+    from ..infer.compile import fit
+    from ..infer.pipeline import checked_program, fit_evidence
+
+    data = {name: np.asarray(value) for name, value in job.data.items()}
+    # The program's own check decides whether evidence exists (an improper prior has none); the
+    # screen then goes on without it and the rule promotes the candidate (no bound can be made).
+    program = checked_program(job.program, data, None)
+    fitted = fit(program, data, job.settings, seed=job.seed)
+    started = time.perf_counter()
+    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
+    evidence, notes = None, ()
+    if job.evidence:
+        try:
+            evidence = fit_evidence(fitted, SCREEN_EVIDENCE, job.seed).to_dict()
+        except EvidenceError as err:
+            notes = (f"log evidence could not be estimated on the screen draws: {err}",)
+    timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
+    return diagnostics, evidence, timing, tuple(fitted.warnings) + notes
