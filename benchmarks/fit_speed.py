@@ -206,22 +206,27 @@ def pymc_one(name: str, start_wall: float) -> dict:
             "means": {n: float(idata.posterior[n].mean()) for n in names}}
 
 
-def run_pymc(name: str, compiledir: str, timeout_s: float) -> dict:
-    """cold then warm; a run past `timeout_s` is recorded as a lower bound (and warm is skipped)."""
-    env = {**os.environ, "PYTENSOR_FLAGS": f"compiledir={compiledir}"}
+def _cold_then_warm(tool: str, flag: str, name: str, cases: tuple, env: dict, timeout_s: float) -> dict:
+    """Each case in a fresh subprocess (`--{flag} NAME`) with `env`; a run past `timeout_s` is recorded
+    as a lower bound and the later cases are skipped."""
     out = {}
-    for case in ("cold", "warm"):
-        cmd = [sys.executable, __file__, "--pymc-one", name, "--start", repr(time.time())]
+    for case in cases:
+        cmd = [sys.executable, __file__, f"--{flag}", name, "--start", repr(time.time())]
         try:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             out[case] = {"timeout_s": timeout_s}
             break
         if proc.returncode:
-            raise RuntimeError(f"PyMC {name} {case} failed:\n{proc.stderr[-3000:]}")
+            raise RuntimeError(f"{tool} {name} {case} failed:\n{proc.stderr[-3000:]}")
         out[case] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
+
+def run_pymc(name: str, compiledir: str, timeout_s: float) -> dict:
+    """cold, then warm (the same PyTensor compile directory)."""
+    env = {**os.environ, "PYTENSOR_FLAGS": f"compiledir={compiledir}"}
+    return _cold_then_warm("PyMC", "pymc-one", name, ("cold", "warm"), env, timeout_s)
 
 # --- pystan (runs in subprocesses: `--pystan-one NAME`) --------------------------------------------
 
@@ -252,19 +257,7 @@ def pystan_one(name: str, start_wall: float) -> dict:
 def run_pystan(name: str, cache_dir: str, timeout_s: float) -> dict:
     """new (an empty httpstan cache: the C++ model is compiled) then precompiled (the same cache)."""
     env = {**os.environ, "XDG_CACHE_HOME": cache_dir}
-    out = {}
-    for case in ("new", "precompiled"):
-        cmd = [sys.executable, __file__, "--pystan-one", name, "--start", repr(time.time())]
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            out[case] = {"timeout_s": timeout_s}
-            break
-        if proc.returncode:
-            raise RuntimeError(f"pystan {name} {case} failed:\n{proc.stderr[-3000:]}")
-        out[case] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return out
-
+    return _cold_then_warm("pystan", "pystan-one", name, ("new", "precompiled"), env, timeout_s)
 
 # --- report ---------------------------------------------------------------------------------------
 

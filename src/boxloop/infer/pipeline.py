@@ -71,7 +71,6 @@ def checked_program(source, data: Mapping | None, evidence: str | None = None) -
 def fit_program(source, data: Mapping, settings: NutsSettings | None = None, seed: int = 0,
                 evidence: str | None = None) -> FitResult:
     """Check, compile, sample, diagnose. `evidence` is None or a method: "auto", "bridge", "is", "smc"."""
-    from ..diagnose import diagnose
     from .compile import fit
 
     program = checked_program(source, data, evidence)
@@ -81,10 +80,7 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     fitted = fit(program, data, settings, seed=seed)
     progress.report("diagnose")
     started = time.perf_counter()
-    pw = fitted.pointwise
-    subsample = (pw.rows, pw.lpd, pw.var) if pw is not None and pw.subsampled else None
-    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik, loo_subsample=subsample)
-    notes = _subsample_note(diagnostics, pw) if subsample else ()
+    diagnostics, notes = fit_diagnostics(fitted)
     ev = fit_evidence(fitted, evidence, seed) if evidence else None
     predictive, observed, note = posterior_predictive(fitted, data, seed)
     timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
@@ -94,6 +90,17 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     return FitResult(text or to_stan(program), structural_hash(program), fitted.draws, fitted.stats,
                      fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings + notes + note, predictive,
                      observed)
+
+
+def fit_diagnostics(fitted) -> tuple:
+    """(Diagnostics, notes) of a `compile.fit` result; a large fit's PSIS-LOO comes from the
+    subsample of observations its pointwise log-likelihood kept."""
+    from ..diagnose import diagnose
+
+    pw = fitted.pointwise
+    subsample = (pw.rows, pw.lpd, pw.var) if pw is not None and pw.subsampled else None
+    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik, loo_subsample=subsample)
+    return diagnostics, (_subsample_note(diagnostics, pw) if subsample else ())
 
 
 def _subsample_note(diagnostics, pw) -> tuple:

@@ -35,9 +35,9 @@ def run_screen(job: FitJob) -> FitOutcome:
 
 
 def _screen(job: FitJob):
-    from ..diagnose import EvidenceError, diagnose
+    from ..diagnose import EvidenceError
     from ..infer.compile import fit
-    from ..infer.pipeline import checked_program, fit_evidence
+    from ..infer.pipeline import checked_program, fit_diagnostics, fit_evidence
 
     data = {name: np.asarray(value) for name, value in job.data.items()}
     # The program's own check decides whether evidence exists (an improper prior has none); the
@@ -45,12 +45,12 @@ def _screen(job: FitJob):
     program = checked_program(job.program, data, None)
     fitted = fit(program, data, job.settings, seed=job.seed)
     started = time.perf_counter()
-    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik)
-    evidence, notes = None, ()
+    diagnostics, notes = fit_diagnostics(fitted)
+    evidence = None
     if job.evidence:
         try:
             evidence = fit_evidence(fitted, SCREEN_EVIDENCE, job.seed).to_dict()
         except EvidenceError as err:
-            notes = (f"log evidence could not be estimated on the screen draws: {err}",)
+            notes += (f"log evidence could not be estimated on the screen draws: {err}",)
     timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
     return diagnostics, evidence, timing, tuple(fitted.warnings) + notes
