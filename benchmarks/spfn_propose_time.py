@@ -4,7 +4,8 @@
 
 Prints one line per dataset: the `seconds` figure of `boxloop propose DATA --proposer spfn -n 1
 --json` (decoding, checking and scoring; the checkpoint load is not counted), whether the program
-was valid, and its log q.
+was valid, which proposer wrote it (the grammar proposer stands in when the network writes no
+valid program) and its log q.
 """
 
 import argparse
@@ -31,7 +32,7 @@ def run(repeats: int) -> None:
         for seed in range(repeats):
             payload = one(DATA / f"{name}.json", seed)
             print(f"{name:18s} seed {seed}: {payload['tokens']['seconds']:.3f} s, valid {payload['valid'][0]}, "
-                  f"log q {payload['scores'][0]}", flush=True)
+                  f"by {payload.get('proposers', ['spfn'])[0]}, log q {payload.get('scores', [None])[0]}", flush=True)
 
 
 if __name__ == "__main__":

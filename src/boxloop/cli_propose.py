@@ -57,6 +57,7 @@ def run_propose(args) -> int:
                "tokens": total.to_dict()}
     if any(p.score is not None for p in proposals):  # log q(program | data), best first (spfn)
         payload["scores"] = [p.score for p in proposals]
+        payload["proposers"] = [p.proposer or args.proposer for p in proposals]  # grammar tops spfn up
     emit(payload, args.json, _human(proposals, total))
     return EXIT_OK if any(p.valid for p in proposals) else EXIT_FAILED
 

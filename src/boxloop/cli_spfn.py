@@ -28,9 +28,9 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="spfn_command")
     s = sub.add_parser("simulate", help="prior-predictive (data, program) pairs for the three splits")
     s.add_argument("--cache", required=True, help="folder for the pairs (DIR/pairs/<split>)")
-    s.add_argument("--structures", type=int, default=500, help="train structures (held-out splits get fewer)")
-    s.add_argument("--designs", type=int, default=4, help="covariate designs per structure")
-    s.add_argument("--draws", type=int, default=64, help="datasets per design")
+    s.add_argument("--structures", type=int, default=5600, help="train structures (held-out splits get fewer)")
+    s.add_argument("--designs", type=int, default=2, help="covariate designs per structure")
+    s.add_argument("--draws", type=int, default=4, help="datasets per design")
     s.add_argument("--split", choices=SPLITS, action="append", help="only these splits (repeatable)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     t.add_argument("--config", help="a JSON file of TrainConfig fields (model fields under \"model\")")
     t.add_argument("--steps", type=int, help="total steps (overrides the config)")
     t.add_argument("--batch", type=int, help="batch size (overrides the config)")
+    t.add_argument("--init", help="start a fresh run from this checkpoint's parameters (warm start)")
+    t.add_argument("--workers", type=int, default=1, help="processes that prepare the simulated examples")
     t.add_argument("--json", action="store_true")
     t.set_defaults(run=run_train)
     e = sub.add_parser("evaluate", help="held-out first-proposal and top-5 rates, spfn beside grammar")
@@ -73,9 +75,8 @@ def run_simulate(args) -> int:
     return EXIT_OK
 
 
-def _prepared(cache: Path, split: str, max_length: int, limit: int | None = None) -> Path:
+def _prepared(cache: Path, split: str, max_length: int, workers: int = 1) -> Path:
     from .spfn import examples
-    from .spfn.simulate import read_split
 
     path = cache / f"{split}.npz"
     if not path.exists():
@@ -83,7 +84,7 @@ def _prepared(cache: Path, split: str, max_length: int, limit: int | None = None
             raise UsageError(f"no simulated {split} split under {cache / 'pairs'}; run `boxloop spfn simulate "
                              f"--cache {cache}` first")
         print(f"preparing the {split} split into {path}", file=sys.stderr, flush=True)
-        examples.prepare(read_split(cache / "pairs", split), path, max_length)
+        examples.prepare_split(cache / "pairs", split, path, max_length, workers)
     return path
 
 
@@ -100,8 +101,12 @@ def run_train(args) -> int:
     overrides = {k: v for k, v in (("steps", args.steps), ("batch", args.batch)) if v is not None}
     cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
     cache = Path(args.cache)
-    data = examples.load(_prepared(cache, "train", cfg.model.max_length))
-    result = train(cfg, data, Path(args.out), progress=None if args.json else progress_bar())
+    data = examples.load(_prepared(cache, "train", cfg.model.max_length, args.workers))
+    init_from = Path(args.init) if args.init else None
+    try:
+        result = train(cfg, data, Path(args.out), progress=None if args.json else progress_bar(), init_from=init_from)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     checkpoint.export(Path(args.out) / "checkpoint.npz", Path(args.out) / "spfn.npz")
     last = result["history"][-1][1] if result["history"] else None
     emit({"checkpoint": str(Path(args.out) / "checkpoint.npz"), "examples": len(data["forced"]), **result},
@@ -115,7 +120,7 @@ def run_evaluate(args) -> int:
     from .spfn.evaluate import judge, table
     from .spfn.proposer import SPFNProposer
 
-    spfn = SPFNProposer(args.checkpoint)
+    spfn = SPFNProposer(args.checkpoint, fallback=False)  # judge the network alone
     proposers = {"spfn": spfn, "grammar": GrammarProposer()}
     report = {}
     for split in args.split or ("family", "range"):

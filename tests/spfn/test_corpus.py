@@ -54,3 +54,13 @@ def test_data_block_matches_what_the_data_layer_declares():
             "x2": rng.normal(size=30).tolist(), "g1": (np.arange(30) % 4 + 1).tolist(), "trials": [5] * 30}
     block = make_task(data, target="y").data_block()
     assert all(line in block for line in data_declarations(spec))
+
+
+def test_distractors_are_declared_but_unused_and_raw_covariates_standardised():
+    rng = np.random.default_rng(3)
+    spec = DataSpec("poisson", covariates=3, groups=0, used=(2,), raw=(2,))
+    s = make_structure(rng, "poisson", spec)
+    body = s.text.split("parameters {", 1)[1]
+    assert "vector[N] x1;" in s.text and "vector[N] x3;" in s.text  # in the data block
+    assert "x1" not in body and "x3" not in body and "(x2 - mean(x2)) / sd(x2)" in s.text
+    assert s.parts == ("x2",) and structure_of(s.text) == generating_structure(s.text, s.parts)

@@ -79,3 +79,16 @@ def test_too_many_columns_is_a_clear_message(spfn):
         assert err.code == "propose.window" and "--proposer grammar" in str(err)
     else:
         assert proposals[0].valid
+
+
+def test_grammar_tops_up_what_the_network_cannot_write():
+    from boxloop.propose.decode import DecodeConfig
+
+    task = make_task(DATA / "surgical_data.json")
+    starved = DecodeConfig(temperature=1.0, top_p=0.98, max_tokens=8, max_total_tokens=40)  # never a whole program
+    with pytest.raises(ProposerError) as err:
+        SPFNProposer(config=starved, fallback=False).propose(task, n=2)
+    assert err.value.code == "spfn.no_valid_program"
+    proposals = SPFNProposer(config=starved).propose(task, n=2, seed=4)
+    assert len(proposals) == 2 and all(p.valid and p.proposer == "grammar" and p.score is None for p in proposals)
+    assert len({structural_hash(check(p.text).program) for p in proposals}) == 2

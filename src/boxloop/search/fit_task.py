@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,19 +44,28 @@ class FitOutcome:
 
 def run_fit(job: FitJob) -> FitOutcome:
     """Fit `job.program` to `job.data`; never raises for problems of the program or the fit."""
+    def fitted() -> FitOutcome:
+        result, notes = _fit(job)
+        return FitOutcome("ok", diagnostics=result.diagnostics, evidence=_evidence(result),
+                          timing=dict(result.timing), warnings=tuple(result.warnings) + notes,
+                          netcdf=_netcdf_bytes(result))
+    return guarded(fitted, "the fit")
+
+
+def guarded(body, what: str) -> FitOutcome:
+    """`body()`'s outcome with its elapsed time, or a failed outcome for anything it raises: a
+    bad program or fit, memory running out, or a bug in a layer below (which must not end the
+    search)."""
     from ..errors import BoxloopError
 
     start = time.perf_counter()
     try:
-        result, notes = _fit(job)
-        return FitOutcome("ok", diagnostics=result.diagnostics, evidence=_evidence(result),
-                          timing=dict(result.timing), warnings=tuple(result.warnings) + notes,
-                          netcdf=_netcdf_bytes(result), elapsed_s=time.perf_counter() - start)
+        return replace(body(), elapsed_s=time.perf_counter() - start)
     except BoxloopError as err:
         return failed_outcome(err.code, str(err), err, start)
     except MemoryError as err:
-        return failed_outcome("fit.out_of_memory", "the fit ran out of memory", err, start)
-    except Exception as err:  # noqa: BLE001 - a bug in a layer below must not end the search
+        return failed_outcome("fit.out_of_memory", f"{what} ran out of memory", err, start)
+    except Exception as err:  # noqa: BLE001
         return failed_outcome("fit.error", f"{type(err).__name__}: {err}", err, start)
 
 

@@ -96,6 +96,7 @@ class ProposalSource:
         if not (first and getattr(self.proposer, "ranks_programs", False)):
             return None
         if self._ranking is None:
+            self._ranking = []  # asked once: a refusal is recorded for this slot, the rest ask singly
             self._ranking = self.proposer.propose(self.task, n=RANKED_FIRST, seed=self.run_seed)
         return self._ranking[req.lineage] if req.lineage < len(self._ranking) else None
 

@@ -13,25 +13,16 @@ import time
 
 import numpy as np
 
-from .fit_task import FitJob, FitOutcome, failed_outcome
+from .fit_task import FitJob, FitOutcome, guarded
 
 SCREEN_EVIDENCE = "is"
 
 
 def run_screen(job: FitJob) -> FitOutcome:
-    from ..errors import BoxloopError
-
-    start = time.perf_counter()
-    try:
+    def screened() -> FitOutcome:
         diagnostics, evidence, timing, notes = _screen(job)
-        return FitOutcome("ok", diagnostics=diagnostics, evidence=evidence, timing=timing, warnings=notes,
-                          elapsed_s=time.perf_counter() - start)
-    except BoxloopError as err:
-        return failed_outcome(err.code, str(err), err, start)
-    except MemoryError as err:
-        return failed_outcome("fit.out_of_memory", "the screen fit ran out of memory", err, start)
-    except Exception as err:  # noqa: BLE001 - a bug in a layer below must not end the search
-        return failed_outcome("fit.error", f"{type(err).__name__}: {err}", err, start)
+        return FitOutcome("ok", diagnostics=diagnostics, evidence=evidence, timing=timing, warnings=notes)
+    return guarded(screened, "the screen fit")
 
 
 def _screen(job: FitJob):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 _FAMILY_OF = (("neg_binomial", "neg_binomial"), ("beta_binomial", "beta_binomial"), ("binomial", "binomial"),
               ("bernoulli", "bernoulli"), ("poisson", "poisson"), ("student_t", "student_t"),
-              ("normal", "normal"))
+              ("lognormal", "lognormal"), ("gamma", "gamma"), ("normal", "normal"))
+_MARKERS = ("zero_inflation", "mixture", "ar1", "change_point", "measurement_error", "growth")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ def structure_of(text: str, outcome: str = "y") -> Structure:
         family = "ar1"
     elif re.search(r"inv_logit\(\d+ \* \(|\bstep\(", model):
         family = "change_point"
+    elif family == "normal" and re.search(rf"\b{y} ~ normal\(.*, se\);", model):
+        family = "measurement_error"
+    elif family == "normal" and re.search(r"\bexp\(-", model):
+        family = "growth"
     parts = set(re.findall(r"\bx\d\b", body))
     parts |= {f"group:{g}" for g in re.findall(r"\bg\d\b", body)}
     parts |= {f"slope:{g}" for g in re.findall(r"\[(g\d)\] \.\* ", body)}
@@ -61,8 +66,7 @@ def generating_structure(text: str, parts) -> Structure:
     """The structure of a corpus program from its recorded parts (the truth to match)."""
     family = structure_of(text).family
     return Structure(family, frozenset(p if not p.startswith("slope:") else ":".join(p.split(":")[:2])
-                                       for p in parts if p not in ("zero_inflation", "mixture", "ar1",
-                                                                   "change_point")))
+                                       for p in parts if p not in _MARKERS))
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,17 @@ class Outcome:
 
 
 def judge(proposer, task, truth: Structure, *, n: int = 5, seed: int = 0) -> Outcome:
+    """Whether the proposer's first (and first five) proposals have the generating structure; a
+    proposer that writes no valid program for the dataset misses it."""
+    from ..errors import ProposerError
+
     started = time.perf_counter()
-    proposals = proposer.propose(task, n=n, seed=seed)
+    try:
+        proposals = proposer.propose(task, n=n, seed=seed)
+    except ProposerError as err:
+        if err.code != "spfn.no_valid_program":
+            raise
+        proposals = []
     found = [structure_of(p.text) == truth if p.valid else False for p in proposals]
     return Outcome(truth.family, bool(found and found[0]), any(found[:5]), sum(p.valid for p in proposals),
                    time.perf_counter() - started)

@@ -78,6 +78,34 @@ def prepare(pairs, path: Path, max_length: int) -> int:
     return len(forced)
 
 
+def prepare_split(root: Path, split: str, path: Path, max_length: int, workers: int = 1) -> int:
+    """`prepare` for a simulated split, its shards shared among `workers` processes (spawned:
+    JAX may have started in this one); the parts are joined into one npz at `path`."""
+    if workers <= 1:
+        from .simulate import read_split
+
+        return prepare(read_split(root, split), path, max_length)
+    import multiprocessing
+
+    parts = [path.with_name(f"{path.stem}.part{k}.npz") for k in range(workers)]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.starmap(_prepare_part, [(root, split, p, max_length, (k, workers)) for k, p in enumerate(parts)])
+    loaded = [load(p) for p in parts]
+    joined = {k: np.concatenate([part[k] for part in loaded]) for k in loaded[0]}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **joined)
+    os.replace(tmp, path)
+    for p in parts:
+        p.unlink()
+    return len(joined["forced"])
+
+
+def _prepare_part(root, split, path, max_length, part) -> int:
+    from .simulate import read_split
+
+    return prepare(read_split(root, split, part), path, max_length)
+
+
 def load(path: Path) -> dict:
     with np.load(path) as z:
         return {k: z[k] for k in z.files}

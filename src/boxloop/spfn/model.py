@@ -81,9 +81,11 @@ def count_parameters(params) -> int:
 
 
 def _layer_norm(p, x, xp):
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / xp.sqrt(var + 1e-5) * p["g"] + p["b"]
+    # sums, not means: numpy's mean is a Python wrapper, costly at one token a call
+    inv = 1.0 / x.shape[-1]
+    centred = x - x.sum(-1, keepdims=True) * inv
+    var = (centred * centred).sum(-1, keepdims=True) * inv
+    return centred / xp.sqrt(var + 1e-5) * p["g"] + p["b"]
 
 
 def _apply(p, x):
@@ -199,7 +201,9 @@ class Decoder:
         x = p["token"][np.asarray(tokens)] + p["position"][start:end]
         causal = np.arange(end)[None, :] <= np.arange(start, end)[:, None] if n > 1 else None
         for layer, qkv, (kc, vc), (ck, cv) in zip(p["decoder"], self.qkv, cache, self.cross):
-            q, k, v = np.split(_apply(qkv, _layer_norm(layer["n1"], x, np)), 3, axis=-1)
+            both = _apply(qkv, _layer_norm(layer["n1"], x, np))
+            d = both.shape[-1] // 3
+            q, k, v = both[..., :d], both[..., d:2 * d], both[..., 2 * d:]
             q = _heads(q, h)
             kc[:, start:end], vc[:, start:end] = _heads(k, h), _heads(v, h)
             x = x + _apply(layer["self"]["o"], _block(q, kc[:, :end], vc[:, :end], causal))

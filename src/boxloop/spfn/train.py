@@ -61,14 +61,20 @@ def _step_fn(cfg: TrainConfig, opt):
     return jax.jit(step)
 
 
-def train(cfg: TrainConfig, examples: dict, out_dir: Path, *, progress=None) -> dict:
-    """Train (or resume) into `out_dir`; returns the final meta (step, history, seconds)."""
+def train(cfg: TrainConfig, examples: dict, out_dir: Path, *, progress=None, init_from: Path | None = None) -> dict:
+    """Train (or resume) into `out_dir`; returns the final meta (step, history, seconds). A fresh
+    run starts from the parameters of the checkpoint `init_from` when given (warm start: the
+    step count and the optimiser start afresh; the model configs must agree)."""
     out_dir = Path(out_dir)
     path = out_dir / "checkpoint.npz"
     opt = optimizer(cfg)
     params = init(jax.random.PRNGKey(cfg.seed), cfg.model)
     opt_state = opt.init(params)
     start, history, seconds = 0, [], 0.0
+    if init_from is not None and not path.exists():
+        params, meta, _ = checkpoint.load(init_from)
+        if meta["config"] != cfg.model:
+            raise ValueError(f"{init_from} has model config {meta['config']}, the training config asks for {cfg.model}")
     if path.exists():
         params, meta, stored = checkpoint.load(path, opt_state)
         if stored is not None:
