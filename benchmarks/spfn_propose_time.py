@@ -32,7 +32,7 @@ def run(repeats: int) -> None:
         for seed in range(repeats):
             payload = one(DATA / f"{name}.json", seed)
             print(f"{name:18s} seed {seed}: {payload['tokens']['seconds']:.3f} s, valid {payload['valid'][0]}, "
-                  f"by {payload.get('proposers', ['spfn'])[0]}, log q {payload.get('scores', [None])[0]}", flush=True)
+                  f"by {payload['proposers'][0]}, log q {payload.get('scores', [None])[0]}", flush=True)
 
 
 if __name__ == "__main__":

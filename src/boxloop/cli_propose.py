@@ -55,9 +55,9 @@ def run_propose(args) -> int:
     total = sum((p.accounting for p in proposals), Accounting(tries=0))
     payload = {"programs": [p.text for p in proposals], "valid": [p.valid for p in proposals],
                "tokens": total.to_dict()}
+    payload["proposers"] = [p.proposer or args.proposer for p in proposals]  # the grammar tops spfn up
     if any(p.score is not None for p in proposals):  # log q(program | data), best first (spfn)
         payload["scores"] = [p.score for p in proposals]
-        payload["proposers"] = [p.proposer or args.proposer for p in proposals]  # grammar tops spfn up
     emit(payload, args.json, _human(proposals, total))
     return EXIT_OK if any(p.valid for p in proposals) else EXIT_FAILED
 

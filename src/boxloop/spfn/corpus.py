@@ -251,13 +251,6 @@ def _zero_inflated(rng, spec: DataSpec):
     return label, parts + ["zero_inflation"], regression_program(spec.family, "count"), d.sim
 
 
-def _lifted(label: str, sim: str | None = None):
-    """A family whose structures are few: its simulator is the program itself (or `sim`), its
-    priors' numbers lifted into data so structures differing only in them share one kernel."""
-    program, constants = lift_constants(sim or label)
-    return program, constants
-
-
 def _mixture(rng, spec: DataSpec):
     d = _draft()
     mu = d.param("ordered[2]", "mu", f"normal(0, {_num(_pick(rng, (2, 5)))})")
@@ -270,7 +263,7 @@ def _mixture(rng, spec: DataSpec):
     u = twin.param("vector<lower=0, upper=1>[N]", "u", "uniform(0, 1)")
     switch = f"inv_logit(1000 * ({u} - {theta}))"
     sim = _render(twin, spec, [f"y ~ normal({mu}[1] + ({mu}[2] - {mu}[1]) * {switch}, {sigma});"])
-    return label, ["mixture"], *_lifted(label, sim)
+    return label, ["mixture"], *lift_constants(sim)
 
 
 def _ar1(rng, spec: DataSpec):
@@ -281,7 +274,7 @@ def _ar1(rng, spec: DataSpec):
     model = [f"y[1] ~ normal({alpha}, {sigma});",
              f"for (t in 2:N) y[t] ~ normal({alpha} + {rho} * y[t - 1], {sigma});"]
     label = _render(d, spec, model)
-    return label, ["ar1"], *_lifted(label)
+    return label, ["ar1"], *lift_constants(label)
 
 
 _TT = "vector[N] tt = linspaced_vector(N, 0, 1);"
@@ -297,7 +290,7 @@ def _change_point(rng, spec: DataSpec):
     label = _render(d, spec, [f"y ~ normal({mu} + {delta} * inv_logit(50 * (tt - {tau})), {sigma});"])
     # the simulator reads the time grid as data, so a long simulated series cut short keeps it
     sim = label.replace(f"transformed data {{\n  {_TT}\n}}\n", "").replace("  int<lower=0> N;\n", "  int<lower=0> N;\n  vector[N] tt;\n", 1)
-    return label, ["change_point"], *_lifted(label, sim)
+    return label, ["change_point"], *lift_constants(sim)
 
 
 def _measurement_error(rng, spec: DataSpec):
@@ -317,7 +310,7 @@ def _measurement_error(rng, spec: DataSpec):
         d.tparams.append(f"vector[N] theta = {centre} + {tau} * {raw};")
         theta = "theta"
     label = _render(d, spec, [f"y ~ normal({theta}, se);"])
-    return label, ["measurement_error", *(f"x{j}" for j in names)], *_lifted(label)
+    return label, ["measurement_error", *(f"x{j}" for j in names)], *lift_constants(label)
 
 
 def _growth(rng, spec: DataSpec):
@@ -328,7 +321,7 @@ def _growth(rng, spec: DataSpec):
     rate = d.param("real<lower=0>", "kappa", f"exponential({_num(_pick(rng, (1, 2)))})")
     sigma = d.scale(rng, "real<lower=0>", "sigma")
     label = _render(d, spec, [f"y ~ normal({top} - {rise} * exp(-{rate} * x1), {sigma});"])
-    return label, ["growth", "x1"], *_lifted(label)
+    return label, ["growth", "x1"], *lift_constants(label)
 
 
 _BUILDERS = {"zero_inflated_poisson": _zero_inflated, "mixture": _mixture, "ar1": _ar1,
@@ -397,8 +390,3 @@ def canonicalise(text: str) -> str:
         errors = "; ".join(str(d) for d in result.diagnostics if d.is_error)
         raise AssertionError(f"a corpus program failed the checker ({errors}):\n{text}")
     return canonical_text(parse(text))
-
-
-def sample_structures(rng: np.random.Generator, n: int, families=FAMILIES) -> list[Structure]:
-    """`n` structures, families in turn (so every family is equally represented)."""
-    return [make_structure(rng, families[i % len(families)]) for i in range(n)]

@@ -1,9 +1,11 @@
-"""Prior-predictive (data, program) pairs, paid for per structure and not per dataset.
+"""Prior-predictive (data, program) pairs, paid for per family and not per structure or dataset.
 
-A structure's simulator is compiled once by boxloop's own JAX compiler for one data shape; fresh
-covariate designs of that shape reuse the compiled kernel (the compiler caches by shape and passes
-the values as arguments), and each design gets many datasets from one vectorised prior-predictive
-call (`Model.simulate`, a `jax.vmap` over draws). Degenerate datasets (non-finite, constant, all
+A structure's simulator (its family's shared one, or its own program with the priors' numbers
+lifted into data: `corpus`, `simulators`) is compiled once by boxloop's own JAX compiler for one
+data shape, 150 or 300 rows; other structures and fresh covariate designs reuse the compiled
+kernel (the compiler caches by shape and passes the values as arguments), a shorter dataset is
+the first rows of a longer simulation, and each design gets many datasets from one vectorised
+prior-predictive call (`Model.simulate`, a `jax.vmap` over draws). Degenerate datasets (non-finite, constant, all
 zeros, absurdly large) are rejected.
 
 Held-out splits, as the seed describes: by family (compositions never trained on: a negative
