@@ -69,22 +69,26 @@ def prepare(pairs, path: Path, max_length: int) -> int:
         family.append(rec["family"])
         text.append(rec["text"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, features=np.asarray(feats, np.float32).reshape(-1, MAX_COLUMNS, N_FEATURES),
+    save_npz(path, features=np.asarray(feats, np.float32).reshape(-1, MAX_COLUMNS, N_FEATURES),
                         slots=np.asarray(slots, np.int32).reshape(-1, MAX_COLUMNS),
                         tokens=np.asarray(toks, np.int32).reshape(-1, max_length),
                         forced=np.asarray(forced, np.int32), family=np.asarray(family), text=np.asarray(text))
-    os.replace(tmp, path)
     return len(forced)
+
+
+def save_npz(path: Path, **arrays) -> None:
+    """Write a compressed npz atomically (a temporary file, then a rename): a reader or a
+    resumed run never sees half a file."""
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def prepare_split(root: Path, split: str, path: Path, max_length: int, workers: int = 1) -> int:
     """`prepare` for a simulated split, its shards shared among `workers` processes (spawned:
     JAX may have started in this one); the parts are joined into one npz at `path`."""
     if workers <= 1:
-        from .simulate import read_split
-
-        return prepare(read_split(root, split), path, max_length)
+        return _prepare_part(root, split, path, max_length, (0, 1))
     import multiprocessing
 
     parts = [path.with_name(f"{path.stem}.part{k}.npz") for k in range(workers)]
@@ -92,9 +96,7 @@ def prepare_split(root: Path, split: str, path: Path, max_length: int, workers: 
         pool.starmap(_prepare_part, [(root, split, p, max_length, (k, workers)) for k, p in enumerate(parts)])
     loaded = [load(p) for p in parts]
     joined = {k: np.concatenate([part[k] for part in loaded]) for k in loaded[0]}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **joined)
-    os.replace(tmp, path)
+    save_npz(path, **joined)
     for p in parts:
         p.unlink()
     return len(joined["forced"])

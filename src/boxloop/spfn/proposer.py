@@ -173,11 +173,7 @@ class SPFNProposer:
             out = decode(lm, tokenizer, target, data=data, prompt_ids=[BOS], config=config, rng=rng)
             ids = [BOS, *VOCAB.encode(target.prefix, names), *out.tokens, EOS]
             score = lm.log_probability(ids, len(ids) - len(out.tokens) - 1)
-            digest = None
-            if out.valid:
-                result = check(out.text, data=data)
-                digest = structural_hash(result.program) if result.valid else None
-            return out.proposal("program", self.name), score, digest
+            return out.proposal("program", self.name), score, _digest(out.text, out.valid, data)
         return one
 
 
@@ -187,9 +183,16 @@ def _grammar_top_up(task, k: int, seed: int, seen: set) -> list[Proposal]:
 
     data, out = task.stan_json(), []
     for p in GrammarProposer().propose(task, n=2 * k, seed=seed):
-        result = check(p.text, data=data) if p.valid else None
-        digest = structural_hash(result.program) if result is not None and result.valid else None
+        digest = _digest(p.text, p.valid, data)
         if digest is not None and digest not in seen:
             seen.add(digest)
             out.append(replace(p, proposer="grammar"))
     return out[:k]
+
+
+def _digest(text: str, valid: bool, data: dict) -> str | None:
+    """The structural hash of a valid program (checked with the data), else None."""
+    if not valid:
+        return None
+    result = check(text, data=data)
+    return structural_hash(result.program) if result.valid else None

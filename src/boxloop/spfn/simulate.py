@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import FAMILIES, OUTCOME, DataSpec, Structure, make_structure
+from .examples import save_npz
 from .simulators import REGRESSION_FAMILIES, regression_data
 
 TRAIN_MAX_ROWS = 150
@@ -218,9 +219,7 @@ def write_split(root: Path, split: str, *, structures: int, designs: int, draws:
 
 def _write_shard(path: Path, pairs: list[Pair]) -> None:
     arrays = {f"{i}/{name}": np.asarray(v) for i, p in enumerate(pairs) for name, v in p.data.items()}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    save_npz(path, **arrays)
 
 
 def read_split(root: Path, split: str, part: tuple[int, int] = (0, 1)) -> Iterator[tuple[dict, dict]]:
