@@ -72,3 +72,26 @@ def hierarchical_log_evidence(y: tuple, sigma: tuple) -> float:
     value, err = integrate.quad(integrand, 0.0, np.inf, epsabs=0.0, epsrel=1e-10, limit=200)
     assert err < 1e-8 * value
     return math.log(value) + log_peak
+
+
+def legacy_arviz_weights(results: dict) -> dict[str, dict[str, float]]:
+    """Stacking and pseudo-BMA+ weights, elpd differences and their se's from the legacy ArviZ 0.23
+    `compare` (the library boxloop used before arviz-stats), for {name: psis.LooResult}."""
+    import warnings
+
+    import arviz as az
+    import xarray as xr
+
+    index = ["elpd_loo", "se", "p_loo", "n_samples", "n_data_points", "warning", "loo_i", "pareto_k", "scale",
+             "good_k"]
+    elpd = {name: az.ELPDData(data=[r.elpd_loo, r.elpd_loo_se, r.p_loo, r.n_samples, r.n_obs, False,
+                                    xr.DataArray(r.elpd_loo_i, dims=("obs",)), xr.DataArray(r.pareto_k, dims=("obs",)),
+                                    "log", r.good_k], index=index)
+            for name, r in results.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stacking = az.compare(elpd, ic="loo", method="stacking", scale="log")
+        bb = az.compare(elpd, ic="loo", method="BB-pseudo-BMA", scale="log", seed=0)
+    return {str(name): {"weight_stacking": float(row["weight"]), "weight_pseudo_bma_plus": float(bb.loc[name, "weight"]),
+                        "d_loo": float(row["elpd_diff"]), "dse": float(row["dse"]), "rank": int(row["rank"])}
+            for name, row in stacking.iterrows()}

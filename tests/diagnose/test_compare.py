@@ -80,3 +80,45 @@ def test_fits_of_different_data_or_without_loo_are_refused(y):
         compare({"full": full, "no_loo": diagnose(**no_loo)})
     with pytest.raises(DiagnoseError, match="at least one"):
         compare({})
+
+
+def _three_models():
+    rng = np.random.default_rng(11)
+    y = np.concatenate([rng.normal(-3, 1, 25), rng.normal(0, 1, 20), rng.normal(3, 1, 15)])
+    return {name: diagnose(**fit(y, centre, 0.2, seed=12 + i))
+            for i, (name, centre) in enumerate({"left": -3.0, "middle": 0.0, "right": 3.0}.items())}
+
+
+def test_weights_are_the_legacy_arviz_numbers():
+    # The move from ArviZ 0.23 to arviz-stats must not change a number: stacking and the
+    # differences exactly, pseudo-BMA+ within its Bayesian bootstrap's noise (the two versions
+    # draw the bootstrap from different random streams).
+    pytest.importorskip("arviz")
+    from references import legacy_arviz_weights
+
+    fits = _three_models()
+    ours = compare(fits)
+    legacy = legacy_arviz_weights({name: model.loo for name, model in fits.items()})
+    assert [row.name for row in ours] == list(legacy)
+    for row in ours:
+        theirs = legacy[row.name]
+        assert row.rank == theirs["rank"]
+        assert row.weight_stacking == pytest.approx(theirs["weight_stacking"], abs=1e-6)
+        assert row.d_loo == pytest.approx(theirs["d_loo"], abs=1e-9)
+        assert row.dse == pytest.approx(theirs["dse"], abs=1e-9)
+        assert row.weight_pseudo_bma_plus == pytest.approx(theirs["weight_pseudo_bma_plus"], abs=0.03)
+    assert 0.05 < min(row.weight_stacking for row in ours)  # a real three-way mixture
+
+
+def test_a_legacy_inference_data_is_read_like_a_data_tree(y, tmp_path):
+    # What PyMC 5 returns, and what runs stored before the move to arviz-base, still work.
+    az = pytest.importorskip("arviz")
+    from boxloop.diagnose import load_netcdf
+
+    parts = fit(y, y.mean(), 50**-0.5, seed=21)
+    legacy = az.from_dict(posterior=parts["posterior"], sample_stats=parts["sample_stats"],
+                          log_likelihood=parts["log_likelihood"])
+    expected = diagnose(**parts).to_dict()
+    assert diagnose(legacy).to_dict() == expected
+    legacy.to_netcdf(str(tmp_path / "old.nc"), engine="h5netcdf")
+    assert diagnose(load_netcdf(tmp_path / "old.nc")).to_dict() == expected

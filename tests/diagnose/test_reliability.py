@@ -237,13 +237,13 @@ def test_netcdf_round_trip_keeps_the_diagnostics(tmp_path):
     )
     path = save_netcdf(idata, tmp_path / "fit.nc")
     loaded = load_netcdf(path)
-    assert set(loaded.groups()) >= {"posterior", "posterior_predictive", "prior", "observed_data"}
-    np.testing.assert_array_equal(loaded.posterior["theta"].values, posterior["theta"])
+    assert set(loaded.children) >= {"posterior", "posterior_predictive", "prior", "observed_data"}
+    np.testing.assert_array_equal(loaded["posterior"]["theta"].values, posterior["theta"])
     # NumPyro's field names become ArviZ's: lp is the log density, minus the potential energy.
-    np.testing.assert_array_equal(loaded.sample_stats["lp"].values, -1.0)
-    assert float(loaded.sample_stats["acceptance_rate"].mean()) == pytest.approx(0.8)
+    np.testing.assert_array_equal(loaded["sample_stats"]["lp"].values, -1.0)
+    assert float(loaded["sample_stats"]["acceptance_rate"].mean()) == pytest.approx(0.8)
     assert diagnose(loaded).to_dict() == diagnose(idata).to_dict()
-    with pytest.raises(DataError, match="no InferenceData file"):
+    with pytest.raises(DataError, match="no fit file"):
         load_netcdf(tmp_path / "missing.nc")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from boxloop.diagnose import Diagnostics
-from boxloop.diagnose._arviz import LooResult
+from boxloop.diagnose.psis import LooResult
 from boxloop.infer.nuts import NutsSettings
 from boxloop.search.average import evidence_weights
 from boxloop.search.records import FitRecord

@@ -1,7 +1,7 @@
 """Critique a fit: convergence and LOO diagnostics, reliability score B(M), evidence, comparison.
 
 Inputs are plain arrays shaped (chain, draw, ...), so nothing here depends on how draws were made.
-ArviZ is used only inside `boxloop.diagnose._arviz`, imported where an InferenceData is built,
+ArviZ is used only inside `boxloop.diagnose._arviz`, imported where a fit's DataTree is built,
 saved or loaded, or models are weighted; scoring a fit never imports it.
 """
 
@@ -58,14 +58,15 @@ __all__ = [
 
 
 def to_inference_data(*args, **kwargs):
-    """An ArviZ `InferenceData` from dicts of (chain, draw, ...) arrays; see `_arviz`."""
+    """A fit as ArviZ's `xarray.DataTree` (its InferenceData) from dicts of (chain, draw, ...)
+    arrays; see `_arviz`."""
     from boxloop.diagnose import _arviz
 
     return _arviz.to_inference_data(*args, **kwargs)
 
 
 def group_arrays(idata, group: str):
-    """The variables of one InferenceData group as numpy arrays ({} when there is no such group)."""
+    """The variables of one group of a fit's DataTree as numpy arrays ({} when there is none)."""
     from boxloop.diagnose import _arviz
 
     return _arviz.group_arrays(idata, group)
@@ -79,14 +80,14 @@ def psis_loo_log_weights(log_lik):
 
 
 def save_netcdf(idata, path: str | Path) -> Path:
-    """Write an InferenceData from `to_inference_data` to a netCDF (HDF5) file."""
+    """Write a DataTree from `to_inference_data` to a netCDF (HDF5) file."""
     from boxloop.diagnose import _arviz
 
     return _arviz.save_netcdf(idata, path)
 
 
 def load_netcdf(path: str | Path):
-    """Read an InferenceData written by `save_netcdf`, fully into memory."""
+    """Read a DataTree written by `save_netcdf`, fully into memory."""
     from boxloop.diagnose import _arviz
 
     return _arviz.load_netcdf(path)
@@ -124,19 +125,18 @@ def _loo_of(name: str, fit) -> psis.LooResult:
         return loo(groups["posterior"], groups["log_likelihood"])
     raise DiagnoseError(
         f"model {name!r} is a {type(fit).__name__}; pass Diagnostics from `diagnose` or an "
-        "InferenceData from `to_inference_data`."
+        "DataTree from `to_inference_data`."
     )
 
 
-def compare(fits: Mapping[str, object], *, seed: int = 0) -> list[CompareRow]:
+def compare(fits: Mapping[str, object]) -> list[CompareRow]:
     """Rank fits of the same data by elpd_loo, with stacking and pseudo-BMA+ weights.
 
-    `fits` maps a name to `Diagnostics` (from `diagnose`) or an InferenceData. Rows come best
-    first. `seed` fixes pseudo-BMA+'s Bayesian bootstrap.
+    `fits` maps a name to `Diagnostics` (from `diagnose`) or a DataTree. Rows come best first.
     """
     if not fits:
         raise DiagnoseError("compare needs at least one fit; pass {name: Diagnostics, ...}.")
     from boxloop.diagnose import _arviz
 
     results = {str(name): _loo_of(str(name), fit) for name, fit in fits.items()}
-    return [CompareRow(**row) for row in _arviz.compare(results, seed=seed)]
+    return [CompareRow(**row) for row in _arviz.compare(results)]

@@ -1,9 +1,11 @@
-"""The one module that talks to ArviZ (legacy 0.23 `InferenceData` API).
+"""The one module that talks to ArviZ (the modular `arviz-base` / `arviz-stats` packages).
 
-Every ArviZ call in boxloop lives here, so the move to ArviZ 1.x (DataTree, arviz-stats) touches
-this file only. It builds, saves and loads `InferenceData`, and computes stacking and pseudo-BMA+
-weights; the diagnostics of a fit are numpy kernels (`mcmc`, `psis`) that never import it, so a
-fitting process does not pay ArviZ's import (1-4 s). Import this module only where it is used.
+Every ArviZ call in boxloop lives here. It builds, saves and loads a fit as an `xarray.DataTree`
+(one child per group: posterior, sample_stats, log_likelihood, posterior_predictive,
+observed_data, ...), and computes stacking and pseudo-BMA+ weights; the diagnostics of a fit are
+numpy kernels (`mcmc`, `psis`) that never import it, so a fitting process does not pay ArviZ's
+import. Import this module only where it is used. netCDF files written by the legacy
+`InferenceData` (runs made before the move) hold the same HDF5 groups and load unchanged.
 """
 
 from __future__ import annotations
@@ -12,21 +14,14 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+import arviz_base
+import arviz_stats
 import numpy as np
+import xarray as xr
 
 from boxloop.diagnose.groups import fit_groups
 from boxloop.diagnose.psis import LooResult
 from boxloop.errors import DataError
-
-# Importing arviz 0.23 prints a FutureWarning about the 1.x refactor; it is noise for our users.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
-    import xarray as xr
-
-# ArviZ 0.23 switches to numba kernels when numba is importable (PyMC brings it), and its numba
-# path of mcse_sd fails on numpy 2 ("only 0-dimensional arrays can be converted"): keep numpy's.
-az.Numba.disable_numba()
 
 __all__ = ["compare", "group_arrays", "load_netcdf", "save_netcdf", "summary_table", "to_inference_data"]
 
@@ -55,8 +50,8 @@ def to_inference_data(
     prior: Mapping[str, np.ndarray] | None = None,
     prior_predictive: Mapping[str, np.ndarray] | None = None,
     observed_data: Mapping[str, np.ndarray] | None = None,
-) -> az.InferenceData:
-    """Build an `InferenceData` from plain dicts of arrays shaped (chain, draw, ...).
+) -> xr.DataTree:
+    """Build a fit's `DataTree` from plain dicts of arrays shaped (chain, draw, ...).
 
     Dimensions are named `<var>_dim_<i>` with 0-based coordinates (ArviZ's convention); the
     Stan-style 1-based names only appear in summaries.
@@ -65,49 +60,36 @@ def to_inference_data(
                          posterior_predictive=posterior_predictive, prior=prior, prior_predictive=prior_predictive,
                          observed_data=observed_data)
     checked["sample_stats"] = _sample_stats(checked["sample_stats"])
-    return az.from_dict(**{name: arrays for name, arrays in checked.items() if arrays}, index_origin=0)
+    return arviz_base.from_dict({name: arrays for name, arrays in checked.items() if arrays}, index_origin=0)
 
 
 # --------------------------------------------------------------------------- comparison
 
 
-def _as_elpd_data(result: LooResult):
-    """Rebuild ArviZ's pointwise ELPDData from our LooResult so `az.compare` can use it."""
-    dims = ("obs",)
-    return az.ELPDData(
-        data=[
-            result.elpd_loo,
-            result.elpd_loo_se,
-            result.p_loo,
-            result.n_samples,
-            result.n_obs,
-            bool(np.any(result.pareto_k > result.good_k)),
-            xr.DataArray(result.elpd_loo_i, dims=dims),
-            xr.DataArray(result.pareto_k, dims=dims),
-            "log",
-            result.good_k,
-        ],
-        index=[
-            "elpd_loo",
-            "se",
-            "p_loo",
-            "n_samples",
-            "n_data_points",
-            "warning",
-            "loo_i",
-            "pareto_k",
-            "scale",
-            "good_k",
-        ],
+def _as_elpd_data(result: LooResult) -> arviz_stats.ELPDData:
+    """ArviZ's pointwise ELPDData rebuilt from our LooResult, so ArviZ's `compare` can weight it."""
+    return arviz_stats.ELPDData(
+        kind="loo",
+        elpd=result.elpd_loo,
+        se=result.elpd_loo_se,
+        p=result.p_loo,
+        n_samples=result.n_samples,
+        n_data_points=result.n_obs,
+        scale="log",
+        warning=bool(np.any(result.pareto_k > result.good_k)),
+        good_k=result.good_k,
+        elpd_i=xr.DataArray(result.elpd_loo_i, dims=("obs",)),
+        pareto_k=xr.DataArray(result.pareto_k, dims=("obs",)),
     )
 
 
-def compare(results: Mapping[str, LooResult], *, seed: int = 0) -> list[dict]:
+def compare(results: Mapping[str, LooResult]) -> list[dict]:
     """Rank models by elpd_loo with stacking and pseudo-BMA+ weights (Yao et al. 2018).
 
-    Pseudo-BMA+ is ArviZ's "BB-pseudo-BMA" (Bayesian-bootstrap-regularised pseudo-BMA). Its call
-    replaces the se column with bootstrap se's, so se and dse are taken from the stacking call.
-    Returns one dict per model, best first.
+    Pseudo-BMA+ is ArviZ's "BB-pseudo-BMA" (pseudo-BMA regularised by the Bayesian bootstrap,
+    whose random state ArviZ fixes, so the weights are reproducible). That call replaces the se
+    column with bootstrap se's, so se and dse are taken from the stacking call. Returns one dict
+    per model, best first.
     """
     sizes = {name: result.n_obs for name, result in results.items()}
     if len(set(sizes.values())) > 1:
@@ -117,55 +99,56 @@ def compare(results: Mapping[str, LooResult], *, seed: int = 0) -> list[dict]:
         )
     elpd = {name: _as_elpd_data(result) for name, result in results.items()}
     with warnings.catch_warnings():
+        # Above 11 models ArviZ warns about selection bias; the weights are what we use.
         warnings.simplefilter("ignore")
-        stacking = az.compare(elpd, ic="loo", method="stacking", scale="log")
-        bb = az.compare(elpd, ic="loo", method="BB-pseudo-BMA", scale="log", seed=seed)
-    rows = []
-    for name, row in stacking.iterrows():
-        rows.append(
-            {
-                "name": str(name),
-                "rank": int(row["rank"]),
-                "elpd_loo": float(row["elpd_loo"]),
-                "elpd_loo_se": float(row["se"]),
-                "p_loo": float(row["p_loo"]),
-                "d_loo": float(row["elpd_diff"]),
-                "dse": float(row["dse"]),
-                "weight_stacking": float(row["weight"]),
-                "weight_pseudo_bma_plus": float(bb.loc[name, "weight"]),
-                "warning": bool(row["warning"]),
-            }
-        )
-    return rows
+        stacking = arviz_stats.compare(elpd, method="stacking")
+        bb = arviz_stats.compare(elpd, method="BB-pseudo-BMA")
+    return [
+        {
+            "name": str(name),
+            "rank": int(row["rank"]),
+            "elpd_loo": float(row["elpd"]),
+            "elpd_loo_se": float(row["se"]),
+            "p_loo": float(row["p"]),
+            "d_loo": float(row["elpd_diff"]),
+            "dse": float(row["dse"]),
+            "weight_stacking": float(row["weight"]),
+            "weight_pseudo_bma_plus": float(bb.loc[name, "weight"]),
+            "warning": bool(row["warning"]),
+        }
+        for name, row in stacking.iterrows()
+    ]
 
 
 # --------------------------------------------------------------------------- tables and files
 
 
-def summary_table(idata: az.InferenceData, group: str = "posterior"):
+def summary_table(fit: xr.DataTree, group: str = "posterior"):
     """ArviZ's own summary (pandas DataFrame, 0-based labels) for interactive use."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return az.summary(idata, group=group)
+        return arviz_stats.summary(fit, group=group)
 
 
-def save_netcdf(idata: az.InferenceData, path: str | Path) -> Path:
+def save_netcdf(fit: xr.DataTree, path: str | Path) -> Path:
     path = Path(path)
-    idata.to_netcdf(str(path), engine="h5netcdf")
+    fit.to_netcdf(str(path), engine="h5netcdf")
     return path
 
 
-def group_arrays(idata: az.InferenceData, group: str) -> dict[str, np.ndarray]:
-    """The variables of one group as numpy arrays ({} when the fit has no such group)."""
-    if group not in idata.groups():
+def group_arrays(fit: xr.DataTree, group: str) -> dict[str, np.ndarray]:
+    """The variables of one group as numpy arrays ({} when the fit has no such group). A legacy
+    `InferenceData` (what PyMC 5 returns) is read the same way."""
+    present = fit.children if isinstance(fit, xr.DataTree) else fit.groups()
+    if group not in present:
         return {}
-    return {str(name): np.asarray(value.values) for name, value in idata[group].items()}
+    return {str(name): np.asarray(value.values) for name, value in fit[group].data_vars.items()}
 
 
-def load_netcdf(path: str | Path) -> az.InferenceData:
+def load_netcdf(path: str | Path) -> xr.DataTree:
     """Load eagerly, so no file handle stays open after the call (the file may be moved)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"no InferenceData file at {path}; pass the path save_netcdf wrote.")
-    with az.rc_context({"data.load": "eager"}):
-        return az.from_netcdf(str(path), engine="h5netcdf")
+        raise DataError(f"no fit file at {path}; pass the path save_netcdf wrote.")
+    with xr.open_datatree(str(path), engine="h5netcdf") as tree:
+        return tree.load()

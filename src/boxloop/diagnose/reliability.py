@@ -275,17 +275,20 @@ def _loo(posterior, log_likelihood, subsample, t: Thresholds, reasons: dict) -> 
 
 
 def is_inference_data(obj) -> bool:
-    """An ArviZ InferenceData, told apart from a dict without importing ArviZ."""
-    return callable(getattr(obj, "groups", None)) and not isinstance(obj, dict)
+    """A fit as an xarray DataTree (or a legacy ArviZ InferenceData), told apart from a dict
+    without importing either library."""
+    if isinstance(obj, dict):
+        return False
+    return isinstance(getattr(obj, "children", None), Mapping) or callable(getattr(obj, "groups", None))
 
 
 def fit_arrays(posterior, sample_stats=None, log_likelihood=None, **other) -> dict[str, dict[str, np.ndarray]]:
     """The groups of a fit as checked dicts of float arrays; `posterior` may instead be an
-    InferenceData holding every group (then pass nothing else)."""
+    DataTree holding every group (then pass nothing else)."""
     if is_inference_data(posterior):
         if any(arg is not None for arg in (sample_stats, log_likelihood, *other.values())):
             raise DiagnoseError(
-                "got an InferenceData and separate groups; pass either the InferenceData alone "
+                "got a DataTree and separate groups; pass either the DataTree alone "
                 "or every group as dicts of arrays."
             )
         from boxloop.diagnose import _arviz
@@ -311,7 +314,7 @@ def diagnose(
 ) -> Diagnostics:
     """Score a fit on the seven checks.
 
-    `posterior` is a dict name -> (chain, draw, *shape) constrained draws, or an InferenceData
+    `posterior` is a dict name -> (chain, draw, *shape) constrained draws, or a DataTree
     from `to_inference_data` (then leave the other groups out). `sample_stats` must hold
     `diverging` and `energy`; `log_likelihood` holds (chain, draw, n_obs) per observed variable.
     The other groups are only checked for shape: the checks do not read them. With

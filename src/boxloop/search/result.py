@@ -78,7 +78,7 @@ class DiscoveryResult:
         return tuple(c for c in self.candidates if c.reliable)
 
     def inference_data(self, candidate: Candidate | None = None):
-        """The posterior of `candidate` (default: the best) as an ArviZ InferenceData, from the store."""
+        """The posterior of `candidate` (default: the best) as ArviZ's `xarray.DataTree`, from the store."""
         from ..diagnose import load_netcdf
 
         chosen = candidate or self.best

@@ -3,7 +3,7 @@
 Layout of a run directory:
     run.sqlite          runs, proposals, fits (this module)
     run.lock            held (flock) by the one process writing the run; says who it is
-    fits/<key>.nc       the draws of each successful fit (InferenceData, NetCDF), checksummed
+    fits/<key>.nc       the draws of each successful fit (ArviZ DataTree, netCDF), checksummed
 
 One writer per directory: a second process that opens a directory in use is refused at once
 (`store.locked`, naming the holder) rather than fitting everything twice; a reader that only
