@@ -95,7 +95,7 @@ class Evidence:
 # --------------------------------------------------------------------------- numpy kernels
 
 
-def _chains(draws_u) -> np.ndarray:
+def unconstrained_chains(draws_u) -> np.ndarray:
     """(n, d) or (chain, draw, d) -> (chain, draw, d) float array; (n, d) is one sequence."""
     draws = np.asarray(draws_u, dtype=float)
     if draws.ndim == 2:
@@ -110,7 +110,7 @@ def _chains(draws_u) -> np.ndarray:
     return draws
 
 
-def _fit_location_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_location_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and Cholesky factor of the sample covariance of rows of x (d >= 1)."""
     mean = x.mean(axis=0)
     cov = np.atleast_2d(np.cov(x, rowvar=False))
@@ -204,7 +204,7 @@ def bridge_relative_mse(l_post, l_prop, log_z, s_post, tau_post=1.0) -> float:
 # --------------------------------------------------------------------------- wrappers
 
 
-def _evaluate(log_density: LogDensity, x: np.ndarray, what: str) -> np.ndarray:
+def evaluate_log_density(log_density: LogDensity, x: np.ndarray, what: str) -> np.ndarray:
     values = np.asarray(log_density(np.ascontiguousarray(x)), dtype=float).reshape(-1)
     if values.size != x.shape[0]:
         raise EvidenceError(
@@ -220,13 +220,13 @@ def _evaluate(log_density: LogDensity, x: np.ndarray, what: str) -> np.ndarray:
     return np.where(np.isnan(values), -np.inf, values)
 
 
-def _rng(seed) -> np.random.Generator:
+def as_generator(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _no_parameters(log_density: LogDensity, method: str) -> Evidence:
     """With nothing to integrate, the evidence is the density itself."""
-    value = float(_evaluate(log_density, np.zeros((1, 0)), "posterior")[0])
+    value = float(evaluate_log_density(log_density, np.zeros((1, 0)), "posterior")[0])
     return Evidence(log_evidence=value, se=0.0, method=method, n_draws=0)
 
 
@@ -242,16 +242,16 @@ def bridge_sampling(
     log_density: LogDensity, draws_u, *, n_proposal: int | None = None, seed=0
 ) -> Evidence:
     """Bridge sampling estimate of log p(x | M) with a normal proposal (see module docstring)."""
-    draws = _chains(draws_u)
+    draws = unconstrained_chains(draws_u)
     if draws.shape[2] == 0:
         return _no_parameters(log_density, "bridge")
     half = draws.shape[1] // 2
     fit, post = draws[:, :half], draws[:, half:]
-    mean, chol = _fit_location_scale(fit.reshape(-1, draws.shape[2]))
+    mean, chol = fit_location_scale(fit.reshape(-1, draws.shape[2]))
     post_flat = post.reshape(-1, draws.shape[2])
-    prop = mvn_sample(_rng(seed), mean, chol, n_proposal or post_flat.shape[0])
-    l_post = _evaluate(log_density, post_flat, "posterior") - mvn_logpdf(post_flat, mean, chol)
-    l_prop = _evaluate(log_density, prop, "proposal") - mvn_logpdf(prop, mean, chol)
+    prop = mvn_sample(as_generator(seed), mean, chol, n_proposal or post_flat.shape[0])
+    l_post = evaluate_log_density(log_density, post_flat, "posterior") - mvn_logpdf(post_flat, mean, chol)
+    l_prop = evaluate_log_density(log_density, prop, "proposal") - mvn_logpdf(prop, mean, chol)
     # Autocorrelated posterior draws count as fewer: use their ESS in the bridge weights.
     tau = _tau(l_post.reshape(post.shape[:2]))
     n1_eff = post_flat.shape[0] / tau
@@ -266,13 +266,13 @@ def importance_sampling(
     log_density: LogDensity, draws_u, *, n_proposal: int | None = None, df: float = 5.0, seed=0
 ) -> Evidence:
     """Importance sampling estimate of log p(x | M) from a Student-t fitted to the draws."""
-    draws = _chains(draws_u)
+    draws = unconstrained_chains(draws_u)
     if draws.shape[2] == 0:
         return _no_parameters(log_density, "is")
     flat = draws.reshape(-1, draws.shape[2])
-    mean, chol = _fit_location_scale(flat)
-    prop = mvt_sample(_rng(seed), mean, chol, df, n_proposal or flat.shape[0])
-    log_w = _evaluate(log_density, prop, "proposal") - mvt_logpdf(prop, mean, chol, df)
+    mean, chol = fit_location_scale(flat)
+    prop = mvt_sample(as_generator(seed), mean, chol, df, n_proposal or flat.shape[0])
+    log_w = evaluate_log_density(log_density, prop, "proposal") - mvt_logpdf(prop, mean, chol, df)
     if not np.any(np.isfinite(log_w)):
         raise EvidenceError(
             "log_density is -inf at every proposal draw; the draws do not cover the posterior."

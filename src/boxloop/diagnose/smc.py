@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from boxloop.diagnose.evidence import Evidence, EvidenceError, _rng
+from boxloop.diagnose.evidence import Evidence, EvidenceError, as_generator
 
 __all__ = ["SmcSettings", "tempered_smc"]
 
@@ -168,7 +168,7 @@ def tempered_smc(log_parts: LogParts, draw_reference: DrawReference, *, settings
     settings = settings or SmcSettings()
     if settings.particles < 20 or settings.runs < 2 or not 0 < settings.target_ess < 1:
         raise EvidenceError("SMC needs at least 20 particles, 2 runs and 0 < target_ess < 1.")
-    rng = _rng(seed)
+    rng = as_generator(seed)
     runs = [_one_run(log_parts, draw_reference, settings, rng) for _ in range(settings.runs)]
     values = np.array([v for v, _ in runs])
     se = float(np.std(values, ddof=1) / math.sqrt(values.size))

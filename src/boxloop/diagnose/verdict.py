@@ -22,13 +22,13 @@ from boxloop.diagnose.evidence import (
     SE_LIMIT,
     Evidence,
     EvidenceError,
-    _chains,
-    _evaluate,
-    _fit_location_scale,
     bridge_sampling,
+    evaluate_log_density,
+    fit_location_scale,
     importance_sampling,
     mvt_logpdf,
     mvt_sample,
+    unconstrained_chains,
 )
 from boxloop.diagnose.reparam import NonCentring
 from boxloop.diagnose.smc import SmcSettings, tempered_smc
@@ -68,7 +68,7 @@ def _prior_reference(prior: Prior, noncentring: NonCentring | None):
 def _broad_reference(log_density: LogDensity, draws: np.ndarray):
     """A Student-t twice as wide as the draws, for when the prior cannot be simulated; the path is
     then geometric from it to the posterior."""
-    mean, chol = _fit_location_scale(draws.reshape(-1, draws.shape[-1]))
+    mean, chol = fit_location_scale(draws.reshape(-1, draws.shape[-1]))
     chol = REFERENCE_WIDTH * chol
 
     def log_parts(x):
@@ -90,7 +90,8 @@ def smc_evidence(log_density: LogDensity, draws_u=None, *, prior: Prior | Callab
         log_parts, draw = _prior_reference(prior, noncentring)
     elif draws_u is not None:
         density = noncentring.density(log_density) if noncentring else log_density
-        draws = noncentring.draws(_chains(draws_u)) if noncentring else _chains(draws_u)
+        draws = unconstrained_chains(draws_u)
+        draws = noncentring.draws(draws) if noncentring else draws
         log_parts, draw = _broad_reference(density, draws)
     else:
         raise EvidenceError("SMC needs a prior to simulate from or posterior draws to build a reference from.")
@@ -155,8 +156,8 @@ def _checked(log_density, draws_u) -> np.ndarray:
     """The draws as (chain, draw, d), after the checks that make a bad input an error rather than
     an estimator failure that auto would fall back from: the shape, and a density that is
     vectorised and finite at every draw."""
-    draws = _chains(draws_u)
-    _evaluate(log_density, draws.reshape(-1, draws.shape[-1]), "posterior")
+    draws = unconstrained_chains(draws_u)
+    evaluate_log_density(log_density, draws.reshape(-1, draws.shape[-1]), "posterior")
     return draws
 
 

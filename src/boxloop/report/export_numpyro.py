@@ -81,10 +81,10 @@ EVENT_KINDS = frozenset(SUPPORTS)
 
 def to_numpyro(source, data_path: str | None = None, program_name: str = "program.stan") -> str:
     tree = parse(source) if isinstance(source, str) else source
-    return _Writer(tree).script(data_path, program_name)
+    return NumpyroWriter(tree).script(data_path, program_name)
 
 
-class _Writer:
+class NumpyroWriter:
     indent = 1  # the model's statements sit this many levels deep in the script
     DETERMINISTIC = "numpyro.deterministic"
 
@@ -145,14 +145,14 @@ class _Writer:
             else:
                 body += self.stmt(s, self.indent, deterministic=False)
         body += [f'{pad}{det}("{d.name}", {d.name})'
-                 for d in _top_decls(self.tree.stmts("transformed parameters")) if d.name not in inline]
+                 for d in top_decls(self.tree.stmts("transformed parameters")) if d.name not in inline]
         consumed = {id(t) for t in priors.values()}
         for s in self.tree.stmts("model"):
             if id(s) not in consumed:
                 body += self.stmt(s, self.indent, deterministic=False)
         for s in self.tree.stmts("generated quantities"):
             body += self.stmt(s, self.indent, deterministic=False)
-        body += [f'{pad}{det}("{d.name}", {d.name})' for d in _top_decls(self.tree.stmts("generated quantities"))]
+        body += [f'{pad}{det}("{d.name}", {d.name})' for d in top_decls(self.tree.stmts("generated quantities"))]
         return body
 
     # ---- parameters
@@ -163,8 +163,8 @@ class _Writer:
         transformed parameters): those are sampled from their prior."""
         counts: dict[str, int] = {}
         for s in _walk_stmts(self.tree.stmts("model")):
-            if isinstance(s, ast.Tilde) and _name(s.lhs) in self.pnames:
-                counts[_name(s.lhs)] = counts.get(_name(s.lhs), 0) + 1
+            if isinstance(s, ast.Tilde) and target_name(s.lhs) in self.pnames:
+                counts[target_name(s.lhs)] = counts.get(target_name(s.lhs), 0) + 1
         tps = {d.name for d in _decls(self.tree.stmts("transformed parameters"))}
         out = {}
         for d in self.params:
@@ -201,9 +201,9 @@ class _Writer:
         if t.lower is None and t.upper is None:
             return True
         if spec.positive:
-            return t.upper is None and _is_zero(t.lower)
+            return t.upper is None and is_zero(t.lower)
         if tilde.dist == "beta":
-            return _is_zero(t.lower) and _is_one(t.upper)
+            return is_zero(t.lower) and _is_one(t.upper)
         data = {x.name for x in self.data}
         return spec.truncatable and all(ast.free_names(b) <= data for b in (t.lower, t.upper) if b is not None)
 
@@ -226,7 +226,7 @@ class _Writer:
         if t.lower is None and t.upper is None or spec.positive or prior.dist == "beta":
             return law
         loc = prior.args[spec.keywords.index("loc")] if "loc" in spec.keywords else None
-        if t.upper is None and _is_zero(t.lower) and (loc is None or _is_zero(loc)) and prior.dist in ("normal",
+        if t.upper is None and is_zero(t.lower) and (loc is None or is_zero(loc)) and prior.dist in ("normal",
                                                                                                         "cauchy"):
             scale = self.ex(prior.args[spec.keywords.index("scale")]) if prior.args else "1.0"
             return f"dist.Half{'Normal' if prior.dist == 'normal' else 'Cauchy'}({scale})"
@@ -243,7 +243,7 @@ class _Writer:
         if t.lower is not None and t.upper is not None:
             support = f"dist.constraints.interval({self.ex(t.lower)}, {self.ex(t.upper)})"
         elif t.lower is not None:
-            support = ("dist.constraints.positive" if _is_zero(t.lower)
+            support = ("dist.constraints.positive" if is_zero(t.lower)
                        else f"dist.constraints.greater_than({self.ex(t.lower)})")
         elif t.upper is not None:
             support = f"dist.constraints.less_than({self.ex(t.upper)})"
@@ -269,7 +269,7 @@ class _Writer:
             case ast.Assign(lhs=ast.Var(name=n), op="=", rhs=r):
                 return [f"{pad}{n} = {self.ex(r)}"]
             case ast.Assign(lhs=ast.Index() as lhs, op="=", rhs=r):
-                return [f"{pad}{_name(lhs)} = {_name(lhs)}.at[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
+                return [f"{pad}{target_name(lhs)} = {target_name(lhs)}.at[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
                         f".set({self.ex(r)})"]
             case ast.Assign(lhs=lhs, op=op, rhs=r):
                 base = op[:-1]
@@ -313,7 +313,7 @@ class _Writer:
                                                                        and loop.lo.value == 1):
             return None
         tilde = body[0]
-        if tilde.dist in MULTIVARIATE or tilde.truncation is not None or _name(tilde.lhs) in self.pnames:
+        if tilde.dist in MULTIVARIATE or tilde.truncation is not None or target_name(tilde.lhs) in self.pnames:
             return None
         extents = {d.name: (tuple(d.type.array_sizes) + tuple(d.type.sizes))[:1] for b in self.tree.blocks
                    for d in _decls(b.stmts)}
@@ -329,7 +329,7 @@ class _Writer:
         return None if loop.var in ast.free_names(new) else new
 
     def tilde(self, s: ast.Tilde, loops: tuple) -> str:
-        name = _name(s.lhs)
+        name = target_name(s.lhs)
         if s.dist not in SPECS:
             raise ExportError(f"the distribution {s.dist} has no NumPyro counterpart in boxloop's exporter yet; "
                               "export to Stan (--to stan) instead")
@@ -391,7 +391,7 @@ def _list(shape: str) -> str:
     return "[" + shape[1:-1].rstrip(",") + "]"
 
 
-def _top_decls(stmts) -> list[ast.Decl]:
+def top_decls(stmts) -> list[ast.Decl]:
     """The block's own declarations (not the locals of a nested { } block)."""
     return [s for s in stmts if isinstance(s, ast.Decl)]
 
@@ -415,13 +415,13 @@ def _body(node) -> tuple:
     return tuple(node.stmts) if isinstance(node, ast.Compound) else (node,)
 
 
-def _name(node) -> str | None:
+def target_name(node) -> str | None:
     while isinstance(node, ast.Index):
         node = node.base
     return node.name if isinstance(node, ast.Var) else None
 
 
-def _is_zero(node) -> bool:
+def is_zero(node) -> bool:
     return isinstance(node, (ast.IntLit, ast.RealLit)) and node.value == 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..lang import ast, parse
 from .export_numpyro import SPECS as NUMPYRO_SPECS
-from .export_numpyro import _is_zero, _name, _top_decls, _Writer
+from .export_numpyro import NumpyroWriter, is_zero, target_name, top_decls
 from .pyexpr import CONSTANTS, ExportError, PyExpr
 from .script import COMMON, HEADER, render
 
@@ -113,7 +113,7 @@ def to_pymc(source, data_path: str | None = None, program_name: str = "program.s
     return _PymcWriter(tree).script(data_path, program_name)
 
 
-class _PymcWriter(_Writer):
+class _PymcWriter(NumpyroWriter):
     indent = 2  # inside `with pm.Model()`
     DETERMINISTIC = "pm.Deterministic"
 
@@ -145,8 +145,8 @@ class _PymcWriter(_Writer):
             return [f"        {d.name} = {self._flat(d, size)}"]
         spec = SPECS[prior.dist]
         t = d.type
-        loc_is_zero = not prior.args or _is_zero(prior.args[0]) if prior.dist in ("normal", "cauchy") else False
-        if t.lower is not None and _is_zero(t.lower) and t.upper is None and prior.dist in ("normal", "cauchy") \
+        loc_is_zero = not prior.args or is_zero(prior.args[0]) if prior.dist in ("normal", "cauchy") else False
+        if t.lower is not None and is_zero(t.lower) and t.upper is None and prior.dist in ("normal", "cauchy") \
                 and loc_is_zero:
             scale = self.ex(prior.args[1]) if len(prior.args) > 1 else "1.0"
             kind = "HalfNormal(\"{n}\", sigma=" if prior.dist == "normal" else "HalfCauchy(\"{n}\", beta="
@@ -168,7 +168,7 @@ class _PymcWriter(_Writer):
                               "one (e.g. dirichlet for a simplex) or export to Stan")
         if t.lower is None and t.upper is None:
             return f'pm.Flat("{d.name}"{size})'
-        if t.upper is None and _is_zero(t.lower):
+        if t.upper is None and is_zero(t.lower):
             return f'pm.HalfFlat("{d.name}"{size})'
         if t.lower is not None and t.upper is not None:
             return f'pm.Uniform("{d.name}", lower={self.ex(t.lower)}, upper={self.ex(t.upper)}{size})'
@@ -200,14 +200,14 @@ class _PymcWriter(_Writer):
             case ast.Decl(name=n, init=None, type=t) if t.sizes or t.array_sizes:
                 return [f"{pad}{n} = pt.zeros({self._full_shape(t)})"]
             case ast.Assign(lhs=ast.Index() as lhs, op="=", rhs=r):
-                target = f"{_name(lhs)}[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
-                return [f"{pad}{_name(lhs)} = pt.set_subtensor({target}, {self.ex(r)})"]
+                target = f"{target_name(lhs)}[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
+                return [f"{pad}{target_name(lhs)} = pt.set_subtensor({target}, {self.ex(r)})"]
             case ast.TargetPlus(expr=e):
                 return [f"{pad}pm.Potential({self._site('target', loops)}, pt.sum({self.ex(e)}))"]
         return super().stmt(s, depth, deterministic=deterministic, loops=loops)
 
     def tilde(self, s: ast.Tilde, loops: tuple) -> str:
-        name = _name(s.lhs)
+        name = target_name(s.lhs)
         spec = SPECS.get(s.dist)
         if spec is None:
             raise ExportError(f"the distribution {s.dist} has no PyMC counterpart in boxloop's exporter yet; "

@@ -8,13 +8,13 @@ one npz (`prepare`), so training never rebuilds tasks.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .features import MAX_COLUMNS, N_FEATURES, encode_task
+from .simulate import read_split, save_npz
 from .vocab import BOS, EOS, VOCAB, role_names
 
 
@@ -76,14 +76,6 @@ def prepare(pairs, path: Path, max_length: int) -> int:
     return len(forced)
 
 
-def save_npz(path: Path, **arrays) -> None:
-    """Write a compressed npz atomically (a temporary file, then a rename): a reader or a
-    resumed run never sees half a file."""
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def prepare_split(root: Path, split: str, path: Path, max_length: int, workers: int = 1) -> int:
     """`prepare` for a simulated split, its shards shared among `workers` processes (spawned:
     JAX may have started in this one); the parts are joined into one npz at `path`."""
@@ -103,7 +95,6 @@ def prepare_split(root: Path, split: str, path: Path, max_length: int, workers: 
 
 
 def _prepare_part(root, split, path, max_length, part) -> int:
-    from .simulate import read_split
 
     return prepare(read_split(root, split, part), path, max_length)
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from .corpus import FAMILIES, OUTCOME, DataSpec, Structure, make_structure
-from .examples import save_npz
 from .simulators import REGRESSION_FAMILIES, regression_data
 
 TRAIN_MAX_ROWS = 150
@@ -215,6 +214,14 @@ def write_split(root: Path, split: str, *, structures: int, designs: int, draws:
     seconds = time.perf_counter() - start
     return {"split": split, "structures": structures, "pairs": n_pairs, "seconds": round(seconds, 1),
             "pairs_per_second": round(n_pairs / max(seconds, 1e-9), 1)}
+
+
+def save_npz(path: Path, **arrays) -> None:
+    """Write a compressed npz atomically (a temporary file, then a rename): a reader or a
+    resumed run never sees half a file."""
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
 
 
 def _write_shard(path: Path, pairs: list[Pair]) -> None:
