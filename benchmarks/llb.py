@@ -265,6 +265,8 @@ def run_problem(problem: Problem, n: int, args) -> dict:
     folder = args.out / problem.name
     folder.mkdir(parents=True, exist_ok=True)
     result, wall, train_csv, settings = _discover(problem, folder, n, args)
+    print(f"{problem.name}: discover with {n} proposals took {wall:.0f} s ({result.counts['candidates']} fits); "
+          "now the evaluation fits", flush=True)
     full = _full_data(folder, problem, train_csv)
     started = time.perf_counter()
     joint = _second_fits(result, full, settings, args)
