@@ -28,7 +28,7 @@ each weighting the run stored: evidence (with multiplicity), stacking, pseudo-BM
 the single best model by elpd_loo. Models whose second fit fails are left out and the weights of
 the others renormalised; `coverage` is the weight share that could be scored.
 
-    python benchmarks/llb.py [--proposals 16] [--only rain,city] [--out benchmarks/out/llb]
+    python benchmarks/llb.py [--proposals 16] [--only rain,city] [--out benchmarks/out/llb] [--eval-draws D]
 
 Each problem's run directory is OUT/<problem> whatever N is: a larger N after a smaller one
 resumes that run (its proposals are replayed, its fits reused), so its discover time covers only
@@ -45,7 +45,7 @@ import argparse
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +204,8 @@ def _second_fits(result, full: dict, settings, args) -> dict:
     from boxloop.search import FitJob, Job, as_completed, make_executor, run_fit
 
     pool = set().union(*(w for k, w in result.weights.items() if k in SCHEMES.values()))
+    if args.eval_draws:  # longer second fits: the bridge se falls with the draws
+        settings = replace(settings, draws=args.eval_draws)
     programs = {c.hash: c.program for c in result.candidates if c.hash in pool}
     out = {}
     with make_executor("local", host_devices=settings.chains, workers=args.workers) as executor:
@@ -333,19 +335,24 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per fit")
     parser.add_argument("--eval-timeout", type=float, default=300.0, help="seconds per second (evaluation) fit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-draws", type=int, help="draws of each evaluation fit (default: --draws)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "results.json"
     done = json.loads(store.read_text()) if store.exists() else {}
     chosen = [p for p in problems() if not args.only or p.name in args.only.split(",")]
     for problem in chosen:
-        key = f"{problem.name}@{args.proposals}"
+        key = _key(problem, args)
         if key not in done:
             print(f"{problem.name}: {args.proposals} proposals ...", flush=True)
             done[key] = run_problem(problem, args.proposals, args)
             store.write_text(json.dumps(done, indent=1))
         done[key]["oracle"] = problem.oracle  # entries written before the oracle was recorded
-    print(table([done[f"{p.name}@{args.proposals}"] for p in chosen]))
+    print(table([done[_key(p, args)] for p in chosen]))
+
+
+def _key(problem: Problem, args) -> str:
+    return f"{problem.name}@{args.proposals}" + (f"+eval{args.eval_draws}" if args.eval_draws else "")
 
 
 if __name__ == "__main__":
