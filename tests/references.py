@@ -92,6 +92,7 @@ def legacy_arviz_weights(results: dict) -> dict[str, dict[str, float]]:
         warnings.simplefilter("ignore")
         stacking = az.compare(elpd, ic="loo", method="stacking", scale="log")
         bb = az.compare(elpd, ic="loo", method="BB-pseudo-BMA", scale="log", seed=0)
-    return {str(name): {"weight_stacking": float(row["weight"]), "weight_pseudo_bma_plus": float(bb.loc[name, "weight"]),
+    return {str(name): {"weight_stacking": float(row["weight"]),
+                        "weight_pseudo_bma_plus": float(bb.loc[name, "weight"]),
                         "d_loo": float(row["elpd_diff"]), "dse": float(row["dse"]), "rank": int(row["rank"])}
             for name, row in stacking.iterrows()}

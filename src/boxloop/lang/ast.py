@@ -374,6 +374,14 @@ def free_names(node) -> set[str]:
     return {n.name for n in walk(node) if isinstance(n, Var)}
 
 
+def base_name(node) -> str | None:
+    """The variable an indexed expression starts from (`a` of `a[i][j, k]`); None when the chain
+    does not end in a variable."""
+    while isinstance(node, Index):
+        node = node.base
+    return node.name if isinstance(node, Var) else None
+
+
 def rewrite(node, fn):
     """`node` with sub-trees replaced top-down: `fn(n)` returns a replacement for `n` (not descended
     into) or None to keep `n` and rewrite its children. Untouched sub-trees are shared."""

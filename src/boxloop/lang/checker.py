@@ -263,7 +263,7 @@ class Checker(FunctionChecks):
         self._note_prior(s.lhs)
 
     def _note_prior(self, lhs) -> None:
-        base = _base_var(lhs)
+        base = ast.base_name(lhs)
         if base is not None:
             self.priors.add(base)
 
@@ -298,7 +298,7 @@ class Checker(FunctionChecks):
                 self.priors.add(name)
 
     def assignment(self, s: ast.Assign) -> None:
-        base = _base_var(s.lhs)
+        base = ast.base_name(s.lhs)
         if base is None:
             self.report(error("type.bad_lvalue", "phi6", f"cannot assign to {_render(s.lhs)}; the left "
                               "side must be a variable, possibly indexed", s.pos))
@@ -787,11 +787,6 @@ def _sum_of_products(prod: Interval) -> Interval:
     return Interval()
 
 
-def _base_var(e) -> str | None:
-    while isinstance(e, ast.Index):
-        e = e.base
-    return e.name if isinstance(e, ast.Var) else None
-
 
 def _pos_of(e, fallback):
     p = getattr(e, "pos", None)
@@ -829,7 +824,7 @@ def _variate_hint(spec, info: Info) -> str:
 
 
 def _support_hint(expr, support: Interval, checker: Checker) -> str:
-    name = _base_var(expr)
+    name = ast.base_name(expr)
     sym = checker.scope.lookup(name) if isinstance(expr, ast.Var) and name else None
     if sym is not None and sym.origin == "parameter" and sym.decl is not None:
         if support.lo == 0 and support.hi == iv.INF:

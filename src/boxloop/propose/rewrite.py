@@ -75,7 +75,7 @@ def new_likelihood(program: ast.Program, dpl, task, rng: np.random.Generator, ro
     observed = _declared(program, ("data", "transformed data"))
     trials = roles.trials if roles is not None else ()
     sites = [t for s in dpl.likelihood_stmts for t in ast.walk(s)
-             if isinstance(t, ast.Tilde) and _base(t.lhs) in observed and _options(t, task, trials)]
+             if isinstance(t, ast.Tilde) and ast.base_name(t.lhs) in observed and _options(t, task, trials)]
     moves = {("rescale", cov.name, to_log): weight for cov, to_log, weight in _rescalings(dpl.likelihood_stmts, roles)}
     if sites:
         moves[("family",)] = FAMILY_WEIGHT
@@ -104,7 +104,7 @@ def _rescalings(stmts, roles) -> list[tuple]:
     if roles is None:
         return []
     names = {n.name for s in stmts for n in ast.walk(s) if isinstance(n, ast.Var)}
-    logged = {_base(n.args[0]) for s in stmts for n in ast.walk(s) if _call(n, "log") and len(n.args) == 1}
+    logged = {ast.base_name(n.args[0]) for s in stmts for n in ast.walk(s) if _call(n, "log") and len(n.args) == 1}
     out = []
     for cov in roles.covariates:
         if not cov.positive or cov.name not in names:
@@ -119,7 +119,7 @@ def _rescalings(stmts, roles) -> list[tuple]:
 def _rescaler(name: str, to_log: bool):
     """A tree rewriter: `x` and `x[i]` -> `log(x)`, `log(x[i])` (to_log), or the reverse."""
     def reads(e) -> bool:
-        return _base(e) == name and isinstance(e, (ast.Var, ast.Index))
+        return ast.base_name(e) == name and isinstance(e, (ast.Var, ast.Index))
 
     def fn(node):
         is_log = _call(node, "log") and len(node.args) == 1 and reads(node.args[0])
@@ -134,11 +134,6 @@ def _rescaler(name: str, to_log: bool):
 def _declared(program: ast.Program, names) -> set[str]:
     return {s.name for b in names for s in program.stmts(b) if isinstance(s, ast.Decl)}
 
-
-def _base(e) -> str | None:
-    while isinstance(e, ast.Index):
-        e = e.base
-    return e.name if isinstance(e, ast.Var) else None
 
 
 def _replace(node, old, new):
@@ -162,8 +157,8 @@ def _options(t: ast.Tilde, task, trials: tuple[str, ...] = ()) -> dict:
     form = read_form(t)
     if form is None or t.truncation is not None:
         return {}
-    kind = _kind(task, _base(t.lhs))
-    if form.scale == "log" and form.trials is None and trials and _base(t.lhs) == task.target:
+    kind = _kind(task, ast.base_name(t.lhs))
+    if form.scale == "log" and form.trials is None and trials and ast.base_name(t.lhs) == task.target:
         # the same predictor, read on the logit scale: a count out of n is binomial first
         form = dataclasses.replace(form, trials=to_stan(_aligned(t.lhs, trials[0])))
     lhs = to_stan(t.lhs)
@@ -355,7 +350,7 @@ def _names(block: ast.Block) -> set[str]:
 
 def _prior_targets(s) -> set[str]:
     """Names whose prior a P statement states (the left sides of every `~` inside it)."""
-    return {_base(t.lhs) for t in ast.walk(s) if isinstance(t, ast.Tilde)}
+    return {ast.base_name(t.lhs) for t in ast.walk(s) if isinstance(t, ast.Tilde)}
 
 
 def _keep_prior(s, fixed: set[str], declared: set[str]) -> bool:

@@ -133,7 +133,7 @@ def role_error(target: Target, block: str, stmt, origin_of) -> Diagnostic | None
     if block != "model" or target.operation == "program":
         return None
     for tilde in _tildes(stmt):
-        name = _base_name(tilde.lhs)
+        name = ast.base_name(tilde.lhs)
         origin = origin_of(name) if name else None
         if target.operation == "prior" and origin in _DATA_ORIGINS:
             return error("propose.likelihood_in_prior", "phi4",
@@ -159,11 +159,6 @@ def _tildes(stmt):
             for s in stmt.stmts:
                 yield from _tildes(s)
 
-
-def _base_name(e) -> str | None:
-    while isinstance(e, ast.Index):
-        e = e.base
-    return e.name if isinstance(e, ast.Var) else None
 
 
 # ---- is it a model of the data? ----------------------------------------------------------------
@@ -198,9 +193,9 @@ def _scored(stmt):
 
 def _score(node):
     if isinstance(node, ast.Tilde):
-        return _base_name(node.lhs), node.args + ((node.truncation,) if node.truncation else ())
+        return ast.base_name(node.lhs), node.args + ((node.truncation,) if node.truncation else ())
     if isinstance(node, ast.Call) and node.conditional and node.args:
-        return _base_name(node.args[0]), node.args[1:]
+        return ast.base_name(node.args[0]), node.args[1:]
     return None
 
 
@@ -211,7 +206,7 @@ def _reached(program: ast.Program, names: set) -> set:
     for node in (n for block in program.blocks for s in block.stmts for n in ast.walk(s)):
         if isinstance(node, ast.Decl):
             sources.setdefault(node.name, set()).update(ast.free_names(node))
-        elif isinstance(node, ast.Assign) and (name := _base_name(node.lhs)) is not None:
+        elif isinstance(node, ast.Assign) and (name := ast.base_name(node.lhs)) is not None:
             sources.setdefault(name, set()).update(ast.free_names(node.rhs) | ast.free_names(node.lhs))
         if (score := _score(node)) is not None:
             sources.setdefault(score[0], set()).update(*(ast.free_names(a) for a in score[1]))

@@ -114,7 +114,7 @@ def _model_statement(s, params: set[str], loops: tuple[str, ...], priors, likeli
     prefix = "".join(f"{head}, " for head in loops)
     if isinstance(s, ast.Tilde):
         sentence = prefix + _tilde(s)
-        (priors if _base_name(s.lhs) in params else likelihood).append(sentence)
+        (priors if ast.base_name(s.lhs) in params else likelihood).append(sentence)
     elif isinstance(s, (ast.For, ast.ForEach)):
         for b in _body(s.body):
             _model_statement(b, params, loops + (_loop_head(s),), priors, likelihood, other)
@@ -131,11 +131,6 @@ def _model_statement(s, params: set[str], loops: tuple[str, ...], priors, likeli
     elif isinstance(s, ast.If):
         other.append(prefix + f"if {expr(s.cond)}: a conditional statement")
 
-
-def _base_name(node) -> str | None:
-    while isinstance(node, ast.Index):
-        node = node.base
-    return node.name if isinstance(node, ast.Var) else None
 
 
 def _tilde(s: ast.Tilde) -> str:

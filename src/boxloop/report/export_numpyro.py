@@ -163,8 +163,8 @@ class NumpyroWriter:
         transformed parameters): those are sampled from their prior."""
         counts: dict[str, int] = {}
         for s in _walk_stmts(self.tree.stmts("model")):
-            if isinstance(s, ast.Tilde) and target_name(s.lhs) in self.pnames:
-                counts[target_name(s.lhs)] = counts.get(target_name(s.lhs), 0) + 1
+            if isinstance(s, ast.Tilde) and ast.base_name(s.lhs) in self.pnames:
+                counts[ast.base_name(s.lhs)] = counts.get(ast.base_name(s.lhs), 0) + 1
         tps = {d.name for d in _decls(self.tree.stmts("transformed parameters"))}
         out = {}
         for d in self.params:
@@ -269,8 +269,8 @@ class NumpyroWriter:
             case ast.Assign(lhs=ast.Var(name=n), op="=", rhs=r):
                 return [f"{pad}{n} = {self.ex(r)}"]
             case ast.Assign(lhs=ast.Index() as lhs, op="=", rhs=r):
-                return [f"{pad}{target_name(lhs)} = {target_name(lhs)}.at[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
-                        f".set({self.ex(r)})"]
+                name, at = ast.base_name(lhs), ", ".join(self.ex._index(i) for i in lhs.indices)
+                return [f"{pad}{name} = {name}.at[{at}].set({self.ex(r)})"]
             case ast.Assign(lhs=lhs, op=op, rhs=r):
                 base = op[:-1]
                 return self.stmt(ast.Assign(lhs, "=", ast.Binary(base, lhs, r)), depth, deterministic=deterministic,
@@ -313,7 +313,7 @@ class NumpyroWriter:
                                                                        and loop.lo.value == 1):
             return None
         tilde = body[0]
-        if tilde.dist in MULTIVARIATE or tilde.truncation is not None or target_name(tilde.lhs) in self.pnames:
+        if tilde.dist in MULTIVARIATE or tilde.truncation is not None or ast.base_name(tilde.lhs) in self.pnames:
             return None
         extents = {d.name: (tuple(d.type.array_sizes) + tuple(d.type.sizes))[:1] for b in self.tree.blocks
                    for d in _decls(b.stmts)}
@@ -329,7 +329,7 @@ class NumpyroWriter:
         return None if loop.var in ast.free_names(new) else new
 
     def tilde(self, s: ast.Tilde, loops: tuple) -> str:
-        name = target_name(s.lhs)
+        name = ast.base_name(s.lhs)
         if s.dist not in SPECS:
             raise ExportError(f"the distribution {s.dist} has no NumPyro counterpart in boxloop's exporter yet; "
                               "export to Stan (--to stan) instead")
@@ -414,11 +414,6 @@ def _walk_stmts(stmts):
 def _body(node) -> tuple:
     return tuple(node.stmts) if isinstance(node, ast.Compound) else (node,)
 
-
-def target_name(node) -> str | None:
-    while isinstance(node, ast.Index):
-        node = node.base
-    return node.name if isinstance(node, ast.Var) else None
 
 
 def is_zero(node) -> bool:

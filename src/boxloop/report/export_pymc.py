@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..lang import ast, parse
 from .export_numpyro import SPECS as NUMPYRO_SPECS
-from .export_numpyro import NumpyroWriter, is_zero, target_name, top_decls
+from .export_numpyro import NumpyroWriter, is_zero, top_decls
 from .pyexpr import CONSTANTS, ExportError, PyExpr
 from .script import COMMON, HEADER, render
 
@@ -200,14 +200,14 @@ class _PymcWriter(NumpyroWriter):
             case ast.Decl(name=n, init=None, type=t) if t.sizes or t.array_sizes:
                 return [f"{pad}{n} = pt.zeros({self._full_shape(t)})"]
             case ast.Assign(lhs=ast.Index() as lhs, op="=", rhs=r):
-                target = f"{target_name(lhs)}[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
-                return [f"{pad}{target_name(lhs)} = pt.set_subtensor({target}, {self.ex(r)})"]
+                target = f"{ast.base_name(lhs)}[{', '.join(self.ex._index(i) for i in lhs.indices)}]"
+                return [f"{pad}{ast.base_name(lhs)} = pt.set_subtensor({target}, {self.ex(r)})"]
             case ast.TargetPlus(expr=e):
                 return [f"{pad}pm.Potential({self._site('target', loops)}, pt.sum({self.ex(e)}))"]
         return super().stmt(s, depth, deterministic=deterministic, loops=loops)
 
     def tilde(self, s: ast.Tilde, loops: tuple) -> str:
-        name = target_name(s.lhs)
+        name = ast.base_name(s.lhs)
         spec = SPECS.get(s.dist)
         if spec is None:
             raise ExportError(f"the distribution {s.dist} has no PyMC counterpart in boxloop's exporter yet; "

@@ -166,7 +166,7 @@ class PyExpr:
             case ast.Binary(left=a, right=b):
                 return self.is_container(a) or self.is_container(b)
             case ast.Index(base=b, indices=ix):
-                return self.kinds.get(_base(b)) in MATRICES and len(ix) == 1 or any(
+                return self.kinds.get(ast.base_name(b)) in MATRICES and len(ix) == 1 or any(
                     isinstance(i, ast.Slice) for i in ix)
             case ast.Call(name=n, args=args):
                 return n in ("rep_vector", "to_vector", "diag_matrix", "cholesky_decompose", "gp_exp_quad_cov",
@@ -182,8 +182,3 @@ class PyExpr:
                 return self.kinds.get(n) == "int"
         return False
 
-
-def _base(node) -> str | None:
-    while isinstance(node, ast.Index):
-        node = node.base
-    return node.name if isinstance(node, ast.Var) else None

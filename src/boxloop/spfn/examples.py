@@ -70,9 +70,9 @@ def prepare(pairs, path: Path, max_length: int) -> int:
         text.append(rec["text"])
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npz(path, features=np.asarray(feats, np.float32).reshape(-1, MAX_COLUMNS, N_FEATURES),
-                        slots=np.asarray(slots, np.int32).reshape(-1, MAX_COLUMNS),
-                        tokens=np.asarray(toks, np.int32).reshape(-1, max_length),
-                        forced=np.asarray(forced, np.int32), family=np.asarray(family), text=np.asarray(text))
+             slots=np.asarray(slots, np.int32).reshape(-1, MAX_COLUMNS),
+             tokens=np.asarray(toks, np.int32).reshape(-1, max_length),
+             forced=np.asarray(forced, np.int32), family=np.asarray(family), text=np.asarray(text))
     return len(forced)
 
 
@@ -95,7 +95,6 @@ def prepare_split(root: Path, split: str, path: Path, max_length: int, workers: 
 
 
 def _prepare_part(root, split, path, max_length, part) -> int:
-
     return prepare(read_split(root, split, part), path, max_length)
 
 
