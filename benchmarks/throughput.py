@@ -2,16 +2,18 @@
 
     python benchmarks/throughput.py [--data FILE --target VAR] [--proposals 1024] [--subset 128]
                                     [--workers 2] [--out benchmarks/out/throughput] [--skip-big]
+                                    [--screen-method pathfinder|nuts] [--also-nuts]
 
 `discover --strategy average` with the `grammar` proposer (budget and proposal cap both N, so
 repeats add multiplicity and never a fit), in three runs, each with the fit cache off (every wall
 time includes every compile) and the report not written:
     1. the first SUBSET proposals with screening throughout (`screen="on"`: `auto` would stop
-       screening where it does not pay, and this measures what it costs and saves);
+       screening where it does not pay, and this measures what it costs and saves), screens by
+       --screen-method (with --also-nuts, a second such run screening by short NUTS runs);
     2. the same SUBSET proposals with full fits for all (`screen="off"`);
     3. all N proposals with screening, resuming run 1 (its proposals are replayed, its screens and
        fits reused), so the N-proposal wall time is run 1's plus run 3's.
-Compared between 1 and 2: the chosen model, every weighting the run stores (max |w_screen -
+Compared between each screened run and 2: the chosen model, every weighting the run stores (max |w_screen -
 w_full| over the models either weights), and the screening rule against the full fits: for each
 candidate with a screen and a full fit (its own, or run 2's), the screen's error in elpd_loo and
 log evidence, and for every screened-out candidate its evidence weight in run 2 beside the bound
@@ -34,7 +36,7 @@ DUGONGS = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" /
 SCHEMES = ("evidence", "stacking", "pseudo_bma_plus", "flat")
 
 
-def _discover(args, out: Path, n: int, screen: str, log: Path):
+def _discover(args, out: Path, n: int, screen: str, log: Path, method: str | None = None):
     import boxloop
     from boxloop.infer.nuts import NutsSettings
 
@@ -49,7 +51,8 @@ def _discover(args, out: Path, n: int, screen: str, log: Path):
         result = boxloop.discover(args.data, target=args.target, strategy="average", budget=n, max_proposals=n,
                                   seed=args.seed, out=out, settings=settings, workers=args.workers, cache=False,
                                   report=False, timeout_s=args.timeout, evidence=args.evidence, screen=screen,
-                                  screen_after=args.screen_after, progress=progress)
+                                  screen_after=args.screen_after, screen_method=method or args.screen_method,
+                                  progress=progress)
     return result, time.perf_counter() - started
 
 
@@ -67,24 +70,29 @@ def _max_weight_gap(a: dict, b: dict) -> float:
 
 
 def _screen_errors(screens: dict, full_by_hash: dict) -> dict:
-    """The screens' error against full fits of the same structure (the rule's margins cover it)."""
-    d_elpd, d_lz = [], []
+    """The screens' error against full fits of the same structure, for the screens the rule trusts
+    (its margins must cover these) and for those it does not (always promoted)."""
+    from boxloop.search.screen import ScreenRule, trust_problem
+
+    errors = {group: ([], []) for group in ("trusted", "untrusted")}
     for h, s in screens.items():
         f = full_by_hash.get(h)
         if f is None or not s.ok or f.status != "ok":
             continue
+        d_elpd, d_lz = errors["trusted" if trust_problem(s, True, ScreenRule()) is None else "untrusted"]
         if math.isfinite(s.elpd_loo) and f.elpd_loo is not None and math.isfinite(f.elpd_loo):
             d_elpd.append(s.elpd_loo - f.elpd_loo)
-        if math.isfinite(s.log_evidence) and math.isfinite(f.log_evidence):
+        if math.isfinite(s.log_evidence) and f.log_evidence is not None and math.isfinite(f.log_evidence):
             d_lz.append(s.log_evidence - f.log_evidence)
 
     def stats(values):
         if not values:
             return None
-        return {"n": len(values), "max_abs": max(abs(v) for v in values),
+        a = sorted(abs(v) for v in values)
+        return {"n": len(a), "max_abs": a[-1], "q95_abs": a[min(len(a) - 1, int(0.95 * len(a)))],
                 "mean": sum(values) / len(values)}
 
-    return {"elpd_loo": stats(d_elpd), "log_evidence": stats(d_lz)}
+    return {group: {"elpd_loo": stats(e), "log_evidence": stats(z)} for group, (e, z) in errors.items()}
 
 
 def compare(screened, full, screens: dict) -> dict:
@@ -137,6 +145,17 @@ def _run_row(result, wall: float) -> dict:
             "excluded_weight_bound_sum": s.get("excluded_weight_bound_sum")}
 
 
+def _reuse_full(previous: Path, out: Path, results: dict) -> None:
+    """Start from another run's finished full-fits-for-all run (copied, so rerunning it replays
+    its stored fits in seconds) and its measured row, to compare new screening settings with it."""
+    import shutil
+
+    if not (out / "subset_full").exists():
+        shutil.copytree(previous / "subset_full", out / "subset_full")
+    results["subset_full"] = json.loads((previous / "results.json").read_text())["subset_full"]
+    results["subset_full"]["reused_from"] = str(previous)
+
+
 def _load() -> str:
     try:
         return " / ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -147,24 +166,30 @@ def _load() -> str:
 def markdown(results: dict) -> str:
     rows = ["| run | proposals | distinct | screened | screened out | full fits | reliable | wall s | fit s | "
             "screen s | load before / after |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name in ("subset_screened", "subset_full", "big_screened"):
+    for name in ("subset_screened", "subset_screened_nuts", "subset_full", "big_screened"):
         r = results.get(name)
         if r is None:
             continue
         rows.append(f"| {name} | {r['proposals']} | {r['distinct']} | {r['screened']} | {r['screened_out']} | "
                     f"{r['full_fits']} | {r['reliable']} | {r['wall_s']} | {r.get('fit_s')} | {r.get('screen_s')} | "
                     f"{r.get('load_before')} → {r.get('load_after')} |")
-    c = results.get("comparison")
+    for key in ("comparison", "comparison_nuts"):
+        rows += _comparison_lines(key, results.get(key))
+    return "\n".join(rows)
+
+
+def _comparison_lines(key: str, c: dict | None) -> list[str]:
+    rows = []
     if c:
         gaps = ", ".join(f"{s} {g:.4f}" for s, g in c["weight_gap"].items())
-        rows += ["", f"same choice: {c['same_choice']} ({c['best_screened']} vs {c['best_full']}); "
+        rows += ["", f"{key}: same choice: {c['same_choice']} ({c['best_screened']} vs {c['best_full']}); "
                      f"max |w_screen - w_full|: {gaps}",
                  f"screened out: {c['screened_out']}; their evidence weight in the full run: max "
                  f"{c['screened_out_full_weight_max']}, sum {c['screened_out_full_weight_sum']:.4g}; "
                  f"bound violations: {len(c['bound_violations'])}; screened out yet best in the full run: "
                  f"{len(c['screened_out_that_would_win'])}",
                  f"screen - full error: {json.dumps(c['screen_errors'])}"]
-    return "\n".join(rows)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -179,6 +204,9 @@ def main(argv=None) -> int:
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--evidence", default="bridge")
     p.add_argument("--screen-after", type=int, default=16)
+    p.add_argument("--screen-method", choices=("pathfinder", "nuts"), default="pathfinder")
+    p.add_argument("--also-nuts", action="store_true", help="also screen the subset with short NUTS runs")
+    p.add_argument("--reuse-full", metavar="OUT", help="take the full-fits-for-all run from this earlier --out")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/out/throughput")
@@ -196,20 +224,32 @@ def main(argv=None) -> int:
 
     if not args.only_big:
         runs = {}
-        for name, screen in (("subset_screened", "on"), ("subset_full", "off")):
+        plan = [("subset_screened", "on", args.screen_method), ("subset_full", "off", None)]
+        if args.also_nuts and args.screen_method != "nuts":
+            plan.append(("subset_screened_nuts", "on", "nuts"))
+        if args.reuse_full:
+            _reuse_full(Path(args.reuse_full), out, results)
+        for name, screen, method in plan:
             before = _load()
-            result, wall = _discover(args, out / name, args.subset, screen, out / f"{name}.log")
+            result, wall = _discover(args, out / name, args.subset, screen, out / f"{name}.log", method)
             runs[name] = result
-            results[name] = {**_run_row(result, wall), "load_before": before, "load_after": _load()}
+            if name == "subset_full" and args.reuse_full:  # replayed from the store: keep the measured row
+                continue
+            results[name] = {**_run_row(result, wall), "screen_method": method, "load_before": before,
+                             "load_after": _load()}
             print(name, json.dumps(results[name]), flush=True)
             save()
-        results["comparison"] = compare(runs["subset_screened"], runs["subset_full"], _screens(out / "subset_screened"))
+        for name in runs:
+            if name.startswith("subset_screened"):
+                key = name.replace("subset_screened", "comparison")
+                results[key] = compare(runs[name], runs["subset_full"], _screens(out / name))
         save()
     if not args.skip_big:
         before = _load()
         # Resumes the screened subset run: same command, larger budget (the budget is not in the
         # run's config hash), so the first SUBSET proposals' screens and fits are reused.
-        result, wall = _discover(args, out / "subset_screened", args.proposals, "on", out / "big_screened.log")
+        result, wall = _discover(args, out / "subset_screened", args.proposals, "on", out / "big_screened.log",
+                                 args.screen_method)
         previous = results.get("subset_screened", {}).get("wall_s", 0.0)
         results["big_screened"] = {**_run_row(result, wall), "wall_s_this_run": round(wall, 1),
                                    "wall_s": round(wall + previous, 1), "load_before": before, "load_after": _load()}

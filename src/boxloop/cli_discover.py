@@ -48,6 +48,9 @@ def add_arguments(p: ArgumentParser) -> None:
                         "while it saves time; off: full fits for all")
     p.add_argument("--screen-after", type=int, default=16,
                    help="structures fully fitted before screening starts (default: %(default)s)")
+    p.add_argument("--screen-method", choices=("pathfinder", "nuts"), default="pathfinder",
+                   help="the screen's cheap fit: Pathfinder (compiles only the log density and its gradient) or "
+                        "a short NUTS run (default: %(default)s)")
     add_nuts_options(p)
     p.add_argument("--cache-dir", help="shared fit cache (default ~/.cache/boxloop or $BOXLOOP_CACHE_DIR)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the shared fit cache")
@@ -68,7 +71,7 @@ def run_discover(args) -> int:
     config = SearchConfig(strategy=args.strategy, proposer=args.proposer, budget=args.budget, seed=args.seed,
                           alpha=args.alpha, prior_rewrites=args.prior_rewrites, beta=args.beta, zeta=args.zeta,
                           timeout_s=args.timeout, settings=settings, screen=args.screen,
-                          screen_after=args.screen_after,
+                          screen_after=args.screen_after, screen_method=args.screen_method,
                           memory_bytes=None if args.memory_gb is None else int(args.memory_gb * 2**30))
     progress = None if args.json else ProgressLine(sys.stderr)
     cache = False if args.no_cache else (args.cache_dir or True)

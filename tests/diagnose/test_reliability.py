@@ -59,6 +59,16 @@ def test_well_mixed_chains_pass_every_check():
     assert (d.n_chains, d.n_draws) == (CHAINS, DRAWS)
 
 
+def test_draws_from_an_approximation_fail_the_sampler_checks_and_say_why():
+    posterior, _, log_lik, _ = good_fit()
+    d = diagnose(posterior, None, log_lik)
+    assert not d.checks["divergences"] and not d.checks["bfmi"]
+    assert all(d.checks[name] for name in CHECKS if name not in ("divergences", "bfmi"))
+    assert d.score == 5 and "approximation, not a sampler" in d.reasons["bfmi"]
+    with pytest.raises(DataError, match="diverging"):  # stats given without NUTS's fields
+        diagnose(posterior, {"energy": np.zeros((CHAINS, DRAWS))}, log_lik)
+
+
 def test_stuck_chains_fail_rhat_and_name_the_parameter():
     posterior, sample_stats, log_lik, _ = good_fit()
     posterior["theta"][:, :, 1] += 3.0 * np.arange(CHAINS)[:, None]  # each chain its own mode

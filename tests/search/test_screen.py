@@ -9,6 +9,7 @@ import pytest
 from boxloop.diagnose import Diagnostics
 from boxloop.diagnose.psis import LooResult
 from boxloop.infer.nuts import NutsSettings
+from boxloop.infer.pathfinder import PathfinderSettings
 from boxloop.search.average import evidence_weights
 from boxloop.search.records import FitRecord
 from boxloop.search.screen import (PAYS_AFTER, ScreenRule, decide, elpd_reference, evidence_reference,
@@ -37,16 +38,17 @@ def _diagnostics(elpd: float, *, rhat=1.0, pareto_ok=True, pointwise=None, score
                        n_draws=150, loo=loo)
 
 
-def _evidence(log_z: float, se: float = 0.05, k: float | None = 0.3) -> dict:
-    return {"log_evidence": log_z, "se": se, "method": "is", "n_draws": 300, "pareto_k": k,
+def _evidence(log_z: float, se: float = 0.05, k: float | None = 0.3, method: str = "is") -> dict:
+    return {"log_evidence": log_z, "se": se, "method": method, "n_draws": 300, "pareto_k": k,
             "reliable": k is None or k <= 0.7, "warnings": []}
 
 
 def _fit(h: str, elpd: float, log_z: float = -40.0, *, fidelity="screen", status="ok", code=None, **kw) -> FitRecord:
-    ev_kw = {k: kw.pop(k) for k in ("evidence_k",) if k in kw}
+    ev_kw = {k: kw.pop(k) for k in ("evidence_k", "method") if k in kw}
     return FitRecord(key=h, structural_hash=h, data_hash="d", settings_hash="s", program=f"program {h}",
                      status=status, code=code, diagnostics=_diagnostics(elpd, **kw) if status == "ok" else None,
-                     evidence=_evidence(log_z, k=ev_kw.get("evidence_k", 0.3)) if status == "ok" else None,
+                     evidence=_evidence(log_z, k=ev_kw.get("evidence_k", 0.3), method=ev_kw.get("method", "is"))
+                     if status == "ok" else None,
                      fidelity=fidelity)
 
 
@@ -83,8 +85,12 @@ def test_an_untrustworthy_screen_is_promoted_however_far_below():
                        (_fit("f", -80.0, status="failed", code="fit.bad_init"), "failed")):
         decision = _decide(rec)
         assert decision.promote is True and words in decision.reason, (rec.structural_hash, decision)
-    # An unreliable evidence estimate does not matter when the run does not average.
+    # An unreliable evidence estimate does not matter when the run does not average...
     assert _decide(_fit("e", -80.0, -95.0, evidence_k=1.2), averaging=False).promote is False
+    # ...but Pathfinder's heavy-tailed weights say its draws, and so its elpd, are off.
+    decision = _decide(_fit("p", -80.0, -95.0, evidence_k=0.9, method="pathfinder"), averaging=False)
+    assert decision.promote is True and "Pathfinder approximation" in decision.reason
+    assert _decide(_fit("p", -80.0, -95.0, evidence_k=0.5, method="pathfinder"), averaging=False).promote is False
 
 
 def test_a_screen_that_timed_out_is_not_promoted():
@@ -149,9 +155,10 @@ def test_the_references_only_count_reliable_full_fits():
 
 
 def test_screen_settings_and_when_auto_screens():
-    short = screen_settings(NutsSettings(chains=4, warmup=1000, draws=1000, target_accept=0.9))
+    short = screen_settings(NutsSettings(chains=4, warmup=1000, draws=1000, target_accept=0.9), "nuts")
     assert (short.chains, short.warmup, short.draws, short.target_accept) == (2, 150, 150, 0.9)
-    assert screen_settings(NutsSettings(chains=1, warmup=100, draws=50)).chains == 1
+    assert screen_settings(NutsSettings(chains=1, warmup=100, draws=50), "nuts").chains == 1
+    assert screen_settings(NutsSettings()) == PathfinderSettings()
     assert screens("auto", "average", 16, 16) and not screens("auto", "average", 15, 16)
     assert not screens("auto", "refine", 100, 16) and not screens("off", "average", 100, 16)
     assert screens("auto", "best-of-n", 0, 0) and screens("on", "average", 16, 16)

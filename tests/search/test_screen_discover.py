@@ -30,16 +30,17 @@ def pool(jax_cache):
         yield executor
 
 
-def _run(out, pool, screen):
+def _run(out, pool, screen, method="pathfinder"):
     config = SearchConfig(strategy="average", budget=len(PROGRAMS), max_proposals=len(PROGRAMS), evidence="bridge",
-                          settings=CI_SETTINGS, timeout_s=120.0, screen=screen, screen_after=2)
+                          settings=CI_SETTINGS, timeout_s=120.0, screen=screen, screen_after=2, screen_method=method)
     return discover_task(make_task(dict(h.TINY_DATA)), config, out=out, executor=pool, cache=False,
                          proposer=h.FixedProposer(PROGRAMS))
 
 
-def test_screening_keeps_the_choice_and_records_what_it_left_out(tmp_path, pool, capsys):
+@pytest.mark.parametrize("method", ["pathfinder", "nuts"])
+def test_screening_keeps_the_choice_and_records_what_it_left_out(tmp_path, pool, capsys, method):
     full = _run(tmp_path / "full", pool, "off")
-    screened = _run(tmp_path / "screened", pool, "auto")
+    screened = _run(tmp_path / "screened", pool, "auto", method)
     assert full.screening is None and screened.screening is not None
     assert screened.best is not None and screened.best.hash == full.best.hash
     out = {c.hash: c for c in screened.candidates if c.status == "screened_out"}
@@ -70,7 +71,7 @@ def test_screening_keeps_the_choice_and_records_what_it_left_out(tmp_path, pool,
     assert set(averaged["screened_out"]) == bad
     assert {m["hash"] for m in averaged["models"]}.isdisjoint(bad)
 
-    again = _run(tmp_path / "screened", pool, "auto")  # resumed: nothing is fitted or screened again
+    again = _run(tmp_path / "screened", pool, "auto", method)  # resumed: nothing is fitted or screened again
     assert again.counts["fits_executed"] == 0 and again.counts["screens_executed"] == 0
     assert again.best.hash == full.best.hash
     assert {c.hash for c in again.candidates if c.status == "screened_out"} == bad

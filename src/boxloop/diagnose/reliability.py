@@ -191,6 +191,17 @@ def _convergence(posterior, t: Thresholds, reasons: dict) -> dict:
     return {"checks": checks, "values": values}
 
 
+APPROXIMATE = ("the draws come from an approximation, not a sampler: there are no divergences or "
+               "energies to check")
+
+
+def _no_sampler(reasons: dict) -> dict:
+    """The two sampler checks for draws no sampler made: not passed, and said why."""
+    reasons.update(divergences=APPROXIMATE, bfmi=APPROXIMATE)
+    values = {"divergences": 0, "bfmi_min": float("nan"), "bfmi": ()}
+    return {"checks": {"divergences": False, "bfmi": False}, "values": values}
+
+
 def _sampler(stats: Mapping[str, np.ndarray], t: Thresholds, reasons: dict) -> dict:
     missing = [key for key in ("diverging", "energy") if key not in stats]
     if missing:
@@ -316,19 +327,22 @@ def diagnose(
 
     `posterior` is a dict name -> (chain, draw, *shape) constrained draws, or a DataTree
     from `to_inference_data` (then leave the other groups out). `sample_stats` must hold
-    `diverging` and `energy`; `log_likelihood` holds (chain, draw, n_obs) per observed variable.
+    `diverging` and `energy` (None: the draws come from an approximation such as Pathfinder, and
+    the divergence and E-BFMI checks fail, saying so); `log_likelihood` holds (chain, draw, n_obs)
+    per observed variable.
     The other groups are only checked for shape: the checks do not read them. With
     `loo_subsample` = (rows, lpd, var), the log-likelihood holds only the observations `rows` of
     a large dataset, and PSIS-LOO is estimated from them (see `loo`).
     """
     t = Thresholds() if thresholds is None else thresholds
+    sampled = sample_stats is not None or is_inference_data(posterior)
     fit = fit_arrays(posterior, sample_stats, log_likelihood, posterior_predictive=posterior_predictive, prior=prior,
                      prior_predictive=prior_predictive, observed_data=observed_data)
     draws = fit["posterior"]
     reasons: dict[str, str] = {}
     parts = [
         _convergence(draws, t, reasons),
-        _sampler(fit["sample_stats"], t, reasons),
+        _sampler(fit["sample_stats"], t, reasons) if sampled else _no_sampler(reasons),
         _loo(draws, fit["log_likelihood"], loo_subsample, t, reasons),
     ]
     checks = {name: bool(part["checks"][name]) for part in parts for name in part["checks"]}

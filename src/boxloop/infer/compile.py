@@ -308,6 +308,16 @@ class Model:
         _, ll, counts, _ = self.kernel.log_likelihood(u, self.dyn)
         return {k: ll[k][idx] for k, idx in self._observations(counts).items()}
 
+    def log_density_and_gradient(self, u):
+        """(log_density, its gradient) at one point, compiled once per kernel shape."""
+        fn = self._vmapped("value_and_grad", lambda: jax.value_and_grad(self.kernel.log_density))
+        return fn(u, self.dyn)
+
+    def log_density_batch(self, u):
+        """log_density over (batch, dim) points; each batch size compiles once per kernel shape."""
+        fn = self._vmapped("log_density", lambda: jax.vmap(self.kernel.log_density, (0, None)))
+        return fn(u, self.dyn)
+
     def log_prior(self, u):
         """log_density - sum(log_likelihood): priors, Jacobians and every non-likelihood term."""
         total, ll, _, _ = self.kernel.log_likelihood(u, self.dyn)
@@ -676,7 +686,8 @@ class Fit:
     """A finished fit. Arrays are numpy, draws first by (chain, draw).
 
     draws: parameters, transformed parameters and generated quantities, (chain, draw, *shape).
-    u: unconstrained draws (chain, draw, dim). stats: NUTS statistics (chain, draw).
+    u: unconstrained draws (chain, draw, dim). stats: NUTS statistics (chain, draw); None for
+    draws that no sampler made (`approximate`).
     log_lik: entry -> (chain, draw, n). timing, in seconds: compile_s (every JAX trace, lowering
     and XLA compile or persistent-cache load during the fit), prepare_s (data checks, transformed
     data), sample_s (init search + warmup + draws), post_s (draws -> constrained values, log-lik,
@@ -701,11 +712,11 @@ def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fi
     new data of the same shapes compiles nothing in this process, and in a fresh process with the
     persistent compilation cache on (`nuts.enable_compilation_cache`) only retraces.
     """
-    from .nuts import NutsSettings, _CompileClock, import_sampler, run_nuts
+    from .nuts import CompileClock, NutsSettings, import_sampler, run_nuts
 
     settings = settings or NutsSettings()
     import_sampler()  # a per-process cost (~1 s), not part of this fit's timing
-    with _CompileClock() as clock:
+    with CompileClock() as clock:
         t0 = time.perf_counter()
         model = compile_program(program, data)
         t1 = time.perf_counter()
@@ -713,13 +724,38 @@ def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fi
         t2 = time.perf_counter()
         out, pw, warnings = _record(model, res.draws, seed)
         t3 = time.perf_counter()
-    # compile_s: every JAX trace/lower/XLA compile (or persistent-cache load) during the fit; the
-    # other phases are wall time minus their own compiles, so the four add up to total_s.
-    timing = {"compile_s": clock.seconds(), "prepare_s": (t1 - t0) - clock.seconds(t0, t1),
-              "sample_s": (t2 - t1) - clock.seconds(t1, t2), "post_s": (t3 - t2) - clock.seconds(t2, t3),
-              "total_s": t3 - t0}
     ll = {k: v.reshape(settings.chains, -1, v.shape[-1]) for k, v in pw.log_lik.items()}
-    return Fit(model, out, res.draws, dict(res.stats), ll, timing, res, tuple(warnings), pw)
+    return Fit(model, out, res.draws, dict(res.stats), ll, _phases(clock, t0, t1, t2, t3), res, tuple(warnings), pw)
+
+
+def approximate(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fit:
+    """`fit` with Pathfinder's importance-resampled draws instead of NUTS (see `pathfinder`): only
+    the log density, its gradient and the batched density are compiled. The Fit has no sampler
+    statistics (`stats` is None, `nuts` the PathfinderResult, with its importance-sampling
+    evidence) and one chain per path."""
+    from .nuts import CompileClock
+    from .pathfinder import PathfinderSettings, pathfinder
+
+    settings = settings or PathfinderSettings()
+    with CompileClock() as clock:
+        t0 = time.perf_counter()
+        model = compile_program(program, data)
+        t1 = time.perf_counter()
+        res = pathfinder(model.log_density_and_gradient, model.log_density_batch, model.dim, settings, seed)
+        t2 = time.perf_counter()
+        u = np.asarray(res.u, dtype=jnp.result_type(float))
+        out, pw, warnings = _record(model, u, seed)
+        t3 = time.perf_counter()
+    ll = {k: v.reshape(u.shape[0], -1, v.shape[-1]) for k, v in pw.log_lik.items()}
+    return Fit(model, out, u, None, ll, _phases(clock, t0, t1, t2, t3), res, res.warnings + tuple(warnings), pw)
+
+
+def _phases(clock, t0: float, t1: float, t2: float, t3: float) -> dict:
+    """compile_s: every JAX trace/lower/XLA compile (or persistent-cache load) during the fit; the
+    other phases are wall time minus their own compiles, so the four add up to total_s."""
+    return {"compile_s": clock.seconds(), "prepare_s": (t1 - t0) - clock.seconds(t0, t1),
+            "sample_s": (t2 - t1) - clock.seconds(t1, t2), "post_s": (t3 - t2) - clock.seconds(t2, t3),
+            "total_s": t3 - t0}
 
 
 def _record(model: Model, u: np.ndarray, seed: int) -> tuple[dict, dict, list]:

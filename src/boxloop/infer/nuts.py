@@ -154,7 +154,7 @@ class NutsResult:
 # --- compile timing -----------------------------------------------------------------------------
 
 
-class _CompileClock:
+class CompileClock:
     """Collects the wall-clock intervals of JAX compile events while active."""
 
     def __init__(self):
@@ -557,7 +557,7 @@ def run_nuts(
     import_sampler()
     start = time.perf_counter()
     rng, keys = _seed_streams(seed, settings.chains)
-    with _CompileClock() as clock:
+    with CompileClock() as clock:
         method = resolve_chain_method(settings)
         inits = find_initial_points(potential_fn, init_u, settings, rng, data=data)
         out = _sample(potential_fn, data is not None, keys, inits, data, settings, method)
@@ -602,7 +602,7 @@ def run_nuts_batched(
     import_sampler()
     start = time.perf_counter()
     rng, keys = _seed_streams(seed, batch * chains)
-    with _CompileClock() as clock:
+    with CompileClock() as clock:
         per_chain = jax.tree.map(lambda x: np.repeat(np.asarray(x), chains, axis=0), data)
         check = _point_checker(potential_fn, per_chain, data_axis=0)
         inits = _random_inits(check, dim, settings, rng, jnp.result_type(float), count=batch * chains)

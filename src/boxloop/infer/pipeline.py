@@ -92,6 +92,17 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
                      observed)
 
 
+def screen_fit(program: Program, data: Mapping, settings, seed: int):
+    """A screen's cheap fit, in float64 like every fit: Pathfinder for PathfinderSettings, else
+    a (short) NUTS run."""
+    from .compile import approximate, fit
+    from .pathfinder import PathfinderSettings
+
+    _double_precision()
+    run = approximate if isinstance(settings, PathfinderSettings) else fit
+    return run(program, data, settings, seed=seed)
+
+
 def fit_diagnostics(fitted) -> tuple:
     """(Diagnostics, notes) of a `compile.fit` result; a large fit's PSIS-LOO comes from the
     subsample of observations its pointwise log-likelihood kept."""

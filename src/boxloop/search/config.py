@@ -31,7 +31,7 @@ FIT_CACHE_VERSION = 1
 # Stopping rules and limits: they decide when a run ends, not which proposals it makes.
 # Screening changes which fits are run, never which proposals are made.
 _NOT_IN_CONFIG_HASH = frozenset({"budget", "max_proposals", "timeout_s", "memory_bytes", "beta", "zeta", "settings",
-                                 "evidence", "proposer", "screen", "screen_after"})
+                                 "evidence", "proposer", "screen", "screen_after", "screen_method"})
 
 
 class SearchError(BoxloopError):
@@ -58,6 +58,8 @@ class SearchConfig:
         in `screen` promotes; average and best-of-n only), "auto" (the same while it saves time:
         `screen.screening_pays`) or "off" (full fits for all).
     screen_after: with "auto", the first this many distinct structures get full fits unscreened.
+    screen_method: "pathfinder" (the default: compiles only the log density and its gradient) or
+        "nuts" (a short NUTS run).
     """
 
     strategy: str = "refine"
@@ -76,6 +78,7 @@ class SearchConfig:
     settings: NutsSettings = field(default_factory=NutsSettings)
     screen: str = "auto"
     screen_after: int = 16
+    screen_method: str = "pathfinder"
 
     def __post_init__(self):
         problems = [msg for ok, msg in (
@@ -90,6 +93,7 @@ class SearchConfig:
             (self.seed >= 0, "seed must be >= 0"),
             (self.screen in ("auto", "on", "off"), "screen must be auto, on or off"),
             (self.screen_after >= 0, "screen_after must be >= 0"),
+            (self.screen_method in ("pathfinder", "nuts"), "screen_method must be pathfinder or nuts"),
         ) if not ok]
         if problems:
             raise SearchError("invalid search settings: " + "; ".join(problems))

@@ -96,10 +96,11 @@ def _discover(task, config: SearchConfig, config_hash: str, run_dir: Path, cache
 
 
 def _screen_plan(plan: FitPlan, config: SearchConfig) -> FitPlan | None:
-    """The screens' plan: short NUTS, and the cheap evidence estimate when the run needs evidence."""
+    """The screens' plan: Pathfinder or short NUTS, and a cheap evidence estimate when the run
+    needs evidence."""
     if config.screen == "off" or config.strategy not in ("average", "best-of-n"):
         return None
-    settings = screen_settings(config.settings)
+    settings = screen_settings(config.settings, config.screen_method)
     evidence = SCREEN_EVIDENCE if config.fit_evidence else None
     return dataclasses.replace(plan, settings=settings, settings_hash=screen_settings_hash(settings, evidence),
                                evidence=evidence)

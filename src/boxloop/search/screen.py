@@ -4,10 +4,12 @@ Why: with many proposals per problem most distinct structures are far from the b
 fit (4 chains x 1000 + 1000 draws, then the log evidence, the posterior predictive and the draws
 file) is spent on programs that can neither be chosen nor carry weight in the average.
 
-The screen. Each new distinct structure is first fitted short (`screen_settings`: 2 chains x
-150 warmup + 150 draws, the configured target acceptance and tree depth), with PSIS-LOO on those
-draws and, when the run averages by evidence, an importance-sampling estimate of log p(x | M)
-with its standard error and Pareto k (`screen_task`). Nothing else is computed or kept.
+The screen. Each new distinct structure is first fitted cheaply (`screen_settings`): by default
+Pathfinder (`infer.pathfinder`: 4 L-BFGS paths, 256 importance-resampled draws from each), or a
+short NUTS run (2 chains x 150 warmup + 150 draws, the configured target acceptance and tree
+depth); then PSIS-LOO on those draws and an importance-sampling estimate of log p(x | M) with its
+standard error and Pareto k (Pathfinder's always, NUTS's when the run averages by evidence;
+`screen_task`). Nothing else is computed or kept.
 
 The reference. `r`: the reliable (B(M) >= zeta) fully fitted candidate with the highest elpd_loo
 so far. The run's final choice is the reliable full fit with the highest elpd_loo, so its elpd is
@@ -18,7 +20,9 @@ never below elpd_r: the reference only improves as full fits come in. For the ev
 The promotion rule. A screened candidate i gets a full fit when any of these holds:
 1. its screen cannot be trusted (`trust_problem`): the screen fit failed for a reason a full fit
    may not share, PSIS-LOO was not computed or not finite, the Pareto k check failed, R-hat
-   above `rhat_max`, or (averaging) its evidence estimate is missing or unreliable;
+   above `rhat_max` (for Pathfinder: its paths' resampled draws disagree), Pathfinder's importance
+   weights have Pareto k above 0.7 (the Gaussian approximations are far from the posterior, as in
+   a funnel), or (averaging) its evidence estimate is missing or unreliable;
 2. it could be chosen, or is within statistical reach of the reference (`within_reach`):
        elpd_i + margin + z * se_diff(i, r) >= elpd_r
    where se_diff is the paired standard error of the pointwise difference,
@@ -56,6 +60,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..diagnose.evidence import PARETO_K_LIMIT
 from .records import FitRecord
 
 SCREEN_MODES = ("auto", "on", "off")
@@ -109,8 +114,13 @@ class EvidenceReference:
     log_weight: float  # log k + log p(x | M)
 
 
-def screen_settings(full):
-    """The short NUTS run of a screen: 2 chains (fewer if the run has fewer) x 150 + 150."""
+def screen_settings(full, method: str = "pathfinder"):
+    """A screen's settings: Pathfinder's defaults (4 paths, 256 draws kept from each), or the short
+    NUTS run, 2 chains (fewer if the run has fewer) x 150 + 150."""
+    if method == "pathfinder":
+        from ..infer.pathfinder import PathfinderSettings
+
+        return PathfinderSettings()
     return dataclasses.replace(full, chains=min(2, full.chains), warmup=min(150, full.warmup),
                                draws=min(150, full.draws))
 
@@ -129,9 +139,9 @@ def screening_pays(screen_seconds: list[float], full_seconds: list[float], promo
     """Whether screening saves time, from what it has cost so far: with a screen of s seconds, a
     full fit of f and a share p of screens promoted, a structure costs s + p f screened and f not,
     so screening pays while s + p f < f. Judged after PAYS_AFTER screens (until then: it pays). A
-    screen compiles its own sampler, so where compiling dominates a fit (small data, small
-    models) s is close to f and screening cannot pay; it pays where sampling, the evidence or the
-    posterior predictive dominate."""
+    NUTS screen compiles its own sampler, so where compiling dominates a fit (small data, small
+    models) s is close to f and it cannot pay; a Pathfinder screen compiles only the log density
+    and its gradient."""
     n = len(screen_seconds)
     if n < PAYS_AFTER or not full_seconds:
         return True, "not judged yet"
@@ -157,8 +167,11 @@ def trust_problem(rec: FitRecord, needs_evidence: bool, rule: ScreenRule) -> str
         return f"the screen's Pareto k check failed ({d.pareto_k_bad_frac:.0%} of observations with k > 0.7)"
     if not (d.rhat_max <= rule.rhat_max):
         return f"the screen chains did not mix (R-hat {d.rhat_max:.2f} > {rule.rhat_max})"
+    ev = rec.evidence_estimate
+    if ev is not None and ev.method == "pathfinder" and not (ev.pareto_k <= PARETO_K_LIMIT):
+        return (f"the Pathfinder approximation is far from the posterior (importance weights' Pareto k "
+                f"{ev.pareto_k:.2f} > {PARETO_K_LIMIT})")
     if needs_evidence:
-        ev = rec.evidence_estimate
         if ev is None or not ev.reliable or ev.se is None or not math.isfinite(ev.se):
             return "the screen's evidence estimate is missing or unreliable"
     return None
