@@ -313,10 +313,14 @@ class Model:
         fn = self._vmapped("value_and_grad", lambda: jax.value_and_grad(self.kernel.log_density))
         return fn(u, self.dyn)
 
+    def batched_log_density(self):
+        """The jitted (batch, dim) x data -> (batch,) log density, one per kernel shape (each batch
+        size compiles once); the data (`dyn`) go in as an argument, never as XLA constants."""
+        return self._vmapped("log_density", lambda: jax.vmap(self.kernel.log_density, (0, None)))
+
     def log_density_batch(self, u):
-        """log_density over (batch, dim) points; each batch size compiles once per kernel shape."""
-        fn = self._vmapped("log_density", lambda: jax.vmap(self.kernel.log_density, (0, None)))
-        return fn(u, self.dyn)
+        """log_density over (batch, dim) points."""
+        return self.batched_log_density()(u, self.dyn)
 
     def log_prior(self, u):
         """log_density - sum(log_likelihood): priors, Jacobians and every non-likelihood term."""
