@@ -55,6 +55,15 @@ def test_a_gaussian_target_gives_its_mean_covariance_and_normaliser():
     assert res.u.shape == (4, 256, 3) and res.warnings == ()
 
 
+def test_unusable_settings_and_sizes_are_named():
+    with pytest.raises(FitError, match="paths, keep must be at least 1"):
+        PathfinderSettings(paths=0, keep=0)
+    value_and_grad, batch = _gaussian_target()
+    with pytest.raises(FitError, match="--screen-method nuts") as err:
+        pathfinder(value_and_grad, batch, 1501)
+    assert err.value.code == "fit.too_large"
+
+
 def test_no_finite_start_is_a_clear_error():
     def nowhere(u):
         return -math.inf, np.zeros_like(u)

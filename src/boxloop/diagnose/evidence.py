@@ -277,11 +277,15 @@ def importance_sampling(
         raise EvidenceError(
             "log_density is -inf at every proposal draw; the draws do not cover the posterior."
         )
+    return importance_estimate(log_w, "is", int(flat.shape[0]))
+
+
+def importance_estimate(log_w: np.ndarray, method: str, n_draws: int) -> Evidence:
+    """log Z = log mean w from importance log-weights log p - log q, with its delta-method
+    standard error, sd(w) / (sqrt(n) mean(w)), and the weights' Pareto k."""
     n = log_w.size
     log_z = float(special.logsumexp(log_w) - math.log(n))
     w = np.exp(log_w - np.max(log_w))
-    # Delta method: sd(log Z) ~ sd(w) / (sqrt(n) mean(w)).
     se = float(np.std(w) / (math.sqrt(n) * np.mean(w)))
     _, k = psis.psis(log_w)
-    k = float(k)
-    return Evidence(log_evidence=log_z, se=se, method="is", n_draws=int(flat.shape[0]), pareto_k=k)
+    return Evidence(log_evidence=log_z, se=se, method=method, n_draws=n_draws, pareto_k=float(k))

@@ -14,8 +14,8 @@ The algorithm, as run here, on the unconstrained space:
    along the path, from running off to its non-existent mode.
 3. `proposals` draws from a Student-t with each path's location and scale (heavier tails than
    the Gaussian keep the weights bounded for skewed posteriors). Importance weights p / q_mix
-   against the equal mixture of these proposals give the log evidence (log-mean weight, its delta-method
-   standard error, the weights' Pareto k); each path's own Pareto-smoothed weights p / q_p
+   against the equal mixture of these proposals give the log evidence (log-mean weight, its
+   delta-method standard error, the weights' Pareto k); each path's own Pareto-smoothed weights p / q_p
    resample its `keep` draws, so paths stuck in different places disagree the way chains do.
 
 Pure numpy around two compiled functions; no state outside the returned values.
@@ -31,7 +31,7 @@ import numpy as np
 from scipy import special
 
 from ..diagnose import Evidence, psis
-from ..diagnose.evidence import mvt_logpdf, mvt_sample
+from ..diagnose.evidence import importance_estimate, mvn_logpdf, mvn_sample, mvt_logpdf, mvt_sample
 from ..errors import FitError
 
 MAX_DIM = 1500  # dense inverse-Hessian estimates: beyond this the screen should be a short NUTS run
@@ -55,8 +55,10 @@ class PathfinderSettings:
     init_tries: int = 100
 
     def __post_init__(self):
-        if min(self.paths, self.history, self.max_iters, self.elbo_draws, self.proposals, self.keep) < 1:
-            raise FitError("Pathfinder settings must be positive", code="fit.bad_settings")
+        counts = ("paths", "history", "max_iters", "elbo_draws", "proposals", "keep", "init_tries")
+        bad = [name for name in counts if getattr(self, name) < 1]
+        if bad:
+            raise FitError(f"Pathfinder settings {', '.join(bad)} must be at least 1", code="fit.bad_settings")
 
 
 class Iterate(NamedTuple):
@@ -70,12 +72,10 @@ class Gaussian(NamedTuple):
     chol: np.ndarray
 
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        z = np.linalg.solve(self.chol, (x - self.mean).T).T
-        log_det = float(np.sum(np.log(np.diag(self.chol))))
-        return -0.5 * np.sum(z**2, axis=1) - log_det - 0.5 * self.mean.size * math.log(2 * math.pi)
+        return mvn_logpdf(x, self.mean, self.chol)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return self.mean + rng.standard_normal((n, self.mean.size)) @ self.chol.T
+        return mvn_sample(rng, self.mean, self.chol, n)
 
 
 class StudentT(NamedTuple):
@@ -236,18 +236,6 @@ def best_on_path(iterates: list[Iterate], log_density: Callable, rng, draws: int
 # ---- importance weighting ---------------------------------------------------------------------------
 
 
-def mixture_evidence(log_p: np.ndarray, log_q_mix: np.ndarray, paths: int) -> Evidence:
-    """log p(x) by importance sampling from the mixture of the paths' approximations."""
-    log_w = log_p - log_q_mix
-    n = log_w.size
-    log_z = float(special.logsumexp(log_w) - math.log(n))
-    w = np.exp(log_w - np.max(log_w))
-    se = float(np.std(w) / (math.sqrt(n) * np.mean(w)))
-    _, k = psis.psis(log_w)
-    return Evidence(log_evidence=log_z, se=se, method="pathfinder", n_draws=n, pareto_k=float(k),
-                    warnings=(f"importance sampling from {paths} Pathfinder approximations",))
-
-
 def resample(rng, x: np.ndarray, log_w: np.ndarray, keep: int) -> np.ndarray:
     """`keep` rows of x drawn with their Pareto-smoothed normalised weights (with replacement)."""
     smoothed, _ = psis.psis(log_w)
@@ -284,8 +272,8 @@ def pathfinder(value_and_grad: Callable, log_density_batch: Callable, dim: int,
     "fit.approximation_failed" (no path gave an approximation with a finite ELBO).
     """
     if dim > MAX_DIM:
-        raise FitError(f"{dim} parameters is more than Pathfinder's dense approximation handles here ({MAX_DIM})",
-                       code="fit.too_large")
+        raise FitError(f"{dim} parameters is more than Pathfinder's dense approximation handles here ({MAX_DIM}); "
+                       "screen with short NUTS runs instead (--screen-method nuts)", code="fit.too_large")
     rng = np.random.default_rng(seed)
     f = _objective(value_and_grad)
     log_density = _batched(log_density_batch, settings.elbo_draws)
@@ -297,14 +285,16 @@ def pathfinder(value_and_grad: Callable, log_density_batch: Callable, dim: int,
         if best is not None:
             found.append(PathResult(best[0], best[1], len(iterates) - 1, evaluations))
     if not found:
-        raise FitError("no Pathfinder path gave a Gaussian approximation with a finite ELBO",
-                       code="fit.approximation_failed")
+        raise FitError("no Pathfinder path gave a Gaussian approximation with a finite ELBO (the density is "
+                       "not finite near any optimisation path); fit the program with NUTS, or screen with "
+                       "--screen-method nuts", code="fit.approximation_failed")
     proposals = [StudentT(*p.approximation, settings.proposal_df) for p in found]
     draws = [q.sample(rng, n) for q in proposals]
     pooled = np.concatenate(draws)
     log_p = log_density(pooled)
     log_q = np.stack([q.log_pdf(pooled) for q in proposals])  # (paths, pooled)
-    evidence = mixture_evidence(log_p, special.logsumexp(log_q, axis=0) - math.log(len(found)), len(found))
+    log_q_mix = special.logsumexp(log_q, axis=0) - math.log(len(found))
+    evidence = importance_estimate(log_p - log_q_mix, "pathfinder", pooled.shape[0])
     kept = np.stack([resample(rng, x, log_p[i * n:(i + 1) * n] - log_q[i, i * n:(i + 1) * n], settings.keep)
                      for i, x in enumerate(draws)])
     lost = settings.paths - len(found)

@@ -787,7 +787,6 @@ def _sum_of_products(prod: Interval) -> Interval:
     return Interval()
 
 
-
 def _pos_of(e, fallback):
     p = getattr(e, "pos", None)
     return p if p is not None and p.line else fallback

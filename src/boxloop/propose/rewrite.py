@@ -135,7 +135,6 @@ def _declared(program: ast.Program, names) -> set[str]:
     return {s.name for b in names for s in program.stmts(b) if isinstance(s, ast.Decl)}
 
 
-
 def _replace(node, old, new):
     """`node` with the statement `old` (found by identity) replaced by `new`."""
     if node is old:

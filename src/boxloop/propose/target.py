@@ -160,7 +160,6 @@ def _tildes(stmt):
                 yield from _tildes(s)
 
 
-
 # ---- is it a model of the data? ----------------------------------------------------------------
 
 

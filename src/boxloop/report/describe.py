@@ -132,7 +132,6 @@ def _model_statement(s, params: set[str], loops: tuple[str, ...], priors, likeli
         other.append(prefix + f"if {expr(s.cond)}: a conditional statement")
 
 
-
 def _tilde(s: ast.Tilde) -> str:
     spec = library.distribution(s.dist)
     names = spec.arg_names if spec is not None else ()

@@ -415,7 +415,6 @@ def _body(node) -> tuple:
     return tuple(node.stmts) if isinstance(node, ast.Compound) else (node,)
 
 
-
 def is_zero(node) -> bool:
     return isinstance(node, (ast.IntLit, ast.RealLit)) and node.value == 0
 

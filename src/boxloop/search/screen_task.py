@@ -1,9 +1,9 @@
 """The job a worker runs to screen one candidate: a cheap fit, PSIS-LOO on its draws, and a log
 evidence with its standard error and Pareto k.
 
-Two kinds of cheap fit, told apart by the job's settings: Pathfinder (Gaussian approximations along L-BFGS
-paths, importance-resampled: only the log density and its gradient are compiled, and the
-importance weights give the evidence for nothing) and a short NUTS run (then, when the run
+Two kinds of cheap fit, told apart by the job's settings: Pathfinder (Gaussian approximations
+along L-BFGS paths, importance-resampled: only the log density and its gradient are compiled, and
+the importance weights give the evidence for nothing) and a short NUTS run (then, when the run
 averages by evidence, importance sampling from a Student-t fitted to its draws).
 
 Less than `fit_task.run_fit` on purpose: no posterior predictive, no draws file, and a cheap
