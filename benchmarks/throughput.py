@@ -2,17 +2,20 @@
 
     python benchmarks/throughput.py [--data FILE --target VAR] [--proposals 1024] [--subset 128]
                                     [--workers 2] [--out benchmarks/out/throughput] [--skip-big]
-                                    [--screen-method pathfinder|nuts] [--also-nuts]
+                                    [--screen-method pathfinder|nuts] [--also-nuts] [--proposer spfn]
 
-`discover --strategy average` with the `grammar` proposer (budget and proposal cap both N, so
+`discover --strategy average` with the `grammar` (default) or `spfn` proposer (budget and proposal cap both N, so
 repeats add multiplicity and never a fit), in three runs, each with the fit cache off (every wall
-time includes every compile) and the report not written:
+time includes every compile; with --fresh-cache, an empty cache of the run's own, so its workers
+share JAX's compiled programs as a first run with discover's defaults does) and the report not
+written:
     1. the first SUBSET proposals with screening throughout (`screen="on"`: `auto` would stop
        screening where it does not pay, and this measures what it costs and saves), screens by
        --screen-method (with --also-nuts, a second such run screening by short NUTS runs);
     2. the same SUBSET proposals with full fits for all (`screen="off"`);
     3. all N proposals with screening, resuming run 1 (its proposals are replayed, its screens and
-       fits reused), so the N-proposal wall time is run 1's plus run 3's.
+       fits reused), so the N-proposal wall time is run 1's plus run 3's; or, with --big-fresh,
+       all N in a store of their own, screened as --big-screen says (default `auto`, as discover).
 Compared between each screened run and 2: the chosen model, every weighting the run stores (max |w_screen -
 w_full| over the models either weights), and the screening rule against the full fits: for each
 candidate with a screen and a full fit (its own, or run 2's), the screen's error in elpd_loo and
@@ -48,12 +51,25 @@ def _discover(args, out: Path, n: int, screen: str, log: Path, method: str | Non
                     f"{p.running}\t{p.last}\n")
             f.flush()
 
-        result = boxloop.discover(args.data, target=args.target, strategy="average", budget=n, max_proposals=n,
-                                  seed=args.seed, out=out, settings=settings, workers=args.workers, cache=False,
+        result = boxloop.discover(args.data, target=args.target, proposer=args.proposer, strategy="average",
+                                  budget=n, max_proposals=n,
+                                  seed=args.seed, out=out, settings=settings, workers=args.workers,
+                                  cache=_fresh_cache(out) if args.fresh_cache else False,
                                   report=False, timeout_s=args.timeout, evidence=args.evidence, screen=screen,
                                   screen_after=args.screen_after, screen_method=method or args.screen_method,
                                   progress=progress)
     return result, time.perf_counter() - started
+
+
+def _fresh_cache(run_dir: Path) -> str:
+    """An empty fit cache for the run, so its workers share JAX's compilation cache (as a first
+    run with discover's defaults does) while nothing from an earlier run is reused."""
+    import shutil
+
+    cache = run_dir.with_name(run_dir.name + ".cache")
+    if not run_dir.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+    return str(cache)
 
 
 def _screens(run_dir: Path) -> dict:
@@ -62,6 +78,24 @@ def _screens(run_dir: Path) -> dict:
 
     with RunStore(run_dir, read_only=True) as store:
         return {r.structural_hash: r for r in store.fits() if r.fidelity == "screen"}
+
+
+def compile_stats(run_dir: Path) -> dict:
+    """Per fidelity: fits, seconds compiling in all, and fits that compiled (almost) nothing (a
+    kernel already in their worker: same structure shape, or only the prior constants differ)."""
+    from boxloop.search.store import RunStore
+
+    out: dict = {}
+    with RunStore(run_dir, read_only=True) as store:
+        for r in store.fits():
+            c = (r.timing or {}).get("compile_s")
+            if c is None:
+                continue
+            row = out.setdefault(r.fidelity, {"fits": 0, "compile_s": 0.0, "reused": 0})
+            row["fits"] += 1
+            row["compile_s"] = round(row["compile_s"] + c, 1)
+            row["reused"] += c < 0.1
+    return out
 
 
 def _max_weight_gap(a: dict, b: dict) -> float:
@@ -142,6 +176,7 @@ def _run_row(result, wall: float) -> dict:
             "reliable": result.counts["reliable"], "best": result.best.hash if result.best else None,
             "best_elpd": _num(result.best.elpd_loo) if result.best else None,
             "fit_s": result.timing.get("fit_s"), "screen_s": result.timing.get("screen_s"),
+            "propose_s": result.timing.get("propose_s"), "compile": compile_stats(Path(result.store)),
             "excluded_weight_bound_sum": s.get("excluded_weight_bound_sum")}
 
 
@@ -166,7 +201,8 @@ def _load() -> str:
 def markdown(results: dict) -> str:
     rows = ["| run | proposals | distinct | screened | screened out | full fits | reliable | wall s | fit s | "
             "screen s | load before / after |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name in ("subset_screened", "subset_screened_nuts", "subset_full", "big_screened"):
+    for name in ("subset_screened", "subset_screened_nuts", "subset_full", "big_screened", "big_fresh_auto",
+                 "big_fresh_on", "big_fresh_off"):
         r = results.get(name)
         if r is None:
             continue
@@ -196,6 +232,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(DUGONGS))
     p.add_argument("--target", default="Y")
+    p.add_argument("--proposer", default="grammar", help="grammar or spfn (repeats of a structure add multiplicity)")
     p.add_argument("--proposals", type=int, default=1024)
     p.add_argument("--subset", type=int, default=128)
     p.add_argument("--workers", type=int, default=2)
@@ -208,10 +245,15 @@ def main(argv=None) -> int:
     p.add_argument("--also-nuts", action="store_true", help="also screen the subset with short NUTS runs")
     p.add_argument("--reuse-full", metavar="OUT", help="take the full-fits-for-all run from this earlier --out")
     p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--fresh-cache", action="store_true",
+                   help="each run starts with an empty fit and compilation cache of its own (default: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/out/throughput")
     p.add_argument("--skip-big", action="store_true", help="only the subset pair")
     p.add_argument("--only-big", action="store_true", help="only the N-proposal run (after the subset pair)")
+    p.add_argument("--big-fresh", action="store_true",
+                   help="the N-proposal run from nothing (its own store, --big-screen), not resuming the subset's")
+    p.add_argument("--big-screen", choices=("auto", "on", "off"), default="auto", help="with --big-fresh")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -244,7 +286,15 @@ def main(argv=None) -> int:
                 key = name.replace("subset_screened", "comparison")
                 results[key] = compare(runs[name], runs["subset_full"], _screens(out / name))
         save()
-    if not args.skip_big:
+    if not args.skip_big and args.big_fresh:
+        before = _load()
+        name = f"big_fresh_{args.big_screen}"
+        result, wall = _discover(args, out / name, args.proposals, args.big_screen, out / f"{name}.log",
+                                 args.screen_method)
+        results[name] = {**_run_row(result, wall), "load_before": before, "load_after": _load()}
+        print(name, json.dumps(results[name]), flush=True)
+        save()
+    elif not args.skip_big:
         before = _load()
         # Resumes the screened subset run: same command, larger budget (the budget is not in the
         # run's config hash), so the first SUBSET proposals' screens and fits are reused.

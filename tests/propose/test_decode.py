@@ -18,7 +18,7 @@ from boxloop.lang import check, parse
 from boxloop.lang.canonical import blocks
 from boxloop.propose.base import Proposer
 from boxloop.propose.constrained import DecodingProposer
-from boxloop.propose.decode import DecodeConfig, decode
+from boxloop.propose.decode import DecodeConfig, decode, decode_many
 from boxloop.propose.target import generation_grammar, make_target
 
 # Small budgets keep a know-nothing model's runs short; the defaults are for real models.
@@ -206,6 +206,31 @@ def test_same_seed_same_proposals(adapter, counted_lm, tasks):
     other = proposer.propose(tasks["surgical_data"], n=3, seed=8)
     assert [p.text for p in first] == [p.text for p in again]
     assert [p.text for p in first] != [p.text for p in other]
+
+
+class _Batching:
+    """A model that serves several sequences per call, recording how many each call served."""
+
+    def __init__(self, lm):
+        self.lm, self.vocab_size, self.max_length, self.batches = lm, lm.vocab_size, lm.max_length, []
+
+    def __getattr__(self, name):
+        return getattr(self.lm, name)
+
+    def logits_many(self, states):
+        self.batches.append(len(states))
+        return [self.lm.logits(s) for s in states]
+
+
+def test_programs_written_side_by_side_are_those_written_alone(adapter, counted_lm, tasks):
+    target = make_target(tasks["surgical_data"].data_block())
+    alone = [decode(counted_lm, adapter, target, config=FAST, rng=np.random.default_rng(i)) for i in range(5)]
+    batching = _Batching(counted_lm)
+    together = decode_many(batching, adapter, target, config=FAST, rngs=[np.random.default_rng(i) for i in range(5)])
+    assert [d.text for d in together] == [d.text for d in alone]
+    assert [d.valid for d in together] == [d.valid for d in alone]
+    assert [d.stats.kept for d in together] == [d.stats.kept for d in alone]
+    assert max(batching.batches) == 5 and len(batching.batches) < sum(d.stats.sampled for d in alone)
 
 
 def test_generation_grammars_are_valid_and_comment_free(adapter):

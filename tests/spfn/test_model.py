@@ -63,6 +63,24 @@ def test_incremental_decoding_matches_the_training_forward(params):
     np.testing.assert_allclose(again, full[15:], atol=1e-4)
 
 
+def test_batched_step_matches_the_training_forward(params):
+    """Several sequences of different lengths, one token each in one step: each row is what the
+    training forward gives at that sequence's position."""
+    rng = np.random.default_rng(3)
+    memory = rng.normal(size=(3, CFG.width)).astype(np.float32)
+    dec = Decoder(params, memory, CFG)
+    lengths = [5, 17, 9]
+    seqs = [rng.integers(0, CFG.vocab_size, n + 1) for n in lengths]
+    caches = [dec.new_cache() for _ in seqs]
+    for cache, seq, n in zip(caches, seqs, lengths):
+        dec.extend(cache, seq[:n], 0)
+    rows = dec.step(caches, [seq[n] for seq, n in zip(seqs, lengths)], lengths)
+    for row, seq, n in zip(rows, seqs, lengths):
+        full = np.asarray(logits(params, seq[None, :n + 1], memory[None], np.ones((1, 3), bool), CFG))[0]
+        np.testing.assert_allclose(row, full[n], atol=1e-4)
+    assert rows.dtype == np.float32
+
+
 def test_extreme_values_give_finite_features():
     n = 3
     task = make_task({"N": n, "y": [1e12, 2e12, 1e12], "x1": [5.0, 5.0, 5.0]}, target="y")

@@ -4,6 +4,7 @@ reported by `propose --json`; odd data still get valid proposals or a clear mess
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -11,7 +12,9 @@ from boxloop.cli import main
 from boxloop.data import make_task
 from boxloop.errors import ProposerError
 from boxloop.lang import check, structural_hash
-from boxloop.spfn.proposer import SPFNProposer, shipped_checkpoint
+from boxloop.spfn.model import ModelConfig, init, logits, to_numpy
+from boxloop.spfn.proposer import SPFNLanguageModel, SPFNProposer, shipped_checkpoint
+from boxloop.spfn.vocab import BOS, EOS
 
 DATA = Path(__file__).parents[1] / "propose" / "data"
 
@@ -40,6 +43,41 @@ def test_same_seed_same_proposals(spfn):
     task = make_task(DATA / "surgical_data.json")
     a, b = spfn.propose(task, n=1, seed=3), spfn.propose(task, n=1, seed=3)
     assert [p.text for p in a] == [p.text for p in b]
+
+
+def test_log_q_is_the_full_forward_after_crops_and_forced_tokens():
+    """The score summed while decoding (tokens scored as their logits are computed, whether
+    sampled, forced in a block or re-run after a crop) equals one full pass over the final text."""
+    cfg = ModelConfig(width=32, heads=2, encoder_layers=1, decoder_layers=2, max_length=64)
+    params = to_numpy(init(jax.random.PRNGKey(1), cfg))
+    memory = np.random.default_rng(0).normal(size=(2, cfg.width)).astype(np.float32)
+    lm = SPFNLanguageModel(params, cfg, memory)
+    rng = np.random.default_rng(4)
+    state = lm.start([BOS, 7, 8, 9])
+    for n_forced in (3, 1, 0, 2, 1, 4):
+        for _ in range(n_forced):  # tokens appended with no logits asked for
+            lm.append(state, int(rng.integers(10, cfg.vocab_size)))
+        lm.logits(state)
+        lm.append(state, int(rng.integers(10, cfg.vocab_size)))
+        if rng.random() < 0.5:  # a rollback of a few tokens
+            lm.crop(state, len(state.tokens) - int(rng.integers(1, 3)))
+    ids = [*state.tokens, EOS]
+    full = np.asarray(logits(params, np.array([ids[:-1]]), memory[None], np.ones((1, 2), bool), cfg))[0]
+    logp = full - np.log(np.exp(full - full.max(-1, keepdims=True)).sum(-1, keepdims=True)) - full.max(-1, keepdims=True)
+    want = logp[np.arange(3, len(ids) - 1), ids[4:]].sum()
+    assert lm.sequence_log_q(state, 4) == pytest.approx(want, abs=1e-3)
+
+
+def test_propose_many_is_one_call_per_seed(spfn):
+    task = make_task(DATA / "surgical_data.json")
+    together = spfn.propose_many(task, [5, 6, 7], n=2)
+    alone = [spfn.propose(task, n=2, seed=s) for s in (5, 6, 7)]
+    assert [[p.text for p in ps] for ps in together] == [[p.text for p in ps] for ps in alone]
+    assert _scores(together) == pytest.approx(_scores(alone), abs=1e-3)
+
+
+def _scores(lists):
+    return [p.score for ps in lists for p in ps]
 
 
 def test_propose_json_reports_scores(capsys):

@@ -28,6 +28,10 @@ in the trace, everything else is passed to the jitted functions as arguments, so
 on data of the same shape reuses the traced and compiled functions (`cache_key`; an in-process LRU
 of kernels). Only when the program needs more values while tracing (a size read from an int array,
 or computed from real data) are the integer data, then all data, fixed in the trace instead.
+
+The kernel is built from the program's skeleton (`lift`): the numbers in its priors are read from
+data variables, so programs that differ only in those numbers share one kernel and its compiled
+sampler. Everything else (`Model.program`, `Model.data`, fits, reports) keeps the program as written.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from ..lang.indexcheck import index_range_diagnostics
 from . import analysis, interp, statements, transforms
 from .functions import function_table
 from .interp import Context, KeyBox, State, Val
+from .lift import lift_constants
 
 __all__ = ["ParamSpec", "Model", "Fit", "compile_program", "cache_key", "fit", "clear_cache"]
 
@@ -90,7 +95,7 @@ def _transform_args(spec: ParamSpec, st: State, cx: Context) -> list:
 
 @dataclass(frozen=True, eq=False)
 class _Kernel:
-    program: ast.Program
+    program: ast.Program  # the skeleton, its prior constants lifted into data (`lift`)
     info: analysis.ProgramInfo
     static: dict  # name -> numpy/int value fixed in the trace
     types: dict  # data/tdata name -> ValueType
@@ -279,7 +284,7 @@ class Model:
     program: ast.Program
     data: dict  # the data as given (numpy), transformed data included
     kernel: _Kernel = field(repr=False)
-    dyn: dict = field(repr=False)
+    dyn: dict = field(repr=False)  # the kernel's data arguments, lifted prior constants included
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -292,7 +297,7 @@ class Model:
 
     @property
     def info(self) -> analysis.ProgramInfo:
-        return self.kernel.info
+        return _analysis(self.program)
 
     def log_density(self, u):
         """Normalised log density over the unconstrained space (Jacobians included)."""
@@ -490,11 +495,18 @@ def _analysis(program: ast.Program) -> analysis.ProgramInfo:
 
 
 def cache_key(program: ast.Program, data: Mapping) -> str:
-    """Identifies the compiled kernel: the program (names included, layout not), the integer
-    scalars it may use as sizes, and the shapes and dtypes of every other data value."""
-    info = _analysis(program)
-    values = _prepare(program, data, info)
-    return _key(program, _split(values, frozenset(), _observed(info))[0], values, "args")
+    """Identifies the compiled kernel: the program's skeleton (names included, layout and lifted
+    prior constants not), the integer scalars it may use as sizes, and the shapes and dtypes of
+    every other data value."""
+    skeleton, values = _skeleton(program, _prepare(program, data))
+    info = _analysis(skeleton)
+    return _key(skeleton, _split(values, frozenset(), _observed(info))[0], values, "args")
+
+
+def _skeleton(program: ast.Program, values: dict) -> tuple[ast.Program, dict]:
+    """The program the kernel is built from, and its data: `values` with the lifted constants."""
+    lifted = lift_constants(program)
+    return lifted.program, {**values, **{n: np.float64(v) for n, v in lifted.constants.items()}}
 
 
 def _observed(info: analysis.ProgramInfo) -> frozenset:
@@ -519,16 +531,17 @@ def compile_program(program: ast.Program, data: Mapping) -> Model:
     """Bind a (checked) program to its data. Raises DataError for missing or misshapen data,
     ProgramError for programs the compiler cannot handle, FitError "fit.compile_failed" when the
     log density cannot be traced."""
-    info = _analysis(program)
-    values = _prepare(program, data, info)
-    _check_indices(program, values)
+    given = _prepare(program, data)
+    _check_indices(program, given)
+    skeleton, values = _skeleton(program, given)
+    info = _analysis(skeleton)
     # Try with as much data as possible passed as arguments; fall back to integer data fixed in the
     # trace (sizes read from int arrays), then to all data fixed (sizes computed from real data).
     for level in ("args", "ints", "all"):
         extra_static = frozenset(n for n, v in values.items() if level == "all" or _is_int(v)) \
             if level != "args" else frozenset()
         static, dyn = _split(values, extra_static, _observed(info) if level == "args" else frozenset())
-        key = _key(program, static, values, level)
+        key = _key(skeleton, static, values, level)
         kernel = _KERNELS.get(key)
         if key in _KERNELS:
             _KERNELS.move_to_end(key)
@@ -536,7 +549,7 @@ def compile_program(program: ast.Program, data: Mapping) -> Model:
             continue
         if kernel is None:
             try:
-                kernel = _build_kernel(program, info, values, static, dyn)
+                kernel = _build_kernel(skeleton, info, values, static, dyn)
             except (interp.NeedsStatic, *interp.TRACE_ERRORS) as exc:
                 if level == "all":
                     raise FitError(f"the program needs a value while compiling that is only known "
@@ -550,7 +563,7 @@ def compile_program(program: ast.Program, data: Mapping) -> Model:
                 raise FitError(f"the log density could not be compiled: {type(exc).__name__}: {exc}",
                                code="fit.compile_failed") from exc
             _remember(key, kernel)
-        return Model(program, values, kernel, {n: jnp.asarray(v) for n, v in dyn.items()})
+        return Model(program, given, kernel, {n: jnp.asarray(v) for n, v in dyn.items()})
     raise AssertionError("unreachable")
 
 
@@ -619,9 +632,9 @@ def _check_indices(program: ast.Program, values: Mapping) -> None:
         raise DataError(f"line {first.line}: {first.message}", code=first.code)
 
 
-def _prepare(program: ast.Program, data: Mapping, info=None) -> dict:
+def _prepare(program: ast.Program, data: Mapping) -> dict:
     """Data as declared (numpy, ints as ints), checked, plus the transformed data."""
-    info = info or _analysis(program)
+    info = _analysis(program)
     values: dict = {}
     st = State({}, 0.0, None, None, KeyBox(None))
     cx = Context(info, functions=function_table(program))

@@ -22,6 +22,10 @@ The final text is checked as a whole with the data, and as a model of the observ
 `Decoded.valid` is that verdict, so a program that is not valid (a closing forced by the budget
 included) is returned with `valid=False` and its diagnostics, never as a valid one.
 
+`decode_many` writes several programs side by side, each with its own generator: every run
+goes on until it needs the model's logits, then one `logits_many` call of the backend (when it
+has one) serves all the waiting runs, so a small model pays one pass for all of them.
+
 Accounting: `tokens_generated` counts every token appended after the fixed context (sampled,
 grammar-forced, or re-spelled after a rollback), `tokens_discarded` those rolled back, so
 generated - discarded = the tokens of the final text. The prompt and the context are not counted.
@@ -102,6 +106,8 @@ class Decoded:
     diagnostics: tuple
     stats: DecodeStats
     tokens: tuple = ()
+    log_q: float | None = None  # the model's log-probability of the tokens and the end of text, if it says
+    program: object = None  # the checked program (lang.ast.Program) when valid
 
     @property
     def accounting(self) -> Accounting:
@@ -116,8 +122,36 @@ def decode(lm: LanguageModel, tokenizer: TokenizerAdapter, target: Target, *, da
            prompt_ids: Sequence[int] = (), config: DecodeConfig = DecodeConfig(),
            rng: np.random.Generator | None = None) -> Decoded:
     """Write `target` (see `make_target`) after the prompt, under the grammar and the checker."""
-    run = _Run(lm, tokenizer, target, config, rng or np.random.default_rng(0), prompt_ids, data)
-    return run.result()
+    return decode_many(lm, tokenizer, target, data=data, prompt_ids=prompt_ids, config=config,
+                       rngs=[rng or np.random.default_rng(0)])[0]
+
+
+def decode_many(lm: LanguageModel, tokenizer: TokenizerAdapter, target: Target, *, data: dict | None = None,
+                prompt_ids: Sequence[int] = (), config: DecodeConfig = DecodeConfig(),
+                rngs: Sequence[np.random.Generator]) -> list[Decoded]:
+    """One program per generator, written side by side: whenever every unfinished run waits for
+    the model, one `logits_many` call (where the backend has it) serves them all, which costs a
+    small model about as much as serving one. Each run samples from its own generator only, so
+    its program does not depend on the others."""
+    started = time.perf_counter()
+    runs = [_Run(lm, tokenizer, target, config, rng, prompt_ids, data) for rng in rngs]
+    batched = getattr(lm, "logits_many", None)
+    active = runs
+    while active:
+        for run in active:
+            run.advance()
+        waiting = [run for run in active if run.waiting is not None]
+        if waiting:
+            tick = time.perf_counter()
+            states = [run.state for run in waiting]
+            scores = batched(states) if batched is not None else [lm.logits(s) for s in states]
+            share = (time.perf_counter() - tick) / len(waiting)
+            for run, logits in zip(waiting, scores):
+                run.timers["lm"] += share
+                run.resume(logits)
+        active = [run for run in active if not run.finished]
+    spent = (time.perf_counter() - started) / len(runs)  # side by side: each program's share of the wall
+    return [run.result(spent) for run in runs]
 
 
 def decode_free(lm: LanguageModel, tokenizer: TokenizerAdapter, target: Target, *,
@@ -142,16 +176,19 @@ def decode_free(lm: LanguageModel, tokenizer: TokenizerAdapter, target: Target, 
     text = target.prefix + tokenizer.decode(tokens)
     stats = DecodeStats(sampled=len(tokens), kept=len(tokens), lm_seconds=lm_seconds,
                         seconds=time.perf_counter() - started)
-    return Decoded(text, *_verdict(target, text, data), stats, tuple(tokens))
+    valid, diagnostics, program = _verdict(target, text, data)
+    return Decoded(text, valid, diagnostics, stats, tuple(tokens), program=program)
 
 
-def _verdict(target: Target, text: str, data) -> tuple[bool, tuple]:
-    """Valid when the checker finds no error and the program models the observed variable."""
+def _verdict(target: Target, text: str, data) -> tuple[bool, tuple, object]:
+    """Valid when the checker finds no error and the program models the observed variable; the
+    checked program comes with a valid verdict."""
     checked = check(text, data)
     diagnostics = checked.diagnostics
     if checked.valid:
         diagnostics += tuple(model_problems(target, checked.program))
-    return not any(d.is_error for d in diagnostics), diagnostics
+    valid = not any(d.is_error for d in diagnostics)
+    return valid, diagnostics, checked.program if valid else None
 
 
 class _Abort(Exception):
@@ -168,7 +205,6 @@ class _Run:
             raise ProposerError(f"the model has {lm.vocab_size} logits but the tokenizer adapter "
                                 f"{tok.vocab_size} tokens; build the adapter with n_vocab="
                                 f"{lm.vocab_size}", code="propose.vocab_mismatch")
-        self.started = time.perf_counter()
         self.lm, self.tok, self.target, self.cfg, self.rng, self.data = lm, tok, target, config, rng, data
         self.matcher = llguidance.LLMatcher(tok.ll, target.grammar, log_level=0)
         prefix_ids = tok.encode(target.prefix)
@@ -186,24 +222,43 @@ class _Run:
         self.seg = 0  # where the current unit (statement, header) starts in `text`
         self.attempt = self.tries = 0
         self.finished, self.failure = False, None
+        self.waiting: np.ndarray | None = None  # the allowed tokens, while the run waits for logits
         self.forced_close = False  # the budget closes this block: no more checks on closing it
         self.counts, self.rejected_by = Counter(), Counter()
         self.timers = Counter()
 
     # ---- driving -------------------------------------------------------------------------------
 
-    def result(self) -> Decoded:
+    def advance(self) -> None:
+        """Write on until the next token needs the model's logits, or the program is done."""
+        self._guarded(self._advance)
+
+    def resume(self, logits: np.ndarray) -> None:
+        """Take the token sampled from `logits` under the mask the run is waiting with."""
+        allowed, self.waiting = self.waiting, None
+        token = sample(logits, allowed, temperature=self.cfg.temperature, top_p=self.cfg.top_p, rng=self.rng)
+        self._guarded(lambda: self._take(token, "sampled"))
+
+    def _advance(self) -> None:
+        while not self.finished and self.waiting is None:
+            self._tick()
+
+    def _guarded(self, step) -> None:
         try:
-            while not self.finished:
-                self._tick()
+            step()
         except _Abort as exc:
             self.failure = error("propose.decode_failed", "phi1", f"constrained decoding stopped: {exc}")
+            self.finished, self.waiting = True, None
+
+    def result(self, seconds: float) -> Decoded:
         text = self.target.prefix + self.text + ("" if self.text.endswith("\n") else "\n")
         if self.failure is not None:
-            valid, diagnostics = False, (self.failure,)
+            valid, diagnostics, program = False, (self.failure,), None
         else:
-            valid, diagnostics = _verdict(self.target, text, self.data)
-        return Decoded(text, valid, diagnostics, self._stats(), tuple(self.tokens))
+            valid, diagnostics, program = _verdict(self.target, text, self.data)
+        score = getattr(self.lm, "sequence_log_q", None)
+        log_q = score(self.state, self.base) if score is not None else None
+        return Decoded(text, valid, diagnostics, self._stats(seconds), tuple(self.tokens), log_q, program)
 
     def _tick(self) -> None:
         cap = self._cap()
@@ -273,13 +328,11 @@ class _Run:
         if len(allowed) == 0:
             raise _Abort(f"the grammar allows no token after {self.text[-40:]!r}")
         if len(allowed) == 1:
-            token, how = int(allowed[0]), "forced"
+            self._take(int(allowed[0]), "forced")
         else:
-            tick = time.perf_counter()
-            logits = self.lm.logits(self.state)
-            self.timers["lm"] += time.perf_counter() - tick
-            token, how = sample(logits, allowed, temperature=self.cfg.temperature,
-                                top_p=self.cfg.top_p, rng=self.rng), "sampled"
+            self.waiting = allowed  # the driver brings the model's logits: `resume`
+
+    def _take(self, token: int, how: str) -> None:
         if token == self.tok.eos_id:
             self._end_of_text()
         else:
@@ -407,12 +460,11 @@ class _Run:
                                 "pass D for a program or a prior, D‖P for a likelihood",
                                 code="propose.bad_context")
 
-    def _stats(self) -> DecodeStats:
+    def _stats(self, seconds: float) -> DecodeStats:
         c = self.counts
         return DecodeStats(c["sampled"], c["forced"], c["discarded"], len(self.tokens), c["statements"],
                            c["rejected"], c["fallbacks"], tuple(sorted(self.rejected_by.items())),
-                           self.timers["lm"], self.timers["mask"], self.timers["check"],
-                           time.perf_counter() - self.started)
+                           self.timers["lm"], self.timers["mask"], self.timers["check"], seconds)
 
 
 def _reason(problems) -> str:

@@ -5,6 +5,10 @@ torch. The state object is the backend's own (token ids plus, say, a KV cache) a
 place: `append` records a token, `crop` forgets everything after the first n tokens (the decoder's
 rollback), `logits` returns next-token scores for the tokens so far, running the model on whatever
 it has not seen yet (so several forced tokens cost one forward pass).
+
+Two optional methods: `logits_many(states)` serves several sequences at once (the decoder then
+writes programs side by side), and `sequence_log_q(state, first)` gives the model's
+log-probability of tokens[first:] and the end of text (a proposal's score).
 """
 
 from __future__ import annotations

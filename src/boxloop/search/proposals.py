@@ -25,6 +25,10 @@ from .store import RunStore
 # programs of a run as one ranked list, so lineage k starts from its k-th best program and the fits
 # follow its order. Fixed, not the budget: a rerun with a bigger budget asks for the same list.
 RANKED_FIRST = 8
+# A proposer that writes several programs side by side (`propose_many`, the SPFN) is asked for the
+# next root programs in one batch, held until their slots are asked for (a slot's seed fixes its
+# program, so the batch writes what one call per slot would).
+AHEAD = 8
 BLOCKS = ("program", "prior", "likelihood", *REPARAMETERISE)
 
 
@@ -41,6 +45,7 @@ class ProposalSource:
         self.data = dict(task.dataset.values)
         self.proposed = 0  # proposer calls made this session (not replays)
         self._ranking: list | None = None
+        self._ahead: dict = {}  # slot -> proposal written ahead of its request
 
     def get(self, req: Request) -> ProposalRecord:
         known = self.store.find_proposal(self.config_hash, req.slot)
@@ -57,7 +62,7 @@ class ProposalSource:
         if req.block in REPARAMETERISE:
             return self._reparameterised(req, started)
         try:
-            proposal = self._ranked(req) or self.proposer.propose(
+            proposal = self._ranked(req) or self._written_ahead(req) or self.proposer.propose(
                 self.task, context=req.context, block=req.block, n=1, seed=request_seed(self.run_seed, req))[0]
         except BoxloopError as err:  # the proposer declined (no rewrite it knows), or its server failed
             if isinstance(err, ProposerError) and err.transport:
@@ -99,6 +104,22 @@ class ProposalSource:
             self._ranking = []  # asked once: a refusal is recorded for this slot, the rest ask singly
             self._ranking = self.proposer.propose(self.task, n=RANKED_FIRST, seed=self.run_seed)
         return self._ranking[req.lineage] if req.lineage < len(self._ranking) else None
+
+    def _written_ahead(self, req: Request):
+        """The root program for this slot from a batch of the next AHEAD, if the proposer batches."""
+        many = getattr(self.proposer, "propose_many", None)
+        root = req.block == "program" and req.depth == 0 and req.attempt == 0 and req.parent_hash is None
+        if many is None or not root:
+            return None
+        if req.slot not in self._ahead:
+            ahead = [r for r in map(Request, range(req.lineage, req.lineage + AHEAD)) if r.slot == req.slot or (
+                r.slot not in self._ahead and self.store.find_proposal(self.config_hash, r.slot) is None)]
+            try:
+                batch = many(self.task, [request_seed(self.run_seed, r) for r in ahead], n=1)
+            except BoxloopError:
+                return None  # asked again singly: the refusal is recorded for this slot alone
+            self._ahead.update({r.slot: ps[0] for r, ps in zip(ahead, batch) if ps})
+        return self._ahead.pop(req.slot, None)
 
 
 def _record(req: Request, proposer: str, text: str, valid: bool, digest, diagnostics: tuple, **extra) -> ProposalRecord:

@@ -13,6 +13,7 @@ which variable is which comes only from its role slot, as in the program text.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import jax
@@ -110,6 +111,11 @@ def _merge(x):
     return x.swapaxes(-2, -3).reshape(*lead, n, h * dh)
 
 
+def _scale(q) -> float:
+    # a Python float: a numpy float64 scalar would turn float32 activations into float64 (NEP 50)
+    return 1.0 / math.sqrt(q.shape[-1])
+
+
 def _softmax(x, xp):
     x = x - x.max(-1, keepdims=True)
     e = xp.exp(x)
@@ -119,7 +125,7 @@ def _softmax(x, xp):
 def _attend(p, x, memory, mask, h: int, xp):
     """Multi-head attention of x (..., n, d) over memory (..., m, d); mask (..., n or 1, m) bool."""
     q, k, v = (_heads(_apply(p[n], z), h) for n, z in (("q", x), ("k", memory), ("v", memory)))
-    scores = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    scores = q @ k.swapaxes(-1, -2) * _scale(q)
     scores = xp.where(mask[..., None, :, :], scores, -1e9)
     return _apply(p["o"], _merge(_softmax(scores, xp) @ v))
 
@@ -182,6 +188,7 @@ class Decoder:
     def __init__(self, params, memory: np.ndarray, cfg: ModelConfig):
         self.p, self.cfg = params, cfg
         h = cfg.heads
+        memory = np.asarray(memory, np.float32)  # float64 features would make every step float64
         self.cross = [(_heads(_apply(l["cross"]["k"], memory), h), _heads(_apply(l["cross"]["v"], memory), h))
                       for l in params["decoder"]]
         # one matrix product for the self-attention's queries, keys and values (fewer small calls)
@@ -213,9 +220,32 @@ class Decoder:
         return _layer_norm(p["out"], x, np) @ p["token"].T
 
 
+    def step(self, caches: list, tokens, positions) -> np.ndarray:
+        """Logits (B, V) after one token for each of B sequences, token b at positions[b] of
+        caches[b]: the dense layers run once for all B (one small matrix product costs about as
+        much as B), attention over each sequence's own cache."""
+        p, h = self.p, self.cfg.heads
+        positions = np.asarray(positions)
+        x = p["token"][np.asarray(tokens)] + p["position"][positions]
+        for i, (layer, qkv, (ck, cv)) in enumerate(zip(p["decoder"], self.qkv, self.cross)):
+            both = _apply(qkv, _layer_norm(layer["n1"], x, np))
+            d = both.shape[-1] // 3
+            attended = []
+            for b, (cache, at) in enumerate(zip(caches, positions)):
+                kc, vc = cache[i]
+                kc[:, at], vc[:, at] = both[b, d:2 * d].reshape(h, -1), both[b, 2 * d:].reshape(h, -1)
+                attended.append(_block(both[b, :d].reshape(h, 1, -1), kc[:, :at + 1], vc[:, :at + 1], None))
+            x = x + _apply(layer["self"]["o"], np.concatenate(attended))
+            b = _heads(_apply(layer["cross"]["q"], _layer_norm(layer["n2"], x, np))[:, None], h)
+            x = x + _apply(layer["cross"]["o"], _merge(_softmax(b @ ck.swapaxes(-1, -2) * _scale(b), np)
+                                                       @ cv)[:, 0])
+            x = x + _ff(layer["mlp"], _layer_norm(layer["n3"], x, np), np)
+        return _layer_norm(p["out"], x, np) @ p["token"].T
+
+
 def _block(q, k, v, mask):
     """Queries (h, n, dh) against keys/values (h, m, dh), mask (n, m) or None -> (n, h * dh)."""
-    scores = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    scores = q @ k.swapaxes(-1, -2) * _scale(q)
     if mask is not None:
         scores = np.where(mask[None], scores, -1e9)
     return _merge(_softmax(scores, np) @ v)
