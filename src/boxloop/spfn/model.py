@@ -219,7 +219,6 @@ class Decoder:
             x = x + _ff(layer["mlp"], _layer_norm(layer["n3"], x, np), np)
         return _layer_norm(p["out"], x, np) @ p["token"].T
 
-
     def step(self, caches: list, tokens, positions) -> np.ndarray:
         """Logits (B, V) after one token for each of B sequences, token b at positions[b] of
         caches[b]: the dense layers run once for all B (one small matrix product costs about as
@@ -236,9 +235,8 @@ class Decoder:
                 kc[:, at], vc[:, at] = both[b, d:2 * d].reshape(h, -1), both[b, 2 * d:].reshape(h, -1)
                 attended.append(_block(both[b, :d].reshape(h, 1, -1), kc[:, :at + 1], vc[:, :at + 1], None))
             x = x + _apply(layer["self"]["o"], np.concatenate(attended))
-            b = _heads(_apply(layer["cross"]["q"], _layer_norm(layer["n2"], x, np))[:, None], h)
-            x = x + _apply(layer["cross"]["o"], _merge(_softmax(b @ ck.swapaxes(-1, -2) * _scale(b), np)
-                                                       @ cv)[:, 0])
+            cq = _heads(_apply(layer["cross"]["q"], _layer_norm(layer["n2"], x, np))[:, None], h)
+            x = x + _apply(layer["cross"]["o"], _block(cq, ck, cv, None)[:, 0])  # every row reads the one memory
             x = x + _ff(layer["mlp"], _layer_norm(layer["n3"], x, np), np)
         return _layer_norm(p["out"], x, np) @ p["token"].T
 
