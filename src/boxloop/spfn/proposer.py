@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from scipy.special import log_softmax
 from threadpoolctl import threadpool_limits
 
 from ..errors import ProposerError
@@ -91,7 +92,7 @@ class SPFNLanguageModel:
 
     def append(self, state: _State, token_id: int) -> None:
         known = state.last is not None and state.seen == len(state.tokens)
-        state.log_q.append(float(_log_softmax(state.last)[token_id]) if known else None)
+        state.log_q.append(float(log_softmax(state.last)[token_id]) if known else None)
         state.tokens.append(int(token_id))
 
     def crop(self, state: _State, n_tokens: int) -> None:
@@ -117,7 +118,7 @@ class SPFNLanguageModel:
         """log q of tokens[first:] and the end of text after them, from the logits decoding
         computed anyway (no second pass over the program)."""
         self.logits_many([state])
-        return float(sum(state.log_q[first:]) + _log_softmax(state.last)[EOS])
+        return float(sum(state.log_q[first:]) + log_softmax(state.last)[EOS])
 
     def _catch_up(self, state: _State) -> bool:
         """Run all unseen tokens but the last (scoring each); True if the last is still to run."""
@@ -127,7 +128,7 @@ class SPFNLanguageModel:
             state.seen -= 1
         start, pending = state.seen, state.tokens[state.seen:-1]
         if pending:
-            logp = _log_softmax(self.decoder.extend(state.cache, pending, start))
+            logp = log_softmax(self.decoder.extend(state.cache, pending, start), axis=-1)
             for j, t in enumerate(range(start + 1, len(state.tokens))):
                 state.log_q[t] = float(logp[j, state.tokens[t]])
             state.seen = len(state.tokens) - 1
@@ -137,11 +138,6 @@ class SPFNLanguageModel:
         if state.tokens and self._word[state.tokens[-1]]:
             return np.where(self._continues, -np.inf, state.last)
         return state.last
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
 class SPFNProposer:
