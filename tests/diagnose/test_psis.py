@@ -52,3 +52,48 @@ def test_loo_matches_arviz_and_blocks_do_not_change_it(monkeypatch):
 def test_tail_length_follows_the_rule():
     assert psis.tail_length(4000) == 190 and psis.tail_length(100) == 20
     assert psis.tail_length(4000, r_eff=0.25) == 380
+
+
+def _normal_mean_loo(y, prior_var):
+    """Exact elpd_loo of y_i ~ normal(mu, 1), mu ~ normal(0, prior_var): normal LOO predictives."""
+    from scipy import stats
+
+    total = 0.0
+    for i in range(y.size):
+        rest = np.delete(y, i)
+        precision = 1 / prior_var + rest.size
+        total += stats.norm(rest.sum() / precision, np.sqrt(1 / precision + 1)).logpdf(y[i])
+    return total
+
+
+def test_loo_from_weighted_proposal_draws_matches_the_closed_form():
+    # Draws from a shifted, wider Student-t with weights p / q, as an approximation gives them.
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(1.0, 1.0, 30)
+    exact = _normal_mean_loo(y, 100.0)
+    precision = 1 / 100 + y.size
+    q = stats.t(5, loc=y.sum() / precision + 0.1, scale=1.3 / np.sqrt(precision))
+    errors, naive = [], []
+    for _ in range(10):
+        theta = q.rvs(4000, random_state=rng)
+        ll = stats.norm(theta[:, None], 1).logpdf(y)
+        log_w = stats.norm(0, 10).logpdf(theta) + ll.sum(axis=1) - q.logpdf(theta)
+        result = psis.loo(ll, 1.0, log_w)
+        assert np.all(result.pareto_k < 0.5)
+        errors.append(result.elpd_loo - exact)
+        naive.append(psis.loo(ll).elpd_loo - exact)  # the proposal's draws taken as the posterior's
+    assert abs(np.mean(errors)) < 4 * np.std(errors) / np.sqrt(len(errors)) + 0.01
+    assert max(map(abs, errors)) < 0.1 and min(map(abs, naive)) > 0.5
+
+
+def test_equal_weights_give_plain_loo_and_bad_weights_are_refused():
+    rng = np.random.default_rng(5)
+    ll = rng.normal(-1.0, 0.5, size=(800, 12))
+    plain, weighted = psis.loo(ll), psis.loo(ll, 1.0, np.full(800, -3.7))
+    np.testing.assert_allclose(weighted.elpd_loo_i, plain.elpd_loo_i, atol=1e-12)
+    assert weighted.p_loo == pytest.approx(plain.p_loo, abs=1e-10)
+    for bad in (np.full(799, 0.0), np.r_[np.zeros(799), np.nan]):
+        with pytest.raises(ValueError, match="800 finite numbers"):
+            psis.loo(ll, 1.0, bad)

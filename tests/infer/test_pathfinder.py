@@ -107,6 +107,26 @@ def test_a_program_through_pathfinder_matches_its_closed_form():
     assert set(fitted.timing) >= {"compile_s", "sample_s", "total_s"}
 
 
+def test_pathfinder_loo_comes_from_its_weighted_draws_and_matches_the_closed_form():
+    # PSIS-LOO on the 4 x 512 proposal draws with their importance weights, not on the 4 x 256
+    # draws resampled from them (repeated draws): the exact leave-one-out normal predictives.
+    from boxloop.infer.compile import approximate
+    from boxloop.infer.pipeline import checked_program, fit_diagnostics
+
+    data = _normal_data(n=30, seed=4)
+    y, exact = np.asarray(data["y"]), 0.0
+    for i in range(y.size):
+        rest = np.delete(y, i)
+        precision = 1 / 100 + rest.size
+        exact += stats.norm(rest.sum() / precision, math.sqrt(1 / precision + 1)).logpdf(y[i])
+    for seed in range(3):
+        fitted = approximate(checked_program(NORMAL, data), data, seed=seed)
+        diagnostics, _ = fit_diagnostics(fitted)
+        assert diagnostics.loo.n_samples == 2048 and fitted.draws["mu"].shape == (4, 256)
+        assert abs(diagnostics.elpd_loo - exact) < 0.1, seed
+        assert diagnostics.checks["pareto_k"] and diagnostics.loo.pareto_k.max() < 0.5
+
+
 def test_the_pathfinder_screen_job_returns_loo_and_its_evidence():
     from boxloop.search.fit_task import FitJob
     from boxloop.search.screen_task import run_screen

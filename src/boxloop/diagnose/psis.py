@@ -71,20 +71,39 @@ def psis(log_weights, r_eff: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     return rows.reshape(*lead, s), k.reshape(lead)
 
 
-def loo(log_lik, r_eff: float = 1.0) -> LooResult:
-    """PSIS-LOO of pointwise log-likelihood draws shaped (draws, observations)."""
+def loo(log_lik, r_eff: float = 1.0, log_weights=None) -> LooResult:
+    """PSIS-LOO of pointwise log-likelihood draws shaped (draws, observations).
+
+    `log_weights` (draws,): the draws are not from the posterior but from a proposal q, with
+    unnormalised log importance weights log p(theta, y) - log q(theta) (an approximation such as
+    Pathfinder's). Each observation's ratios are then those weights times 1 / p(y_i | theta_s),
+    smoothed together, so a Pareto k also says where q is too far from the leave-one-out
+    posterior; lppd uses the smoothed weights alone.
+    """
     ll = np.asarray(log_lik, dtype=float)
     s, n = ll.shape
+    base, lppd_weights = _posterior_weights(log_weights, s, r_eff)
     block = max(1, _BLOCK_VALUES // max(s, 1))
     elpd_i, k, lppd = np.empty(n), np.empty(n), 0.0
     for start in range(0, n, block):
         part = np.ascontiguousarray(ll[:, start:start + block].T)  # (observations, draws)
-        smoothed, k[start:start + block] = _smooth(-part, r_eff)
+        smoothed, k[start:start + block] = _smooth(base - part, r_eff)
         elpd_i[start:start + block] = _logsumexp(smoothed + part)
-        lppd += float(np.sum(_logsumexp(part) - math.log(s)))
+        lppd += float(np.sum(_logsumexp(part + lppd_weights)))
     elpd = float(elpd_i.sum())
     return LooResult(elpd_loo=elpd, elpd_loo_se=float(math.sqrt(n * np.var(elpd_i))), p_loo=lppd - elpd,
                      n_samples=s, good_k=min(1.0 - 1.0 / math.log10(s), 0.7), elpd_loo_i=elpd_i, pareto_k=k)
+
+
+def _posterior_weights(log_weights, s: int, r_eff: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log weights added to -log p(y_i | theta) before smoothing, normalised log weights of lppd)."""
+    if log_weights is None:
+        return np.zeros(s), np.full(s, -math.log(s))
+    lw = np.asarray(log_weights, dtype=float)
+    if lw.shape != (s,) or not np.all(np.isfinite(lw)):
+        raise ValueError(f"log_weights must be {s} finite numbers, one per draw")
+    smoothed, _ = psis(lw - lw.max(), r_eff)
+    return lw - lw.max(), smoothed
 
 
 def loo_subsampled(log_lik_rows, rows, lpd, var, r_eff: float = 1.0) -> LooResult:

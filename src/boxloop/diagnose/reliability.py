@@ -241,21 +241,26 @@ def relative_efficiency(posterior: Mapping[str, np.ndarray]) -> float:
 
 
 def loo(posterior: Mapping[str, np.ndarray], log_likelihood: Mapping[str, np.ndarray],
-        subsample: tuple | None = None) -> psis.LooResult:
+        subsample: tuple | None = None, importance: tuple | None = None) -> psis.LooResult:
     """PSIS-LOO over every observation of the fit, with r_eff from the posterior. With
     `subsample` = (rows, lpd, var), `log_likelihood` holds only the observations `rows` and LOO is
-    estimated for all from them (`psis.loo_subsampled`)."""
+    estimated for all from them (`psis.loo_subsampled`). With `importance` = (log_likelihood,
+    log_weights), LOO comes from those independent draws of an approximation and their log
+    importance weights instead (`psis.loo` with weights)."""
+    if importance is not None:
+        proposal_log_lik, log_weights = importance
+        return psis.loo(groups.pooled_log_likelihood(proposal_log_lik), 1.0, log_weights)
     pooled, r_eff = groups.pooled_log_likelihood(log_likelihood), relative_efficiency(posterior)
     if subsample is None:
         return psis.loo(pooled, r_eff)
     return psis.loo_subsampled(pooled, *subsample, r_eff=r_eff)
 
 
-def _loo(posterior, log_likelihood, subsample, t: Thresholds, reasons: dict) -> dict:
+def _loo(posterior, log_likelihood, subsample, importance, t: Thresholds, reasons: dict) -> dict:
     nan = float("nan")
     values = {"elpd_loo": nan, "elpd_loo_se": nan, "p_loo": nan, "pareto_k_bad_frac": nan}
     try:
-        result = loo(posterior, log_likelihood, subsample)
+        result = loo(posterior, log_likelihood, subsample, importance)
     except Exception as err:  # noqa: BLE001 -- any LOO failure is a scored failure, not a crash
         reasons["loo"] = reasons["pareto_k"] = f"PSIS-LOO could not be computed: {err}"
         return {"checks": {"loo": False, "pareto_k": False}, "values": values, "loo": None}
@@ -322,6 +327,7 @@ def diagnose(
     prior_predictive: Mapping[str, np.ndarray] | None = None,
     observed_data: Mapping[str, np.ndarray] | None = None,
     loo_subsample: tuple | None = None,
+    loo_importance: tuple | None = None,
 ) -> Diagnostics:
     """Score a fit on the seven checks.
 
@@ -332,7 +338,10 @@ def diagnose(
     per observed variable.
     The other groups are only checked for shape: the checks do not read them. With
     `loo_subsample` = (rows, lpd, var), the log-likelihood holds only the observations `rows` of
-    a large dataset, and PSIS-LOO is estimated from them (see `loo`).
+    a large dataset, and PSIS-LOO is estimated from them (see `loo`). With `loo_importance` =
+    (log_likelihood, log_weights), PSIS-LOO is computed from an approximation's own weighted
+    draws (Pathfinder's), not from the posterior draws resampled from them, whose repeats make
+    every observation's Pareto k look bad.
     """
     t = Thresholds() if thresholds is None else thresholds
     sampled = sample_stats is not None or is_inference_data(posterior)
@@ -343,7 +352,7 @@ def diagnose(
     parts = [
         _convergence(draws, t, reasons),
         _sampler(fit["sample_stats"], t, reasons) if sampled else _no_sampler(reasons),
-        _loo(draws, fit["log_likelihood"], loo_subsample, t, reasons),
+        _loo(draws, fit["log_likelihood"], loo_subsample, loo_importance, t, reasons),
     ]
     checks = {name: bool(part["checks"][name]) for part in parts for name in part["checks"]}
     checks = {name: checks[name] for name in CHECKS}

@@ -720,6 +720,8 @@ class Fit:
     nuts: object = field(repr=False)
     warnings: tuple = ()
     pointwise: object = field(default=None, repr=False)  # pointwise.Pointwise: which rows log_lik holds
+    # (log_lik of an approximation's proposal draws, (1, draws, n); their log weights): see `approximate`
+    importance: tuple | None = field(default=None, repr=False)
 
 
 def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fit:
@@ -749,7 +751,9 @@ def approximate(program: ast.Program, data: Mapping, settings=None, seed: int = 
     """`fit` with Pathfinder's importance-resampled draws instead of NUTS (see `pathfinder`): only
     the log density, its gradient and the batched density are compiled. The Fit has no sampler
     statistics (`stats` is None, `nuts` the PathfinderResult, with its importance-sampling
-    evidence) and one chain per path."""
+    evidence), one chain per path, and `importance`: the pointwise log-likelihood of every
+    proposal draw with its log weight, for PSIS-LOO (None when the data are large enough for
+    a subsample of observations, whose running statistics are unweighted)."""
     from .nuts import CompileClock
     from .pathfinder import PathfinderSettings, pathfinder
 
@@ -760,11 +764,30 @@ def approximate(program: ast.Program, data: Mapping, settings=None, seed: int = 
         t1 = time.perf_counter()
         res = pathfinder(model.log_density_and_gradient, model.log_density_batch, model.dim, settings, seed)
         t2 = time.perf_counter()
-        u = np.asarray(res.u, dtype=jnp.result_type(float))
-        out, pw, warnings = _record(model, u, seed)
+        out, pw, importance, warnings = _record_weighted(model, res, seed)
         t3 = time.perf_counter()
+    u = np.asarray(res.u, dtype=jnp.result_type(float))
     ll = {k: v.reshape(u.shape[0], -1, v.shape[-1]) for k, v in pw.log_lik.items()}
-    return Fit(model, out, u, None, ll, _phases(clock, t0, t1, t2, t3), res, res.warnings + tuple(warnings), pw)
+    return Fit(model, out, u, None, ll, _phases(clock, t0, t1, t2, t3), res, res.warnings + tuple(warnings), pw,
+               importance)
+
+
+def _record_weighted(model: Model, res, seed: int) -> tuple[dict, object, tuple | None, list]:
+    """`_record` of the resampled draws, which are rows of the pooled proposal draws: the pooled
+    draws are recorded once and the resampled ones picked from them."""
+    from .pointwise import Pointwise
+
+    pooled = np.asarray(res.pooled, dtype=jnp.result_type(float))
+    values, pw = model.record_draws(jnp.asarray(pooled))
+    if pw.subsampled:
+        out, pw, warnings = _record(model, np.asarray(res.u, dtype=pooled.dtype), seed)
+        return out, pw, None, warnings
+    rows = res.kept.reshape(-1)
+    out, warnings = _with_generated(model, {k: np.asarray(v)[rows] for k, v in values.items()}, pooled[rows],
+                                    res.kept.shape, seed)
+    usable = np.isfinite(res.log_weights)  # a draw outside the support has weight 0
+    importance = ({k: v[usable][None] for k, v in pw.log_lik.items()}, res.log_weights[usable])
+    return out, Pointwise({k: v[rows] for k, v in pw.log_lik.items()}, pw.n_obs), importance, warnings
 
 
 def _phases(clock, t0: float, t1: float, t2: float, t3: float) -> dict:
@@ -779,16 +802,23 @@ def _record(model: Model, u: np.ndarray, seed: int) -> tuple[dict, dict, list]:
     """Unconstrained draws (chains, draws, dim) -> (constrained values and generated quantities,
     (chain, draw, ...); the Pointwise log-likelihood, (S, observations); warnings)."""
     chains, draws = u.shape[:2]
-    flat = jnp.asarray(u.reshape(chains * draws, model.dim))
-    values, pw = model.record_draws(flat)
-    out = {k: np.asarray(v).reshape(chains, draws, *np.shape(v)[1:]) for k, v in values.items()}
+    flat = u.reshape(chains * draws, model.dim)
+    values, pw = model.record_draws(jnp.asarray(flat))
+    out, warnings = _with_generated(model, values, flat, (chains, draws), seed)
+    return out, pw, warnings
+
+
+def _with_generated(model: Model, values: dict, flat: np.ndarray, shape: tuple, seed: int) -> tuple[dict, list]:
+    """The values (S, ...) of the draws `flat` (S, dim), S = chains x draws, and their generated
+    quantities, each reshaped to (chain, draw, ...); warnings."""
+    out = {k: np.asarray(v).reshape(*shape, *np.shape(v)[1:]) for k, v in values.items()}
     warnings = []
     if model.info.gq:
-        keys = jax.random.split(jax.random.PRNGKey(seed), chains * draws)
+        keys = jax.random.split(jax.random.PRNGKey(seed), flat.shape[0])
         try:
-            gq = model.generated_quantities_draws(flat, keys)
-            out.update({k: np.asarray(v).reshape(chains, draws, *np.shape(v)[1:]) for k, v in gq.items()})
+            gq = model.generated_quantities_draws(jnp.asarray(flat), keys)
+            out.update({k: np.asarray(v).reshape(*shape, *np.shape(v)[1:]) for k, v in gq.items()})
         except (ProgramError, interp.NeedsStatic, *interp.TRACE_ERRORS) as exc:
             # The posterior is still good; only the generated quantities are missing.
             warnings.append(f"generated quantities were not computed: {exc}")
-    return out, pw, warnings
+    return out, warnings

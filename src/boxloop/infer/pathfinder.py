@@ -15,7 +15,8 @@ The algorithm, as run here, on the unconstrained space:
 3. `proposals` draws from a Student-t with each path's location and scale (heavier tails than
    the Gaussian keep the weights bounded for skewed posteriors). Importance weights p / q_mix
    against the equal mixture of these proposals give the log evidence (log-mean weight, its
-   delta-method standard error, the weights' Pareto k); each path's own Pareto-smoothed weights p / q_p
+   delta-method standard error, the weights' Pareto k) and, with the pooled draws, PSIS-LOO
+   (`diagnose.psis.loo` with weights); each path's own Pareto-smoothed weights p / q_p
    resample its `keep` draws, so paths stuck in different places disagree the way chains do.
 
 Pure numpy around two compiled functions; no state outside the returned values.
@@ -102,10 +103,13 @@ class PathResult(NamedTuple):
 
 
 class PathfinderResult(NamedTuple):
-    u: np.ndarray  # (paths, keep, dim) importance-resampled draws
+    u: np.ndarray  # (paths, keep, dim) importance-resampled draws: pooled[kept]
     evidence: Evidence
     paths: tuple  # PathResult per path
     warnings: tuple
+    pooled: np.ndarray  # (draws, dim) every proposal draw, path by path
+    log_weights: np.ndarray  # (draws,) log p(u, x) - log q_mix(u), unnormalised
+    kept: np.ndarray  # (paths, keep) rows of `pooled` that make `u`
 
 
 # ---- L-BFGS ---------------------------------------------------------------------------------------
@@ -236,11 +240,11 @@ def best_on_path(iterates: list[Iterate], log_density: Callable, rng, draws: int
 # ---- importance weighting ---------------------------------------------------------------------------
 
 
-def resample(rng, x: np.ndarray, log_w: np.ndarray, keep: int) -> np.ndarray:
-    """`keep` rows of x drawn with their Pareto-smoothed normalised weights (with replacement)."""
+def resample(rng, log_w: np.ndarray, keep: int) -> np.ndarray:
+    """`keep` indices drawn with the Pareto-smoothed normalised weights (with replacement)."""
     smoothed, _ = psis.psis(log_w)
     p = np.exp(smoothed - special.logsumexp(smoothed))
-    return x[rng.choice(x.shape[0], size=keep, replace=True, p=p / p.sum())]
+    return rng.choice(log_w.size, size=keep, replace=True, p=p / p.sum())
 
 
 # ---- the whole run ----------------------------------------------------------------------------------
@@ -293,10 +297,10 @@ def pathfinder(value_and_grad: Callable, log_density_batch: Callable, dim: int,
     pooled = np.concatenate(draws)
     log_p = log_density(pooled)
     log_q = np.stack([q.log_pdf(pooled) for q in proposals])  # (paths, pooled)
-    log_q_mix = special.logsumexp(log_q, axis=0) - math.log(len(found))
-    evidence = importance_estimate(log_p - log_q_mix, "pathfinder", pooled.shape[0])
-    kept = np.stack([resample(rng, x, log_p[i * n:(i + 1) * n] - log_q[i, i * n:(i + 1) * n], settings.keep)
-                     for i, x in enumerate(draws)])
+    log_weights = log_p - special.logsumexp(log_q, axis=0) + math.log(len(found))
+    evidence = importance_estimate(log_weights, "pathfinder", pooled.shape[0])
+    kept = np.stack([i * n + resample(rng, log_p[i * n:(i + 1) * n] - log_q[i, i * n:(i + 1) * n], settings.keep)
+                     for i in range(len(found))])
     lost = settings.paths - len(found)
     warnings = (f"{lost} of {settings.paths} Pathfinder paths gave no usable approximation",) if lost else ()
-    return PathfinderResult(kept, evidence, tuple(found), warnings)
+    return PathfinderResult(pooled[kept], evidence, tuple(found), warnings, pooled, log_weights, kept)

@@ -105,12 +105,14 @@ def screen_fit(program: Program, data: Mapping, settings, seed: int):
 
 def fit_diagnostics(fitted) -> tuple:
     """(Diagnostics, notes) of a `compile.fit` result; a large fit's PSIS-LOO comes from the
-    subsample of observations its pointwise log-likelihood kept."""
+    subsample of observations its pointwise log-likelihood kept, and an approximation's from its
+    weighted proposal draws."""
     from ..diagnose import diagnose
 
     pw = fitted.pointwise
     subsample = (pw.rows, pw.lpd, pw.var) if pw is not None and pw.subsampled else None
-    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik, loo_subsample=subsample)
+    diagnostics = diagnose(fitted.draws, fitted.stats, fitted.log_lik, loo_subsample=subsample,
+                           loo_importance=fitted.importance)
     return diagnostics, (_subsample_note(diagnostics, pw) if subsample else ())
 
 
