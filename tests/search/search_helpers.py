@@ -137,6 +137,42 @@ class InlineExecutor:
         pass
 
 
+class QueuedInlineExecutor:
+    """One slot, in this process: a job runs when the slot is free (its result taken by `wait`),
+    the others wait in the executors' own priority queue."""
+
+    slots = 1
+
+    def __init__(self):
+        from boxloop.search.executor import Done, JobQueue
+
+        self._Done, self._queue, self._done, self.ran = Done, JobQueue(), [], []
+
+    def submit(self, job):
+        self._queue.append(job)
+        self._dispatch()
+
+    def _dispatch(self):
+        if not self._done and self._queue:
+            job = self._queue.popleft()
+            self.ran.append(job.key)
+            self._done.append(self._Done(job.key, job.fn(*job.args), 0.01))
+
+    def wait(self, timeout=None):
+        self._dispatch()
+        done, self._done = self._done, []
+        return done
+
+    def cancel(self, key):
+        return False
+
+    def pending(self):
+        return len(self._done) + len(self._queue)
+
+    def close(self):
+        pass
+
+
 def note_pid_then_fit(marks_path, job):
     """Append this process's pid to `marks_path`, then run the real fit (a test kills it midway)."""
     with open(marks_path, "a") as f:

@@ -7,7 +7,7 @@ import pytest
 import search_helpers as h
 
 from boxloop.search.backends import make_executor, parse_executor_spec
-from boxloop.search.executor import FitFailure, Job, as_completed
+from boxloop.search.executor import FitFailure, Job, JobQueue, as_completed
 from boxloop.search.local import LocalExecutor
 
 
@@ -56,6 +56,26 @@ def test_crash_and_timeout_are_recorded_and_the_pool_goes_on(pool):
     assert not before & set(pool.worker_pids())  # both workers were replaced
     pool.submit(Job("still", h.add, (1, 1)))
     assert _collect(pool)["still"].value == 2
+
+
+def test_the_queue_starts_the_highest_priority_first_and_equals_in_order():
+    queue = JobQueue()
+    for key, priority in (("a", 0.0), ("b", 0.9), ("c", 0.0), ("d", 0.5), ("e", 0.9)):
+        queue.append(Job(key, h.add, (), priority=priority))
+    queue.appendleft(Job("again", h.add, ()))  # a job to run again goes first, whatever its priority
+    assert [job.key for job in queue] == ["again", "b", "e", "d", "a", "c"]
+    queue.remove(next(job for job in queue if job.key == "d"))
+    assert [queue.popleft().key for _ in range(len(queue))] == ["again", "b", "e", "a", "c"]
+
+
+def test_the_pool_starts_queued_jobs_by_priority():
+    with LocalExecutor(1, warm_imports=("search_helpers",), host_devices=1) as one:
+        one.submit(Job("start", h.add, (0, 0)))
+        assert [done.key for done in as_completed(one)] == ["start"]  # the worker is up
+        one.submit(Job("busy", h.sleep_then, (1.0, 0)))  # holds the only worker while the rest queue
+        for key, priority in (("low", 0.1), ("high", 0.9), ("mid", 0.5)):
+            one.submit(Job(key, h.add, (0, 0), priority=priority))
+        assert [done.key for done in as_completed(one)] == ["busy", "high", "mid", "low"]
 
 
 def test_cancel_queued_and_running(pool):

@@ -12,9 +12,9 @@ from boxloop.infer.nuts import NutsSettings
 from boxloop.infer.pathfinder import PathfinderSettings
 from boxloop.search.average import evidence_weights
 from boxloop.search.records import FitRecord
-from boxloop.search.screen import (PAYS_AFTER, ScreenRule, decide, elpd_reference, evidence_reference,
-                                   evidence_weight_bound, screen_settings, screening_pays, screens, se_difference,
-                                   within_reach)
+from boxloop.search.screen import (PAYS_AFTER, UNKNOWN_CHANCE, ScreenRule, decide, elpd_reference,
+                                   evidence_reference, evidence_weight_bound, screen_settings, screening_pays, screens,
+                                   se_difference, within_reach)
 
 N_OBS = 20
 
@@ -91,6 +91,16 @@ def test_an_untrustworthy_screen_is_promoted_however_far_below():
     decision = _decide(_fit("p", -80.0, -95.0, evidence_k=0.9, method="pathfinder"), averaging=False)
     assert decision.promote is True and "Pathfinder approximation" in decision.reason
     assert _decide(_fit("p", -80.0, -95.0, evidence_k=0.5, method="pathfinder"), averaging=False).promote is False
+
+
+def test_a_promotion_is_queued_by_its_chance_of_beating_the_best():
+    # P(elpd + margin > elpd_best): 1/2 exactly `margin` below the best, more above, less below;
+    # a screen that says nothing (untrusted) sits at 1/2.
+    at_margin = _decide(_fit("m", -32.0, pointwise=_pointwise(-32.0, seed=1)))
+    assert at_margin.promote and at_margin.priority == pytest.approx(0.5, abs=1e-12)
+    chances = [_decide(_fit(f"c{e}", e, pointwise=_pointwise(e, seed=2))).priority for e in (-33.5, -31.0, -29.0)]
+    assert 0.0 < chances[0] < 0.5 < chances[1] < chances[2] < 1.0
+    assert _decide(_fit("k", -80.0, pareto_ok=False)).priority == UNKNOWN_CHANCE
 
 
 def test_a_screen_that_timed_out_is_not_promoted():
@@ -181,12 +191,14 @@ def _synthetic(fidelity):
         from boxloop.search.fit_task import FitOutcome
 
         elpd = float(fit_job.program.split("elpd=")[1].split()[0])
-        return FitOutcome("ok", diagnostics=_diagnostics(elpd, score=7 if fidelity == "full" else 5))
+        # Pointwise values differ between models (a seed from the elpd), as real ones do.
+        pointwise = _pointwise(elpd, seed=int(round(abs(elpd) * 10)))
+        return FitOutcome("ok", diagnostics=_diagnostics(elpd, pointwise=pointwise, score=7 if fidelity == "full" else 5))
 
     return job
 
 
-def _loop(tmp_path, programs, **config):
+def _loop(tmp_path, programs, executor=None, **config):
     import search_helpers as h
 
     from boxloop.data import make_task
@@ -203,7 +215,7 @@ def _loop(tmp_path, programs, **config):
                     target="y", config={})
     plan = FitPlan(dict(task.dataset.values), "d", config.settings, "full-settings", None, 10.0)
     screen = FitPlan(dict(task.dataset.values), "d", config.settings, "screen-settings", None, 10.0)
-    fitter = Fitter(plan, store, h.InlineExecutor(), None, _synthetic("full"), screen=screen,
+    fitter = Fitter(plan, store, executor or h.InlineExecutor(), None, _synthetic("full"), screen=screen,
                     screen_fn=_synthetic("screen"))
     decided = []
     session = run_search(config, ProposalSource(h.FixedProposer(programs), task, store, "c", 0), fitter,
@@ -243,3 +255,20 @@ def test_the_loop_holds_screens_until_a_reference_exists_then_decides_them(tmp_p
         assert {h_ for h_, r in session.fits.items() if r is not None} == {by_elpd[-30.0], by_elpd[-31.0]}
         assert fitter.counts()["screens_executed"] == 4 and fitter.counts()["fits_executed"] == 2
         assert sorted(r.fidelity for r in store.fits()) == ["full", "full", "screen", "screen", "screen", "screen"]
+
+
+def test_queued_full_fits_start_likeliest_winner_first(tmp_path):
+    import search_helpers as h
+
+    # All five screens wait for a reference; the best (-30) is promoted alone, then its full fit
+    # decides the rest at once: -31.5 takes the free slot, and of the two left queued -30.5 (more
+    # likely to beat -30) starts before -31, though -31 was proposed and decided first.
+    scores = {1: -90.0, 2: -31.5, 3: -31.0, 4: -30.5, 5: -30.0}
+    programs = [h.tiny(scale, marker=f"elpd={e}") for scale, e in scores.items()]
+    executor = h.QueuedInlineExecutor()
+    store, fitter, session, decided = _loop(tmp_path, programs, screen="on", screen_after=0, executor=executor)
+    with store:
+        by_hash = {digest: scores[scale] for scale, digest in zip(scores, session.first_seen)}
+        order = [by_hash[rec.structural_hash] for rec in sorted(
+            (r for r in store.fits() if r.fidelity == "full"), key=lambda r: executor.ran.index(r.key))]
+        assert order == [-30.0, -31.5, -30.5, -31.0], order

@@ -184,7 +184,7 @@ class _Loop:
             return
         self.on_decision(digest, decision)
         if decision.promote:
-            known = self.fitter.request(digest, self.session.first_seen[digest].text, "full")
+            known = self.fitter.request(digest, self.session.first_seen[digest].text, "full", decision.priority)
             if known is not None:
                 self._fitted(known)
 

@@ -1,22 +1,24 @@
 """Where fits run: the executor interface shared by the local pool and Ray.
 
-A job is a picklable module-level function with its arguments, a key and a timeout. Executors
-run jobs concurrently and hand back `Done` values as they complete; whatever goes wrong in a job
+A job is a picklable module-level function with its arguments, a key, a timeout and a priority.
+Executors start queued jobs highest priority first (in submission order among equals) and hand
+back `Done` values as they complete; whatever goes wrong in a job
 (an exception, a crash of the worker, a timeout) comes back as a `FitFailure` value, never as an
 exception in the caller. A cancelled job produces no `Done`.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..infer.worker import FitFailure
 
-__all__ = ["Job", "Done", "Executor", "QueueingExecutor", "FitFailure", "as_completed"]
+__all__ = ["Job", "JobQueue", "Done", "Executor", "QueueingExecutor", "FitFailure", "as_completed"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,39 @@ class Job:
     fn: Callable = field(repr=False)
     args: tuple = field(default=(), repr=False)
     timeout_s: float | None = None
+    priority: float = 0.0  # higher starts first: the search's estimate of what the fit is worth
+
+
+class JobQueue:
+    """Jobs waiting for a slot: `popleft` gives the highest priority, the earliest submitted among
+    equals; `appendleft` puts a job before every other (a job to run again at once)."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._later = itertools.count()
+        self._sooner = itertools.count(-1, -1)
+
+    def append(self, job: Job) -> None:
+        heapq.heappush(self._heap, (-job.priority, next(self._later), job))
+
+    def appendleft(self, job: Job) -> None:
+        heapq.heappush(self._heap, (-float("inf"), next(self._sooner), job))
+
+    def popleft(self) -> Job:
+        return heapq.heappop(self._heap)[2]
+
+    def remove(self, job: Job) -> None:
+        self._heap = [entry for entry in self._heap if entry[2] is not job]
+        heapq.heapify(self._heap)
+
+    def clear(self) -> None:
+        self._heap.clear()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter([entry[2] for entry in sorted(self._heap, key=lambda e: e[:2])])
 
 
 @dataclass(frozen=True)
@@ -69,7 +104,7 @@ class QueueingExecutor:
     slots: int
 
     def __init__(self):
-        self._queue: deque[Job] = deque()
+        self._queue = JobQueue()
         self._done: list[Done] = []
 
     def __enter__(self):

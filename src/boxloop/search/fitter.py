@@ -63,8 +63,10 @@ class Fitter:
             self._count_reuse(fidelity, "cached")
         return known
 
-    def request(self, structural_hash: str, program: str, fidelity: str = "full") -> FitRecord | None:
-        """The finished record if one is known, else None (the fit is queued)."""
+    def request(self, structural_hash: str, program: str, fidelity: str = "full",
+                priority: float = 0.0) -> FitRecord | None:
+        """The finished record if one is known, else None (the fit is queued, to start before
+        queued fits of lower priority)."""
         known = self.known(structural_hash, fidelity)
         if known is not None:
             return known
@@ -72,7 +74,7 @@ class Fitter:
         if key not in self._running:
             self._running[key] = (structural_hash, program, fidelity)
             job = FitJob(program, plan.data, plan.settings, fit_seed(structural_hash), plan.evidence)
-            self.executor.submit(Job(key, self.jobs[fidelity], (job,), plan.timeout_s))
+            self.executor.submit(Job(key, self.jobs[fidelity], (job,), plan.timeout_s, priority))
         return None
 
     def _count_reuse(self, fidelity: str, where: str) -> None:

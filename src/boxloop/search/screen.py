@@ -43,6 +43,13 @@ screened-out candidate back within reach. With no reference yet (no reliable ful
 are held; when nothing else is left to do, the held screen with the highest elpd is promoted, one
 at a time, until a reference exists.
 
+Scheduling. Promoted candidates' full fits wait in the executor's queue (local pool or Ray) by
+their chance of beating the reference, P(elpd_i + margin > elpd_r) with the difference normal
+around the screen's estimate and sd se_diff (`chance_of_best`); one promoted by an evidence bound,
+by that bound; one whose screen cannot be trusted, or that has no reference yet, at 1/2. The
+likeliest new reference is fitted first, so held screens are settled, and later ones ruled out,
+sooner: the order changes how many full fits a run needs, not what it can choose.
+
 Stacking weights are not bounded by a per-model number (a model that is poor overall may still
 predict a few observations no other model does), nor pseudo-BMA+ and flat weights beyond rule 2:
 they are computed over the fully fitted candidates only, and the benchmark reports how far they
@@ -65,6 +72,9 @@ from .records import FitRecord
 
 SCREEN_MODES = ("auto", "on", "off")
 PAYS_AFTER = 8  # screens measured before `auto` judges whether screening pays
+# The queue priority of a full fit whose screen says nothing about its chances (not trusted, or no
+# reference yet): between a likely and an unlikely winner.
+UNKNOWN_CHANCE = 0.5
 # Failures a longer fit cannot avoid (it runs longer and holds more draws): not worth a full fit.
 FINAL_FAILURES = frozenset({"fit.timeout", "fit.out_of_memory"})
 
@@ -88,6 +98,8 @@ class Decision:
     promote: bool | None
     reason: str
     weight_bound: float | None = None  # the evidence weight bound, when one was made
+    # A promoted candidate's full fit is queued by this: the chance it matters (`promotion_priority`)
+    priority: float = 0.0
 
     @property
     def held(self) -> bool:
@@ -234,6 +246,16 @@ def within_reach(elpd: float, se: float, pointwise: np.ndarray | None, ref: Refe
                          f"{rule.margin:g} + {rule.z:g} x se_diff {sd:.2f})"
 
 
+def chance_of_best(elpd: float, se: float, pointwise: np.ndarray | None, ref: Reference,
+                   rule: ScreenRule) -> float:
+    """How likely the candidate's full fit beats the reference: P(elpd_i + margin > elpd_r) with the
+    difference normal around the screen's estimate, sd se_diff. Full fits are started in this
+    order, so the ones likeliest to become the reference come first and settle the held screens
+    (and rule later ones out) sooner."""
+    sd = max(se_difference(pointwise, ref.pointwise, se, ref.se), 1e-12)
+    return float(0.5 * math.erfc(-(elpd + rule.margin - ref.elpd) / (sd * math.sqrt(2.0))))
+
+
 def evidence_weight_bound(log_evidence: float, se: float, multiplicity: int, ref: EvidenceReference,
                           rule: ScreenRule) -> float:
     """Rule 3's upper bound on the candidate's evidence weight, 1 / (1 + exp(L_e - L_i^hi))."""
@@ -253,13 +275,14 @@ def decide(rec: FitRecord, multiplicity: int, ref: Reference | None, ev_ref: Evi
         return Decision(False, f"the screen fit failed [{rec.code}]; a full fit runs longer and holds more")
     problem = trust_problem(rec, averaging, rule)
     if problem is not None:
-        return Decision(True, problem)
+        return Decision(True, problem, priority=UNKNOWN_CHANCE)
     if ref is None:
-        return Decision(None, "no reliable full fit to compare with yet")
+        return Decision(None, "no reliable full fit to compare with yet", priority=UNKNOWN_CHANCE)
     d = rec.diagnostics
-    reach, why = within_reach(d.elpd_loo, d.elpd_loo_se, np.asarray(d.loo.elpd_loo_i, dtype=float), ref, rule)
+    pointwise = np.asarray(d.loo.elpd_loo_i, dtype=float)
+    reach, why = within_reach(d.elpd_loo, d.elpd_loo_se, pointwise, ref, rule)
     if reach:
-        return Decision(True, why)
+        return Decision(True, why, priority=chance_of_best(d.elpd_loo, d.elpd_loo_se, pointwise, ref, rule))
     if not averaging:
         return Decision(False, why)
     if not final:
@@ -269,4 +292,4 @@ def decide(rec: FitRecord, multiplicity: int, ref: Reference | None, ev_ref: Evi
     ev = rec.evidence_estimate
     bound = evidence_weight_bound(ev.log_evidence, ev.se, multiplicity, ev_ref, rule)
     text = f"{why}; evidence weight at most {bound:.2%} against {ev_ref.hash[:8]}"
-    return Decision(bound >= rule.min_weight, text, bound)
+    return Decision(bound >= rule.min_weight, text, bound, priority=bound)
