@@ -69,8 +69,8 @@ def _timed(cmd: list[str], timeout: float) -> tuple[dict, float, int, str]:
     wall = time.perf_counter() - start
     lines = proc.stderr.strip().splitlines()
     peak = int(lines[-1]) // 1024 if lines and lines[-1].isdigit() else -1
-    try:
-        out = json.loads(proc.stdout)
+    try:  # the last line: pystan writes its progress to stdout before it
+        out = json.loads((proc.stdout.strip().splitlines() or [""])[-1])
     except json.JSONDecodeError:
         out = {"error": f"exit {proc.returncode}"}
     return out, wall, peak, "\n".join(lines[-6:-1])

@@ -109,11 +109,15 @@ def _screen_errors(screens: dict, full_by_hash: dict) -> dict:
     from boxloop.search.screen import ScreenRule, trust_problem
 
     errors = {group: ([], []) for group in ("trusted", "untrusted")}
+    why: dict[str, int] = {}  # why the untrusted were not trusted, by the reason's first words
     for h, s in screens.items():
         f = full_by_hash.get(h)
         if f is None or not s.ok or f.status != "ok":
             continue
-        d_elpd, d_lz = errors["trusted" if trust_problem(s, True, ScreenRule()) is None else "untrusted"]
+        problem = trust_problem(s, True, ScreenRule())
+        if problem is not None:
+            why[problem.split(" (")[0]] = why.get(problem.split(" (")[0], 0) + 1
+        d_elpd, d_lz = errors["trusted" if problem is None else "untrusted"]
         if math.isfinite(s.elpd_loo) and f.elpd_loo is not None and math.isfinite(f.elpd_loo):
             d_elpd.append(s.elpd_loo - f.elpd_loo)
         if math.isfinite(s.log_evidence) and f.log_evidence is not None and math.isfinite(f.log_evidence):
@@ -126,7 +130,8 @@ def _screen_errors(screens: dict, full_by_hash: dict) -> dict:
         return {"n": len(a), "max_abs": a[-1], "q95_abs": a[min(len(a) - 1, int(0.95 * len(a)))],
                 "mean": sum(values) / len(values)}
 
-    return {group: {"elpd_loo": stats(e), "log_evidence": stats(z)} for group, (e, z) in errors.items()}
+    out = {group: {"elpd_loo": stats(e), "log_evidence": stats(z)} for group, (e, z) in errors.items()}
+    return {**out, "untrusted_because": why}
 
 
 def compare(screened, full, screens: dict) -> dict:
