@@ -86,3 +86,14 @@ def test_extreme_values_give_finite_features():
     task = make_task({"N": n, "y": [1e12, 2e12, 1e12], "x1": [5.0, 5.0, 5.0]}, target="y")
     features, _ = encode_task(task)
     assert np.all(np.isfinite(features))
+
+
+def test_the_in_place_numpy_gelu_is_the_training_one_and_leaves_its_input():
+    from boxloop.spfn.model import _gelu
+
+    x = np.random.default_rng(7).normal(0, 3, size=(2, 64)).astype(np.float32)
+    before = x.copy()
+    out = _gelu(x, np)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_allclose(out, np.asarray(_gelu(jax.numpy.asarray(x), jax.numpy)), atol=1e-6)
+    assert out.dtype == np.float32
