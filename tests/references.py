@@ -96,3 +96,14 @@ def legacy_arviz_weights(results: dict) -> dict[str, dict[str, float]]:
                         "weight_pseudo_bma_plus": float(bb.loc[name, "weight"]),
                         "d_loo": float(row["elpd_diff"]), "dse": float(row["dse"]), "rank": int(row["rank"])}
             for name, row in stacking.iterrows()}
+
+
+def normal_mean_elpd_loo(y, prior_sd: float) -> float:
+    """Exact elpd_loo of y_i ~ normal(mu, 1), mu ~ normal(0, prior_sd): every leave-one-out
+    predictive is normal, with the conjugate posterior of the other observations."""
+    y, total = np.asarray(y, dtype=float), 0.0
+    for i in range(y.size):
+        rest = np.delete(y, i)
+        precision = 1 / prior_sd**2 + rest.size
+        total += stats.norm(rest.sum() / precision, math.sqrt(1 / precision + 1)).logpdf(y[i])
+    return float(total)

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from references import normal_mean_elpd_loo
 
 from boxloop.diagnose import psis
 
@@ -54,25 +55,13 @@ def test_tail_length_follows_the_rule():
     assert psis.tail_length(4000, r_eff=0.25) == 380
 
 
-def _normal_mean_loo(y, prior_var):
-    """Exact elpd_loo of y_i ~ normal(mu, 1), mu ~ normal(0, prior_var): normal LOO predictives."""
-    from scipy import stats
-
-    total = 0.0
-    for i in range(y.size):
-        rest = np.delete(y, i)
-        precision = 1 / prior_var + rest.size
-        total += stats.norm(rest.sum() / precision, np.sqrt(1 / precision + 1)).logpdf(y[i])
-    return total
-
-
 def test_loo_from_weighted_proposal_draws_matches_the_closed_form():
     # Draws from a shifted, wider Student-t with weights p / q, as an approximation gives them.
     from scipy import stats
 
     rng = np.random.default_rng(3)
     y = rng.normal(1.0, 1.0, 30)
-    exact = _normal_mean_loo(y, 100.0)
+    exact = normal_mean_elpd_loo(y, 10.0)
     precision = 1 / 100 + y.size
     q = stats.t(5, loc=y.sum() / precision + 0.1, scale=1.3 / np.sqrt(precision))
     errors, naive = [], []

@@ -102,8 +102,8 @@ def _posterior_weights(log_weights, s: int, r_eff: float) -> tuple[np.ndarray, n
     lw = np.asarray(log_weights, dtype=float)
     if lw.shape != (s,) or not np.all(np.isfinite(lw)):
         raise ValueError(f"log_weights must be {s} finite numbers, one per draw")
-    smoothed, _ = psis(lw - lw.max(), r_eff)
-    return lw - lw.max(), smoothed
+    shifted = lw - lw.max()
+    return shifted, psis(shifted, r_eff)[0]
 
 
 def loo_subsampled(log_lik_rows, rows, lpd, var, r_eff: float = 1.0) -> LooResult:
