@@ -18,7 +18,7 @@ def _gather(values: dict, max_values: int, block: int) -> pointwise.Pointwise:
     s = len(next(iter(values.values())))
     g = pointwise.Gatherer({k: v.shape[1] for k, v in values.items()}, s, max_values)
     for start in range(0, s, block):
-        g.add({k: v[start:start + block] for k, v in values.items()})
+        g.add({k: v[start:start + block] for k, v in values.items()}, min(block, s - start))
     return g.result()
 
 
@@ -77,3 +77,14 @@ def test_a_fit_beyond_the_cap_keeps_a_subsample_and_says_so(monkeypatch):
     assert abs(part.diagnostics.elpd_loo - full.diagnostics.elpd_loo) < 4 * loo.subsampling_se + 1e-9
     assert any("subsample of 500 of 4,000 observations" in w for w in part.warnings)
     np.testing.assert_allclose(part.draws["b"], full.draws["b"])  # blocks change nothing else
+
+
+def test_a_program_whose_likelihood_is_all_target_increments_fits_without_pointwise_values():
+    # No `y ~` statement: nothing is pointwise, so there is no LOO, but the posterior is there.
+    # The posterior of mu is normal(0.25, sqrt(1/2)).
+    program = "parameters { real mu; } model { mu ~ normal(0, 1); target += normal_lpdf(0.5 | mu, 1); }"
+    fit = fit_program(program, {}, NutsSettings(chains=2, warmup=300, draws=500, chain_method="sequential"))
+    mu = np.asarray(fit.draws["mu"]).ravel()
+    mcse = np.sqrt(0.5 / fit.diagnostics.ess_bulk_min)
+    assert abs(mu.mean() - 0.25) < 4 * mcse
+    assert np.isnan(fit.diagnostics.elpd_loo) and fit.log_lik == {}

@@ -443,7 +443,7 @@ class Model:
                 gatherer = pointwise.Gatherer({k: idx.size for k, idx in obs.items()}, s,
                                               pointwise.MAX_VALUES if max_values is None else max_values)
             # Select in numpy: indexing the JAX array would compile four small kernels on first use.
-            gatherer.add({k: np.asarray(ll[k])[:used, idx] for k, idx in obs.items()})
+            gatherer.add({k: np.asarray(ll[k])[:used, idx] for k, idx in obs.items()}, used)
             values.append({k: np.asarray(v)[:used] for k, v in vals.items()})
         merged = {k: np.concatenate([v[k] for v in values]) if len(values) > 1 else values[0][k] for k in values[0]}
         return merged, gatherer.result()

@@ -66,9 +66,9 @@ class Gatherer:
         inside = self.rows[(self.rows >= start) & (self.rows < start + self.sizes[name])]
         return inside - start
 
-    def add(self, block: dict) -> None:
-        """`block`: entry -> (b, size of entry) numpy log-likelihoods of the next b draws."""
-        b = len(next(iter(block.values())))
+    def add(self, block: dict, b: int) -> None:
+        """`block`: entry -> (b, size of entry) numpy log-likelihoods of the next b draws (b is
+        given, not read off the block: a program with only `target +=` terms has no entries)."""
         for name, values in block.items():
             cols = self.kept[name]
             self.log_lik[name][self.filled:self.filled + b] = values if cols is None else values[:, cols]
