@@ -130,3 +130,29 @@ def test_grammar_tops_up_what_the_network_cannot_write():
     proposals = SPFNProposer(config=starved).propose(task, n=2, seed=4)
     assert len(proposals) == 2 and all(p.valid and p.proposer == "grammar" and p.score is None for p in proposals)
     assert len({structural_hash(check(p.text).program) for p in proposals}) == 2
+
+
+def test_a_program_may_end_with_the_close_token_the_network_learnt():
+    """The corpus's programs end in one token "\\n}\\n". If the grammar refused the newline after
+    the last `}`, that token would be masked at every program's end: the network would pay ~22
+    nats for "\\n" + "}" and, sampling, could write on past the end of its program."""
+    import llguidance
+    import llguidance.numpy as llnp
+
+    from boxloop.propose.decode import allowed_ids
+    from boxloop.propose.target import make_target
+    from boxloop.spfn.vocab import VOCAB, role_names
+
+    task = make_task(DATA / "surgical_data.json")
+    names = role_names(task)
+    tokenizer = VOCAB.ll_tokenizer(names)
+    target = make_target(task.data_block(), "program", observed=task.target)
+    body = "parameters {\n  real p1;\n}\nmodel {\n  p1 ~ normal(0, 1);\n  r ~ binomial_logit(n, p1);"
+    matcher = llguidance.LLMatcher(tokenizer, target.grammar, log_level=0)
+    assert matcher.consume_tokens(VOCAB.encode(target.prefix, names) + VOCAB.encode(body, names))
+    close = VOCAB.encode("\n}\n", names)
+    assert len(close) == 1
+    mask = llnp.allocate_token_bitmask(1, VOCAB.size)
+    llnp.fill_next_token_bitmask(matcher, mask)
+    assert close[0] in allowed_ids(mask[0], VOCAB.size)
+    assert matcher.consume_token(close[0]) and matcher.is_accepting()
