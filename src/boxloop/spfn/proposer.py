@@ -7,7 +7,12 @@ are sampled from the model (temperature 1: its posterior over programs), made di
 structural hash (up to 3 samples per program asked for, so fewer than asked come back when the
 model is sure), ranked by log q(M | D): the sum of the model's log-probabilities of the
 program's tokens and the end of text, with the forced data block given, read off the logits that
-decoding computes anyway. Samples are decoded side by side (`propose.decode.decode_many`, at most
+decoding computes anyway. Each program the network wrote is followed by its likelihood twins
+(`neighbours`: normal / student-t, Poisson / negative binomial, lognormal / gamma), labelled
+`spfn-swap` and scored by the network's own log q of their text, which is why the list is ranked
+by q within the network's programs but not across a program and its twin: the network gives
+compositions it never saw (negative binomial with group effects) almost no probability though
+the rest of its program is right. Samples are decoded side by side (`propose.decode.decode_many`, at most
 16 at once; `propose_many` for one program per seed, which `discover` uses to write its next
 root programs in one batch). When the network writes
 fewer distinct valid programs than asked (data unlike its training set), the grammar proposer
@@ -22,7 +27,9 @@ trained on; they go to the grammar proposer, and the proposal says so (`proposer
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 from importlib import resources
 from pathlib import Path
 
@@ -31,7 +38,7 @@ from scipy.special import log_softmax
 from threadpoolctl import threadpool_limits
 
 from ..errors import ProposerError
-from ..lang import check, structural_hash
+from ..lang import canonical_text, check, structural_hash
 from ..propose.base import Proposal
 from ..propose.decode import DecodeConfig, decode_many
 from ..propose.lm import TokenizerAdapter
@@ -39,8 +46,10 @@ from ..propose.target import make_target
 from . import checkpoint
 from .features import encode_task
 from .model import Decoder, encode, to_numpy
+from .neighbours import likelihood_swaps
 from .vocab import BOS, EOS, VOCAB, role_names
 
+TWIN_LABEL = "spfn-swap"  # who wrote a network program's likelihood twin (`neighbours`)
 ATTEMPTS_PER_PROPOSAL = 3  # samples drawn per distinct program asked for, at most
 MAX_BATCH = 16  # programs decoded side by side (a batched step of 16 costs about 6 single steps)
 # Samples at temperature 1 (the network's own posterior over programs). A statement the checker
@@ -168,9 +177,12 @@ class SPFNProposer:
         # One BLAS thread: the decoder's matrices are small, and with a second thread the fits
         # running beside the proposer make every product wait for a busy core (10x slower).
         with threadpool_limits(limits=1, user_api="blas"):
-            jobs = self._sample(self._session(task), seeds, n)
-        spent = (time.perf_counter() - started) / max(sum(min(len(job.found), n) for job in jobs), 1)
-        return [self._answer(task, job, n, spent) for job in jobs]
+            session = self._session(task)
+            jobs = self._sample(session.sample, seeds, n)
+            found = [_with_twins(sorted(job.found.values(), key=lambda sp: -sp[0])[:n], session.twins, n)
+                     for job in jobs]
+        spent = (time.perf_counter() - started) / max(sum(len(f) for f in found), 1)
+        return [self._answer(task, job, ranked, n, spent) for job, ranked in zip(jobs, found)]
 
     @staticmethod
     def _sample(run, seeds, n: int) -> list["_Job"]:
@@ -186,11 +198,10 @@ class SPFNProposer:
                     job.add(result)
         return jobs
 
-    def _answer(self, task, job: "_Job", n: int, spent: float) -> list[Proposal]:
-        ranked = sorted(job.found.values(), key=lambda sp: -sp[0])[:n]
-        out = [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p in ranked]
+    def _answer(self, task, job: "_Job", ranked: list, n: int, spent: float) -> list[Proposal]:
+        out = [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p, _ in ranked]
         if len(out) < n and self.fallback:
-            out += _grammar_top_up(task, n - len(out), job.seed, set(job.found))
+            out += _grammar_top_up(task, n - len(out), job.seed, set(job.found) | {h for _, _, h in ranked})
         if not out:
             problem = next((d["message"] for d in job.last.diagnostics if d.get("severity") == "error"), "")
             raise ProposerError(f"the SPFN wrote no valid program for this data in {n * ATTEMPTS_PER_PROPOSAL} "
@@ -198,8 +209,9 @@ class SPFNProposer:
                                 f"--proposer grammar", code="spfn.no_valid_program")
         return out
 
-    def _session(self, task):
-        """A function [rng] -> [(proposal, log q, structural hash or None)] for this task."""
+    def _session(self, task) -> "_Session":
+        """This task's sampler, [rng] -> [(proposal, log q, structural hash or None)], and its
+        twin writer, proposal -> [(log q, proposal, structural hash)] (`neighbours`)."""
         names = role_names(task)
         features, slots = encode_task(task, names)
         mask = np.ones(len(slots), bool)
@@ -220,7 +232,28 @@ class SPFNProposer:
             return [(d.proposal("program", self.name), d.log_q,
                      structural_hash(d.program) if d.program is not None else None)
                     for d in decode_many(lm, tokenizer, target, data=data, prompt_ids=[BOS], config=config, rngs=rngs)]
-        return many
+
+        def log_q(body: str) -> float:
+            """The network's log q of a program body (teacher-forced, one pass)."""
+            state = lm.start([BOS, *prefix])
+            for token in tokenizer.encode(body):
+                lm.append(state, token)
+            return lm.sequence_log_q(state, len(prefix) + 1)
+
+        def twins(proposal: Proposal) -> list:
+            out = []
+            for program in likelihood_swaps(check(proposal.text, data=data).program, task.target):
+                canonical = canonical_text(program)
+                if not canonical.startswith("data {"):
+                    continue
+                text = target.prefix + canonical[canonical.index("\n}\n") + 3:]
+                result = check(text, data=data)
+                if result.valid:
+                    twin = Proposal(text, True, "program", diagnostics=tuple(d.to_dict() for d in result.diagnostics),
+                                    proposer=TWIN_LABEL)
+                    out.append((log_q(text[len(target.prefix):]), twin, structural_hash(result.program)))
+            return out
+        return _Session(many, twins)
 
 
 @dataclass
@@ -241,6 +274,29 @@ class _Job:
         self.last = proposal
         if digest is not None and (digest not in self.found or self.found[digest][0] < score):
             self.found[digest] = (score, proposal)
+
+
+class _Session(NamedTuple):
+    sample: Callable
+    twins: Callable
+
+
+def _with_twins(ranked: list, twins: Callable, n: int) -> list:
+    """The first n of: each (log q, proposal) the network wrote, then its likelihood twins (those
+    not already on the list), as (log q, proposal, structural hash)."""
+    out, seen = [], set()
+    for score, proposal in ranked:
+        for s, p, digest in [(score, proposal, _digest_of(proposal)), *twins(proposal)]:
+            if digest not in seen:
+                seen.add(digest)
+                out.append((s, p, digest))
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def _digest_of(proposal: Proposal) -> str:
+    return structural_hash(check(proposal.text).program)
 
 
 def _grammar_top_up(task, k: int, seed: int, seen: set) -> list[Proposal]:
