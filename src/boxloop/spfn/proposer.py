@@ -179,8 +179,7 @@ class SPFNProposer:
         with threadpool_limits(limits=1, user_api="blas"):
             session = self._session(task)
             jobs = self._sample(session.sample, seeds, n)
-            found = [_with_twins(sorted(job.found.values(), key=lambda sp: -sp[0])[:n], session.twins, n)
-                     for job in jobs]
+            found = [_with_twins(job.ranked(n), session.twins, n) for job in jobs]
         spent = (time.perf_counter() - started) / max(sum(len(f) for f in found), 1)
         return [self._answer(task, job, ranked, n, spent) for job, ranked in zip(jobs, found)]
 
@@ -268,6 +267,10 @@ class _Job:
     def wanted(self, n: int) -> int:
         return max(0, min(n - len(self.found), n * ATTEMPTS_PER_PROPOSAL - self.drawn))
 
+    def ranked(self, n: int) -> list:
+        """The n best distinct programs by log q, as (log q, proposal, structural hash)."""
+        return sorted(((s, p, h) for h, (s, p) in self.found.items()), key=lambda t: -t[0])[:n]
+
     def add(self, result) -> None:
         proposal, score, digest = result
         self.drawn += 1
@@ -282,21 +285,17 @@ class _Session(NamedTuple):
 
 
 def _with_twins(ranked: list, twins: Callable, n: int) -> list:
-    """The first n of: each (log q, proposal) the network wrote, then its likelihood twins (those
-    not already on the list), as (log q, proposal, structural hash)."""
+    """The first n of: each (log q, proposal, structural hash) the network wrote, then its
+    likelihood twins (those not already on the list)."""
     out, seen = [], set()
-    for score, proposal in ranked:
-        for s, p, digest in [(score, proposal, _digest_of(proposal)), *twins(proposal)]:
+    for first in ranked:
+        for s, p, digest in [first, *twins(first[1])]:
             if digest not in seen:
                 seen.add(digest)
                 out.append((s, p, digest))
         if len(out) >= n:
             break
     return out[:n]
-
-
-def _digest_of(proposal: Proposal) -> str:
-    return structural_hash(check(proposal.text).program)
 
 
 def _grammar_top_up(task, k: int, seed: int, seen: set) -> list[Proposal]:
