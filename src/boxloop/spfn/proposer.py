@@ -7,12 +7,7 @@ are sampled from the model (temperature 1: its posterior over programs), made di
 structural hash (up to 3 samples per program asked for, so fewer than asked come back when the
 model is sure), ranked by log q(M | D): the sum of the model's log-probabilities of the
 program's tokens and the end of text, with the forced data block given, read off the logits that
-decoding computes anyway. Each program the network wrote is followed by its likelihood twins
-(`neighbours`: normal / student-t, Poisson / negative binomial, lognormal / gamma), labelled
-`spfn-swap` and scored by the network's own log q of their text, which is why the list is ranked
-by q within the network's programs but not across a program and its twin: the network gives
-compositions it never saw (negative binomial with group effects) almost no probability though
-the rest of its program is right. Samples are decoded side by side (`propose.decode.decode_many`, at most
+decoding computes anyway. Samples are decoded side by side (`propose.decode.decode_many`, at most
 16 at once; `propose_many` for one program per seed, which `discover` uses to write its next
 root programs in one batch). When the network writes
 fewer distinct valid programs than asked (data unlike its training set), the grammar proposer
@@ -27,9 +22,7 @@ trained on; they go to the grammar proposer, and the proposal says so (`proposer
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 from importlib import resources
 from pathlib import Path
 
@@ -38,7 +31,7 @@ from scipy.special import log_softmax
 from threadpoolctl import threadpool_limits
 
 from ..errors import ProposerError
-from ..lang import canonical_text, check, structural_hash
+from ..lang import check, structural_hash
 from ..propose.base import Proposal
 from ..propose.decode import DecodeConfig, decode_many
 from ..propose.lm import TokenizerAdapter
@@ -46,10 +39,8 @@ from ..propose.target import make_target
 from . import checkpoint
 from .features import encode_task
 from .model import Decoder, encode, to_numpy
-from .neighbours import likelihood_swaps
 from .vocab import BOS, EOS, VOCAB, role_names
 
-TWIN_LABEL = "spfn-swap"  # who wrote a network program's likelihood twin (`neighbours`)
 ATTEMPTS_PER_PROPOSAL = 3  # samples drawn per distinct program asked for, at most
 MAX_BATCH = 16  # programs decoded side by side (a batched step of 16 costs about 6 single steps)
 # Samples at temperature 1 (the network's own posterior over programs). A statement the checker
@@ -177,11 +168,9 @@ class SPFNProposer:
         # One BLAS thread: the decoder's matrices are small, and with a second thread the fits
         # running beside the proposer make every product wait for a busy core (10x slower).
         with threadpool_limits(limits=1, user_api="blas"):
-            session = self._session(task)
-            jobs = self._sample(session.sample, seeds, n)
-            found = [_with_twins(job.ranked(n), session.twins, n) for job in jobs]
-        spent = (time.perf_counter() - started) / max(sum(len(f) for f in found), 1)
-        return [self._answer(task, job, ranked, n, spent) for job, ranked in zip(jobs, found)]
+            jobs = self._sample(self._session(task), seeds, n)
+        spent = (time.perf_counter() - started) / max(sum(min(len(job.found), n) for job in jobs), 1)
+        return [self._answer(task, job, n, spent) for job in jobs]
 
     @staticmethod
     def _sample(run, seeds, n: int) -> list["_Job"]:
@@ -197,10 +186,11 @@ class SPFNProposer:
                     job.add(result)
         return jobs
 
-    def _answer(self, task, job: "_Job", ranked: list, n: int, spent: float) -> list[Proposal]:
-        out = [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p, _ in ranked]
+    def _answer(self, task, job: "_Job", n: int, spent: float) -> list[Proposal]:
+        ranked = sorted(job.found.values(), key=lambda sp: -sp[0])[:n]
+        out = [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p in ranked]
         if len(out) < n and self.fallback:
-            out += _grammar_top_up(task, n - len(out), job.seed, set(job.found) | {h for _, _, h in ranked})
+            out += _grammar_top_up(task, n - len(out), job.seed, set(job.found))
         if not out:
             problem = next((d["message"] for d in job.last.diagnostics if d.get("severity") == "error"), "")
             raise ProposerError(f"the SPFN wrote no valid program for this data in {n * ATTEMPTS_PER_PROPOSAL} "
@@ -208,9 +198,8 @@ class SPFNProposer:
                                 f"--proposer grammar", code="spfn.no_valid_program")
         return out
 
-    def _session(self, task) -> "_Session":
-        """This task's sampler, [rng] -> [(proposal, log q, structural hash or None)], and its
-        twin writer, proposal -> [(log q, proposal, structural hash)] (`neighbours`)."""
+    def _session(self, task):
+        """A function [rng] -> [(proposal, log q, structural hash or None)] for this task."""
         names = role_names(task)
         features, slots = encode_task(task, names)
         mask = np.ones(len(slots), bool)
@@ -231,28 +220,7 @@ class SPFNProposer:
             return [(d.proposal("program", self.name), d.log_q,
                      structural_hash(d.program) if d.program is not None else None)
                     for d in decode_many(lm, tokenizer, target, data=data, prompt_ids=[BOS], config=config, rngs=rngs)]
-
-        def log_q(body: str) -> float:
-            """The network's log q of a program body (teacher-forced, one pass)."""
-            state = lm.start([BOS, *prefix])
-            for token in tokenizer.encode(body):
-                lm.append(state, token)
-            return lm.sequence_log_q(state, len(prefix) + 1)
-
-        def twins(proposal: Proposal) -> list:
-            out = []
-            for program in likelihood_swaps(check(proposal.text, data=data).program, task.target):
-                canonical = canonical_text(program)
-                if not canonical.startswith("data {"):
-                    continue
-                text = target.prefix + canonical[canonical.index("\n}\n") + 3:]
-                result = check(text, data=data)
-                if result.valid:
-                    twin = Proposal(text, True, "program", diagnostics=tuple(d.to_dict() for d in result.diagnostics),
-                                    proposer=TWIN_LABEL)
-                    out.append((log_q(text[len(target.prefix):]), twin, structural_hash(result.program)))
-            return out
-        return _Session(many, twins)
+        return many
 
 
 @dataclass
@@ -267,35 +235,12 @@ class _Job:
     def wanted(self, n: int) -> int:
         return max(0, min(n - len(self.found), n * ATTEMPTS_PER_PROPOSAL - self.drawn))
 
-    def ranked(self, n: int) -> list:
-        """The n best distinct programs by log q, as (log q, proposal, structural hash)."""
-        return sorted(((s, p, h) for h, (s, p) in self.found.items()), key=lambda t: -t[0])[:n]
-
     def add(self, result) -> None:
         proposal, score, digest = result
         self.drawn += 1
         self.last = proposal
         if digest is not None and (digest not in self.found or self.found[digest][0] < score):
             self.found[digest] = (score, proposal)
-
-
-class _Session(NamedTuple):
-    sample: Callable
-    twins: Callable
-
-
-def _with_twins(ranked: list, twins: Callable, n: int) -> list:
-    """The first n of: each (log q, proposal, structural hash) the network wrote, then its
-    likelihood twins (those not already on the list)."""
-    out, seen = [], set()
-    for first in ranked:
-        for s, p, digest in [first, *twins(first[1])]:
-            if digest not in seen:
-                seen.add(digest)
-                out.append((s, p, digest))
-        if len(out) >= n:
-            break
-    return out[:n]
 
 
 def _grammar_top_up(task, k: int, seed: int, seen: set) -> list[Proposal]:
