@@ -34,8 +34,7 @@ _COMMENTS = re.compile(r"(?m)^%ignore (LINE|BLOCK)_COMMENT\s*$")
 # Text a model learnt from ends with a newline after the last `}`, and a tokenizer often spells
 # that close as one token ("\n}\n"). llguidance allows no ignored whitespace after the grammar's
 # last lexeme, so without this the model's own way of ending a program is masked: the SPFN then
-# paid about 22 nats a program for "\n" + "}" and, at temperature 1, sometimes wrote on past the
-# end of its program instead of stopping.
+# paid about 22 nats a program for "\n" + "}", and its scores were off by that much.
 _FINAL_NEWLINE = "\nFINAL_NEWLINE: /\\n/\n"
 
 _STARTS = {
