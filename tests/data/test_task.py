@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from shared_data import shared
 
 from boxloop.data import DataDecl, Task, check_data_against, load_data, make_task
+from boxloop.lang import check
 
 BENCH = shared("benchmarks")
 POSTERIORDB = sorted(shared("benchmarks", "posteriordb", "data").glob("*.json"))
@@ -83,6 +84,17 @@ def test_missing_sizes_are_added_to_the_data():
     block = task.data_block()
     assert "vector<lower=0>[N] x;" in block and "array[N_z] int<lower=0> z;" in block
     assert check_data_against(decls_of(task), task.dataset) == []
+
+
+def test_integer_arrays_asked_for_as_reals_keep_their_bounds_and_data():
+    task = make_task({"y": [1.0, 2.0, 0.5, 3.0], "hs": [0, 1, 1, 0], "kids": [0, 2, 5, 1]}, target="y")
+    block = task.data_block(as_real=frozenset({"hs", "kids", "N"}))
+    assert "vector<lower=0, upper=1>[N] hs;" in block and "vector<lower=0>[N] kids;" in block
+    assert "int<lower=0> N;" in block  # a scalar size stays an integer
+    assert "array[N] int<lower=0, upper=1> hs;" in task.data_block()
+    program = block + "\nparameters { real a; real b; real<lower=0> s; }\n" \
+        "model { a ~ normal(0, 1); b ~ normal(0, 1); s ~ normal(0, 1); y ~ normal(a + b * hs + kids, s); }"
+    assert check(program, data=task.stan_json()).valid
 
 
 def test_csv_task_declares_its_row_count(tmp_path):

@@ -83,6 +83,16 @@ def test_data_trials_are_decided_with_the_data():
     assert support_findings(src, {"M": 3, "C": 4}) == [("error", "support.violation")]
 
 
+def test_successes_above_every_trial_count_are_an_error_with_the_data():
+    src = """data { int<lower=0> N; array[N] int<lower=0> y; array[N] int<lower=0> n; }
+             parameters { real a; } model { a ~ normal(0, 1); y ~ binomial_logit(TRIALS, a); }"""
+    data = {"N": 3, "y": [0, 3, 81], "n": [5, 90, 100]}
+    assert support_findings(src.replace("TRIALS", "4")) == []  # nothing is known of y before the data
+    assert support_findings(src.replace("TRIALS", "4"), data) == [("error", "support.violation")]
+    assert support_findings(src.replace("TRIALS", "n"), data) == []
+    assert support_findings(src.replace("TRIALS", "n"), {**data, "n": [5, 9, 10]}) == [("error", "support.violation")]
+
+
 def test_covariance_diagonals_and_determinants_are_positive():
     src = """parameters { cov_matrix[2] S; } model { S ~ wishart(4, diag_matrix(rep_vector(1, 2)));
              target += log(determinant(S)) + log(S[1, 1] * S[2, 2]) + sqrt(S[2, 2]); }"""

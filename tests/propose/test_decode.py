@@ -15,6 +15,7 @@ from decode_fixtures import (DATASETS, BigramLM, GuidedLM, ScriptedLM, acceptanc
 
 from boxloop.errors import ProposerError
 from boxloop.lang import check, parse
+from boxloop.lang.printer import to_stan
 from boxloop.lang.canonical import blocks
 from boxloop.propose.base import Proposer
 from boxloop.propose.constrained import DecodingProposer
@@ -156,6 +157,26 @@ def test_a_statement_that_keeps_failing_closes_its_block(adapter, tasks):
     # what was accepted is kept, but a program whose likelihood never got written is no proposal
     errors = [x.code for x in d.diagnostics if x.is_error]
     assert not d.valid and errors == ["propose.no_likelihood"] + ["propose.unused_parameter"] * 3
+
+
+def test_a_second_distribution_for_the_data_is_named_and_dropped_by_one_likelihood(adapter, tasks):
+    """A network that writes its priors first sometimes puts `y ~ normal(0, 1);` among them before
+    the likelihood: legal Stan, but the data are modelled twice (its elpd is nonsense). The
+    decoder does not fight the close over it (more statements cannot undo it); the verdict names
+    it, and `one_likelihood` keeps the likelihood."""
+    from boxloop.propose.target import model_problems, one_likelihood
+
+    stray = "  y ~ normal(0, 1);\n"
+    body = "\n" + PARAMS + "model {\n" + PRIORS + stray + "  y ~ normal(theta, sigma);\n}"
+    lm, target, d = scripted_run(adapter, tasks["eight_schools"], [body])
+    assert "modelled" not in dict(d.stats.rejected_by) and d.stats.fallbacks == 0
+    assert [x.code for x in d.diagnostics if x.is_error] == ["propose.modelled_twice"] and not d.valid
+    kept = one_likelihood(target, parse(d.text))
+    assert model_problems(target, kept) == [] and "normal(0, 1)" not in to_stan(kept)
+    assert check(to_stan(kept), data=tasks["eight_schools"].stan_json()).valid
+    # where dropping it would leave a parameter without a likelihood, nothing is dropped
+    only = parse(d.text.replace("y ~ normal(theta, sigma);", "y ~ normal(0, sigma);"))
+    assert one_likelihood(target, only) is only
 
 
 def test_if_else_is_one_statement(adapter, tasks):

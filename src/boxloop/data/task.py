@@ -52,13 +52,15 @@ class Task:
         return next((c for c in self.columns if c.stan_name == name), None) \
             or next((c for c in self.columns if c.name == name), None)
 
-    def data_block(self) -> str:
+    def data_block(self, as_real: frozenset[str] = frozenset()) -> str:
         """The Stan `data { ... }` block declaring every variable, sizes first; each line that a
-        column's levels or name explain carries them as a comment."""
+        column's levels or name explain carries them as a comment. Integer arrays named in
+        `as_real` are declared as real vectors (same bounds): a covariate that is to be scaled
+        or multiplied by a coefficient needs no `to_vector` then."""
         lines = []
         for v in _declaration_order(self.variables):
             comment = self.comment(v.name)
-            lines.append(f"  {declaration(v)}" + (f"  // {comment}" if comment else ""))
+            lines.append(f"  {declaration(v, v.name in as_real)}" + (f"  // {comment}" if comment else ""))
         return "data {\n" + "\n".join(lines) + "\n}"
 
     def comment(self, name: str) -> str:
@@ -263,12 +265,13 @@ def _unique(name: str, taken: set[str]) -> str:
 # --- declarations --------------------------------------------------------------------------------
 
 
-def declaration(info: VariableInfo) -> str:
+def declaration(info: VariableInfo, as_real: bool = False) -> str:
     """Modern Stan syntax: `int<lower=0> N;`, `array[N] int<lower=0> y;`, `vector[N] x;`,
-    `matrix[N, K] X;`; reals of three or more dimensions become `array[...] real`."""
+    `matrix[N, K] X;`; reals of three or more dimensions become `array[...] real`. With `as_real`,
+    an integer array is declared as reals (`vector<lower=0, upper=1>[N] x;`)."""
     bounds = _bounds(info)
     dims = [str(d) for d in info.dims]
-    if info.is_int:
+    if info.is_int and not (as_real and dims):
         return f"array[{', '.join(dims)}] int{bounds} {info.name};" if dims else f"int{bounds} {info.name};"
     if not dims:
         return f"real{bounds} {info.name};"

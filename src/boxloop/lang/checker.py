@@ -401,6 +401,18 @@ class Checker(FunctionChecks):
         for a, e, info in zip(spec.args, arg_exprs, args):
             self._check_argument(spec, a, e, info, pos)
         self._check_combination(spec, [lhs, *args], pos)
+        if spec.name in _WITH_TRIALS:
+            self._check_trials(spec, lhs_expr, lhs, arg_exprs[0], args[0], pos)
+
+    def _check_trials(self, spec, expr, successes: Info, trials_expr, trials: Info, pos) -> None:
+        """Successes never exceed their trials: where the data's largest count is above every
+        value N can take, some element is (Stan stops the fit there)."""
+        if not (successes.known and trials.known and successes.exact) or successes.interval.hi <= trials.interval.hi:
+            return
+        self.report(error("support.violation", "phi5", f"{_render(expr)} reaches {successes.interval.hi:g} "
+                          f"but {spec.name}'s N ({_render(trials_expr)}) is at most {trials.interval.hi:g}: "
+                          "successes cannot exceed trials; use the column that counts the trials, or a "
+                          "count distribution (poisson, neg_binomial_2)", _pos_of(expr, pos)))
 
     def _check_combination(self, spec, infos: list[Info], pos) -> None:
         """Where Stan allows only some combinations of argument shapes (the _glm forms)."""
@@ -790,6 +802,9 @@ def _sum_of_products(prod: Interval) -> Interval:
 def _pos_of(e, fallback):
     p = getattr(e, "pos", None)
     return p if p is not None and p.line else fallback
+
+
+_WITH_TRIALS = ("binomial", "binomial_logit", "beta_binomial", "binomial_logit_glm")
 
 
 def _render(e) -> str:

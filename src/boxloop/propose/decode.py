@@ -388,7 +388,8 @@ class _Run:
             return False  # the final check reports it
         finally:
             self.timers["check"] += time.perf_counter() - tick
-        return bool(model_problems(self.target, program))
+        # more statements cannot undo a second distribution for the data: that is for the verdict
+        return any(d.code != "propose.modelled_twice" for d in model_problems(self.target, program))
 
     def _origin(self, name: str) -> str | None:
         symbol = self.checker.scope.lookup(name)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ProgramError, ProposerError
 from ..lang import ast, blocks, grammar_text, parse
@@ -182,6 +182,11 @@ def model_problems(target: Target, program: ast.Program) -> list[Diagnostic]:
     if target.observed not in {name for s in likelihood for name, _ in _scored(s)}:
         problems.append(error("propose.no_likelihood", "phi4", f"the program does not model "
                               f"'{target.observed}': add a likelihood such as `{target.observed} ~ ...;`"))
+    twice = _whole_tildes(program, target.observed)[:-1]
+    if twice:
+        problems.append(error("propose.modelled_twice", "phi4", f"'{target.observed}' is given a distribution "
+                              f"{len(twice) + 1} times (`{to_stan(twice[0]).strip()}` and later another): a "
+                              "program models each observation once; drop all but its likelihood", twice[0].pos))
     reached = _reached(program, set().union(*(ast.free_names(s) for s in likelihood)))
     for decl in program.stmts("parameters"):
         if decl.name not in reached:
@@ -189,6 +194,25 @@ def model_problems(target: Target, program: ast.Program) -> list[Diagnostic]:
                                   "used by any likelihood (nor by the prior of a parameter that is), so "
                                   "the data say nothing about it; use it or drop it", decl.pos))
     return problems
+
+
+def one_likelihood(target: Target, program: ast.Program) -> ast.Program:
+    """`program` without the earlier of two or more `y ~ ...` statements on the whole observed
+    variable, when what is left is a model of the data (else `program` unchanged). A language
+    model that writes its priors first sometimes writes a stray `y ~ normal(0, 1);` among them
+    before the likelihood; canonical programs put the likelihood last."""
+    stray = _whole_tildes(program, target.observed)[:-1]
+    if not stray:
+        return program
+    model = tuple(st for st in program.stmts("model") if not any(st is x for x in stray))
+    kept = replace(program, blocks=tuple(replace(b, stmts=model) if b.name == "model" else b for b in program.blocks))
+    return kept if not model_problems(target, kept) else program
+
+
+def _whole_tildes(program: ast.Program, observed: str | None) -> list:
+    """The model block's top-level `observed ~ ...;` statements on the whole variable, in order."""
+    return [st for st in program.stmts("model")
+            if isinstance(st, ast.Tilde) and isinstance(st.lhs, ast.Var) and st.lhs.name == observed]
 
 
 def _scored(stmt):

@@ -2,18 +2,27 @@
 
 For a task: its variables are mapped onto role slots, the encoder reads the data once, and each
 proposal is a constrained decoding run (`propose.decode`) over a tokenizer whose slot tokens spell
-the task's own names, so every proposal is a checked program of the task's data block. Proposals
+the task's own names, so every proposal is a checked program of the task's data block (with its
+covariates declared as real vectors, as the network was trained: `spfn_data_block`). Proposals
 are sampled from the model (temperature 1: its posterior over programs), made distinct by
 structural hash (up to 3 samples per program asked for, so fewer than asked come back when the
 model is sure), ranked by log q(M | D): the sum of the model's log-probabilities of the
 program's tokens and the end of text, with the forced data block given, read off the logits that
-decoding computes anyway. Samples are decoded side by side (`propose.decode.decode_many`, at most
-16 at once; `propose_many` for one program per seed, which `discover` uses to write its next
-root programs in one batch). When the network writes
-fewer distinct valid programs than asked (data unlike its training set), the grammar proposer
-tops the list up after them, each such proposal saying so (`proposer` = "grammar"); with
-`fallback=False` (the held-out evaluation, which judges the network alone) or when neither writes
-a valid program, the proposer says so (`spfn.no_valid_program`).
+decoding computes anyway (a program re-printed in canonical layout is scored again as printed).
+A program that differs from a better one only in its prior constants (the same skeleton, one
+compiled kernel) is ranked after every other skeleton: the network is often sure of one
+structure, and a search with a budget learns more from a second structure than from a second
+prior scale. Samples are decoded side by side (`propose.decode.decode_many`, at most 16 at once;
+`propose_many` for one program per seed, which `discover` uses to write its next root programs in
+one batch).
+
+With the fallback on (the default) a list of n is hedged: the network's best ceil(n/2)
+skeletons alternate with the grammar proposer's programs, each saying who wrote it (`proposer` =
+"grammar"), then the rest. On real tables the network's first program is sometimes valid and
+poor (a Poisson likelihood for overdispersed counts, a covariate left out), and a `discover` with
+a small budget fits only the first few. With `fallback=False` (the held-out evaluation, which
+judges the network alone) or when neither writes a valid program, the proposer says so
+(`spfn.no_valid_program`).
 
 Block rewrites (a new prior or likelihood for a fixed context) are not what the network was
 trained on; they go to the grammar proposer, and the proposal says so (`proposer` = "grammar").
@@ -21,6 +30,7 @@ trained on; they go to the grammar proposer, and the proposal says so (`proposer
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -30,12 +40,15 @@ import numpy as np
 from scipy.special import log_softmax
 from threadpoolctl import threadpool_limits
 
-from ..errors import ProposerError
-from ..lang import check, structural_hash
+from ..errors import ProgramError, ProposerError
+from ..infer.lift import lift_constants
+from ..lang import check, parse, structural_hash
+from ..lang.canonical import PREFIX
+from ..lang.printer import to_stan
 from ..propose.base import Proposal
 from ..propose.decode import DecodeConfig, decode_many
 from ..propose.lm import TokenizerAdapter
-from ..propose.target import make_target
+from ..propose.target import make_target, model_problems, one_likelihood
 from . import checkpoint
 from .features import encode_task
 from .model import Decoder, encode, to_numpy
@@ -77,15 +90,21 @@ def _words() -> np.ndarray:
 class SPFNLanguageModel:
     """The decoder's LanguageModel for one dataset (the memory is fixed at construction).
 
-    The vocabulary spells every known word as one token, so in the text the model was trained on
-    a word token is never followed by a token that continues an identifier; the grammar alone
-    would allow `p2` + `normal` to run together into one name, so those continuations are given
-    no weight here."""
+    Two things the text the model was trained on never does are given no weight here. (1) The
+    vocabulary spells every known word as one token, so a word token is never followed by a token
+    that continues an identifier; the grammar alone would allow `p2` + `normal` to run together
+    into one name. (2) Programs are in canonical form, where a block's declarations are named in
+    order (`p1`, `p2`, ... in parameters, `td1`, ... in transformed data); the network counts
+    badly past a few (it re-declares `td2`, or declares `p11` after `p9`), and the checker's
+    rejection of the name then throws the whole statement away, so a declaration may only take
+    the next name of its block. `taken` are the task's data names (a canonical name that one of
+    them already uses is left free)."""
 
-    def __init__(self, params, cfg, memory: np.ndarray):
+    def __init__(self, params, cfg, memory: np.ndarray, taken=frozenset()):
         self.decoder = Decoder(params, memory, cfg)
         self.vocab_size, self.max_length = cfg.vocab_size, cfg.max_length
         self._continues, self._word = _identifier_starts(), _words()
+        self._names = _DeclarationNames(taken)
 
     def start(self, prompt_ids) -> _State:
         return _State(list(prompt_ids), self.decoder.new_cache(), log_q=[None] * len(prompt_ids))
@@ -137,7 +156,69 @@ class SPFNLanguageModel:
     def _mask_continuations(self, state: _State) -> np.ndarray:
         if state.tokens and self._word[state.tokens[-1]]:
             return np.where(self._continues, -np.inf, state.last)
-        return state.last
+        name = self._names.next_name(state.tokens)
+        if name is None:
+            return state.last
+        logits = np.where(self._names.mask, -np.inf, state.last)
+        logits[name] = state.last[name]
+        return logits
+
+
+_DECLARED_TYPE = re.compile(
+    r"\s*(?:array\s*\[[^\]]*\]\s*)?(?:int|real|complex|vector|row_vector|matrix|simplex|ordered|positive_ordered|"
+    r"unit_vector|sum_to_zero_vector|cov_matrix|corr_matrix|cholesky_factor_corr|cholesky_factor_cov)"
+    r"\s*(?:<[^>]*>)?\s*(?:\[[^\]]*\])?\s+")
+_HEADER_WORDS = ("data", "parameters", "model", "quantities")
+
+
+class _DeclarationNames:
+    """The one canonical name a declaration being written may take next (see SPFNLanguageModel)."""
+
+    def __init__(self, taken):
+        self.taken = frozenset(taken)
+        self.pieces = VOCAB.tokens
+        self.number = {}  # token id -> (prefix, k) of each canonical declaration name
+        for prefix in PREFIX.values():
+            for word, i in VOCAB.word_ids.items():
+                if re.fullmatch(rf"{prefix}[1-9][0-9]*", word):
+                    self.number[i] = (prefix, int(word[len(prefix):]))
+        self.mask = np.zeros(VOCAB.size, bool)
+        self.mask[list(self.number)] = True
+        self.header = {VOCAB.word_ids[w]: w for w in (*_HEADER_WORDS, "transformed")}
+
+    def next_name(self, tokens) -> int | None:
+        """The token id of the name due now, or None where no declaration's name is due."""
+        at = len(tokens)
+        statement = []
+        while at > 0:
+            at -= 1
+            piece = self.pieces[tokens[at]]
+            cut = max(piece.rfind(c) for c in ";{}")
+            if cut >= 0:
+                statement.append(piece[cut + 1:])
+                break
+            statement.append(piece)
+        if not _DECLARED_TYPE.fullmatch("".join(reversed(statement))):
+            return None
+        block, start = self._block(tokens, at)
+        prefix = PREFIX.get(block)
+        if prefix is None or block == "generated quantities":
+            return None
+        numbers = (self.number.get(t, (None, 0)) for t in tokens[start:])
+        name = f"{prefix}{max((k for p, k in numbers if p == prefix), default=0) + 1}"
+        return None if name in self.taken else VOCAB.word_ids.get(name)
+
+    def _block(self, tokens, at: int) -> tuple[str | None, int]:
+        """The block whose header is the last before token `at`, and where its body starts."""
+        while at > 0:
+            at -= 1
+            word = self.header.get(tokens[at])
+            if word in _HEADER_WORDS:
+                before = next((self.header.get(t) for t in reversed(tokens[max(at - 3, 0):at])
+                               if self.pieces[t].strip()), None)
+                name = {"quantities": "generated quantities"}.get(word, word)
+                return ("transformed " + name if before == "transformed" else name), at + 1
+        return None, 0
 
 
 class SPFNProposer:
@@ -187,10 +268,13 @@ class SPFNProposer:
         return jobs
 
     def _answer(self, task, job: "_Job", n: int, spent: float) -> list[Proposal]:
-        ranked = sorted(job.found.values(), key=lambda sp: -sp[0])[:n]
-        out = [replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent)) for s, p in ranked]
-        if len(out) < n and self.fallback:
-            out += _grammar_top_up(task, n - len(out), job.seed, set(job.found))
+        leaders, variants = ([replace(p, score=round(s, 3), accounting=replace(p.accounting, seconds=spent))
+                              for s, p in pairs] for pairs in job.ranked())
+        if self.fallback:  # a hedge: the network's half of the list, the grammar's between
+            kept = leaders[:n - n // 2]
+            grammar = _grammar_top_up(task, n - len(kept), job.seed, set(job.found))
+            leaders = _alternate(kept, grammar) + leaders[len(kept):]
+        out = (leaders + variants)[:n]
         if not out:
             problem = next((d["message"] for d in job.last.diagnostics if d.get("severity") == "error"), "")
             raise ProposerError(f"the SPFN wrote no valid program for this data in {n * ATTEMPTS_PER_PROPOSAL} "
@@ -204,9 +288,10 @@ class SPFNProposer:
         features, slots = encode_task(task, names)
         mask = np.ones(len(slots), bool)
         memory = encode(self.params, features, slots, mask, self.cfg, xp=np)
-        lm = SPFNLanguageModel(self.params, self.cfg, memory)
+        data = task.stan_json()
+        lm = SPFNLanguageModel(self.params, self.cfg, memory, taken=data.keys())
         tokenizer = TokenizerAdapter(VOCAB.ll_tokenizer(names), lambda text: VOCAB.encode(text, names), EOS, (BOS,))
-        target = make_target(task.data_block(), "program", observed=task.target)
+        target = make_target(spfn_data_block(task, names), "program", observed=task.target)
         prefix = tokenizer.prompt_ids(target.prefix)
         room = self.cfg.max_length - len(prefix) - 2
         if room < 40:
@@ -214,11 +299,9 @@ class SPFNProposer:
                                 f"window of {self.cfg.max_length}; drop variables (--drop) or use --proposer grammar",
                                 code="propose.window")
         config = replace(self.config, max_tokens=min(self.config.max_tokens, room))
-        data = task.stan_json()
 
         def many(rngs):
-            return [(d.proposal("program", self.name), d.log_q,
-                     structural_hash(d.program) if d.program is not None else None)
+            return [_canonical(d, self.name, lm, tokenizer, target, data)
                     for d in decode_many(lm, tokenizer, target, data=data, prompt_ids=[BOS], config=config, rngs=rngs)]
         return many
 
@@ -230,17 +313,89 @@ class _Job:
     seed: int
     drawn: int = 0
     found: dict = field(default_factory=dict)  # structural hash -> (log q, proposal)
+    skeletons: dict = field(default_factory=dict)  # structural hash -> that of its prior constants lifted
     last: Proposal | None = None
 
     def wanted(self, n: int) -> int:
-        return max(0, min(n - len(self.found), n * ATTEMPTS_PER_PROPOSAL - self.drawn))
+        return max(0, min(n - len(set(self.skeletons.values())), n * ATTEMPTS_PER_PROPOSAL - self.drawn))
 
     def add(self, result) -> None:
-        proposal, score, digest = result
+        proposal, score, digest, skeleton = result
         self.drawn += 1
         self.last = proposal
         if digest is not None and (digest not in self.found or self.found[digest][0] < score):
             self.found[digest] = (score, proposal)
+            self.skeletons[digest] = skeleton
+
+    def ranked(self) -> tuple[list, list]:
+        """(log q, proposal) pairs by log q: the best of each skeleton, then the programs that
+        differ from a better one only in prior constants (which refinement tunes anyway)."""
+        leaders, variants, seen = [], [], set()
+        for digest, pair in sorted(self.found.items(), key=lambda item: -item[1][0]):
+            (variants if self.skeletons[digest] in seen else leaders).append(pair)
+            seen.add(self.skeletons[digest])
+        return leaders, variants
+
+
+def _canonical(d, name: str, lm, tokenizer, target, data) -> tuple:
+    """(proposal, log q, structural hash, skeleton hash), the hashes None for an invalid program;
+    the program in the canonical printer's layout and scored as that text. At temperature 1 the
+    network now and then spends tokens on spaces (`bernoulli_logit(p1)       ;`), whose low
+    probability is no fact about the program, or writes a stray `y ~ normal(0, 1);` among its
+    priors before the likelihood (`one_likelihood` drops it)."""
+    proposal, program = d.proposal("program", name), d.program
+    if program is None:
+        program = _repaired(target, d.text, data)
+        if program is None:
+            return proposal, d.log_q, None, None
+        proposal = replace(proposal, valid=True, diagnostics=())
+    text, log_q = to_stan(program), d.log_q
+    if text != d.text:
+        proposal, log_q = replace(proposal, text=text), _log_q(lm, tokenizer, target, text, d.log_q)
+    return proposal, log_q, structural_hash(program), structural_hash(lift_constants(program).program)
+
+
+def _repaired(target, text: str, data) -> object | None:
+    """The checked program without a second distribution for the data, or None."""
+    try:
+        program = parse(text)
+    except ProgramError:
+        return None
+    fixed = one_likelihood(target, program)
+    if fixed is program:
+        return None
+    checked = check(to_stan(fixed), data=data)
+    return checked.program if checked.valid and not model_problems(target, checked.program) else None
+
+
+def _log_q(lm, tokenizer, target, text: str, fallback: float | None) -> float | None:
+    """log q of `text`'s program tokens after the data block, from one pass of the network."""
+    if not text.startswith(target.prefix):
+        return fallback
+    context = [BOS, *tokenizer.encode(target.prefix)]
+    body = tokenizer.encode(text[len(target.prefix):])
+    if len(context) + len(body) >= lm.max_length:
+        return fallback
+    state = lm.start(context)
+    for token in body:
+        lm.append(state, token)
+    return lm.sequence_log_q(state, len(context))
+
+
+def spfn_data_block(task, names: dict) -> str:
+    """The task's data block as the network was trained to read it: every covariate slot (x1 ...
+    x6) is a real vector, as in the simulated corpus. Declared as the integer array the data
+    layer gives a binary or count covariate, the network's `(x1 - mean(x1)) / sd(x1)` and
+    `b1 * x1` do not type-check (Stan has no arithmetic on integer arrays), and on data such as
+    posteriordb's kidiq it wrote no valid program at all."""
+    covariates = frozenset(name for name, slot in names.items() if re.fullmatch(r"x\d", slot))
+    return task.data_block(as_real=covariates)
+
+
+def _alternate(first: list, second: list) -> list:
+    """first[0], second[0], first[1], second[1], ..., then what is left of the longer."""
+    out = [x for pair in zip(first, second) for x in pair]
+    return out + first[len(second):] + second[len(first):]
 
 
 def _grammar_top_up(task, k: int, seed: int, seen: set) -> list[Proposal]:
