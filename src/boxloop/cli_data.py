@@ -171,7 +171,8 @@ def _action(task, c) -> str:
         return "model it (target)"
     if c.use == "index":
         effects = "varying intercepts" if c.role == "group" or len(c.levels) >= 5 else "fixed effects"
-        return f"index 1..{len(c.levels)} ({c.size_name}); {effects}"
+        size = f" ({c.size_name})" if c.size_name else ""  # Stan-JSON: no level names, K from the codes
+        return f"index 1..{len(c.levels) or _fmt(c.high)}{size}; {effects}"
     if c.use == "trials":
         return f"trials of {_written(task, task.target)}"
     if c.use == "offset":
