@@ -122,6 +122,20 @@ def test_default_target_rules():
     assert make_task({"N": 3, "w": [1.0, 2.0, 3.0], "x": [3.0, 1.0, 2.0]}).target == "w"
 
 
+def test_an_attribute_of_the_groups_is_not_the_target():
+    """posteriordb's radon_mn lists each house's log radon, then its county's log uranium: one
+    value per county. The last array is the group attribute, so the house measurement is chosen."""
+    county = [1, 1, 1, 2, 2, 3, 3, 3, 4, 4]
+    uranium = {1: -0.3, 2: 0.1, 3: 0.4, 4: -0.1}
+    data = {"N": 10, "J": 4, "county": county, "log_radon": [0.5, 1.1, 0.2, 1.9, 1.4, 0.8, 0.9, 2.2, 0.1, 0.6],
+            "log_uppm": [uranium[c] for c in county]}
+    assert make_task(data).target == "log_radon"
+    assert make_task(bench("posteriordb", "data", "radon_mn.json")).target == "log_radon"
+    # one row per level: every column is constant within its level, so the rule says nothing
+    single = {"N": 4, "J": 4, "unit": [1, 2, 3, 4], "a": [0.5, 1.1, 0.2, 1.9], "b": [0.3, 0.1, 0.4, 0.2]}
+    assert make_task(single).target == "b"
+
+
 def test_explicit_target_is_used_and_checked():
     data = load_data({"N": 2, "height": [1.5, 1.7], "weight": [60.0, 72.5]})
     variables = infer_variables(data)

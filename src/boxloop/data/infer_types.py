@@ -136,14 +136,16 @@ def _with_bounding_counts(infos: tuple[VariableInfo, ...], dataset: Dataset) -> 
     return tuple(replace(v, at_most=bounds(v)) if v in counts else v for v in infos)
 
 
-def choose_target(variables: tuple[VariableInfo, ...], target: str | None = None) -> str:
+def choose_target(variables: tuple[VariableInfo, ...], target: str | None = None,
+                  group_level: frozenset = frozenset()) -> str:
     """The explicit `target` if the data has it, else the most likely response:
 
     1. among arrays that are not sizes, group indices or time indices, and not named as held-out
        data (`*_test`, `*_new`, `*_pred`), the first in RESPONSE_NAMES order (y, Y, outcome, ...),
        else the first whose name starts like y (`y_obs`, `y1`), else the first count bounded by
        another count (successes r <= trials n), else the last one not named like a covariate
-       (x, x1, x_age), else the last one;
+       (x, x1, x_age) nor in `group_level` (one value per level of a group index: an attribute of
+       the group, such as a county's uranium beside each house's radon), else the last one;
     2. if there is no such array, the same rule over scalars that are not sizes (e.g. a count of
        successes), then over every variable.
     """
@@ -160,8 +162,30 @@ def choose_target(variables: tuple[VariableInfo, ...], target: str | None = None
     group = next(g for g in groups if g)
     bounded = {v.name for v in variables if v.at_most}
     preferred = ([n for n in RESPONSE_NAMES if n in group] + [n for n in group if _Y_LIKE.match(n)]
-                 + [n for n in group if n in bounded] + [n for n in group if not _COVARIATE.match(n)][-1:])
+                 + [n for n in group if n in bounded]
+                 + [n for n in group if not _COVARIATE.match(n) and n not in group_level][-1:])
     return preferred[0] if preferred else group[-1]
+
+
+def group_level_arrays(variables: tuple[VariableInfo, ...], dataset: Dataset) -> frozenset:
+    """1-d arrays that take one value per level of a group index whose levels repeat (most levels
+    hold two or more rows): attributes of the groups, not observations of the rows."""
+    out = set()
+    for index in (v for v in variables if v.kind == "categorical" and v.ndim == 1):
+        codes = np.asarray(dataset[index.name])
+        _, counts = np.unique(codes, return_counts=True)
+        if np.median(counts) < 2:
+            continue
+        order = np.argsort(codes, kind="stable")
+        starts = np.flatnonzero(np.diff(codes[order])) + 1
+        for v in variables:
+            values = np.asarray(dataset[v.name])
+            if v is index or v.ndim != 1 or values.shape != codes.shape or v.kind in INDEX_KINDS:
+                continue
+            runs = np.split(values[order], starts)
+            if all(np.all(run == run[0]) for run in runs):
+                out.add(v.name)
+    return frozenset(out)
 
 
 # --- sizes ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from boxloop.data.columns import Column, Note
-from boxloop.data.infer_types import RESPONSE_NAMES, VariableInfo, choose_target, infer_variables
+from boxloop.data.infer_types import RESPONSE_NAMES, VariableInfo, choose_target, group_level_arrays, infer_variables
 from boxloop.data.load import DEFAULT_MAX_ELEMENTS, Dataset, dataset_from_table, load_data, read_table
 from boxloop.errors import DataError
 
@@ -141,7 +141,7 @@ def make_task(source, target: str | None = None, description: str | None = None,
                         code="data.overrides_need_table")
     dataset = with_sizes(load_data(source, max_elements=max_elements))
     variables = infer_variables(dataset)
-    chosen = choose_target(variables, target)
+    chosen = choose_target(variables, target, group_level_arrays(variables, dataset))
     reason = "given" if target is not None else "boxloop's rule for Stan-JSON (a response-like name, else a count " \
                                                  "bounded by another, else the last non-covariate array)"
     return Task(dataset, chosen, description if description is not None else dataset.description, variables,
