@@ -29,6 +29,7 @@ the single best model by elpd_loo. Models whose second fit fails are left out an
 the others renormalised; `coverage` is the weight share that could be scored.
 
     python benchmarks/llb.py [--proposals 16] [--only rain,city] [--out benchmarks/out/llb] [--eval-draws D]
+                             [--proposer grammar|spfn]
 
 Each problem's run directory is OUT/<problem> whatever N is: a larger N after a smaller one
 resumes that run (its proposals are replayed, its fits reused), so its discover time covers only
@@ -193,7 +194,7 @@ def _discover(problem: Problem, folder: Path, n: int, args):
     settings = NutsSettings(chains=args.chains, warmup=args.warmup, draws=args.draws)
     started = time.perf_counter()
     result = boxloop.discover(str(train_csv), target=problem.target, describe=problem.description,
-                              factor=problem.factors, strategy="average", budget=n, max_proposals=n,
+                              proposer=args.proposer, factor=problem.factors, strategy="average", budget=n, max_proposals=n,
                               seed=args.seed, out=folder / "run", settings=settings, workers=args.workers,
                               cache=False, report=False, timeout_s=args.timeout)
     return result, time.perf_counter() - started, train_csv, settings
@@ -335,6 +336,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per fit")
     parser.add_argument("--eval-timeout", type=float, default=300.0, help="seconds per second (evaluation) fit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--proposer", default="grammar", help="grammar (default), spfn, or any discover proposer")
     parser.add_argument("--eval-draws", type=int, help="draws of each evaluation fit (default: --draws)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -352,7 +354,8 @@ def main() -> None:
 
 
 def _key(problem: Problem, args) -> str:
-    return f"{problem.name}@{args.proposals}" + (f"+eval{args.eval_draws}" if args.eval_draws else "")
+    return f"{problem.name}@{args.proposals}" + (f"+eval{args.eval_draws}" if args.eval_draws else "") + \
+        ("" if args.proposer == "grammar" else f"+{args.proposer}")
 
 
 if __name__ == "__main__":

@@ -185,8 +185,8 @@ def model_problems(target: Target, program: ast.Program) -> list[Diagnostic]:
     twice = _whole_tildes(program, target.observed)[:-1]
     if twice:
         problems.append(error("propose.modelled_twice", "phi4", f"'{target.observed}' is given a distribution "
-                              f"{len(twice) + 1} times (`{to_stan(twice[0]).strip()}` and later another): a "
-                              "program models each observation once; drop all but its likelihood", twice[0].pos))
+                              f"{len(twice) + 1} times, first by `{to_stan(twice[0]).strip()}`: a program models "
+                              "each observation once; keep its likelihood and drop the others", twice[0].pos))
     reached = _reached(program, set().union(*(ast.free_names(s) for s in likelihood)))
     for decl in program.stmts("parameters"):
         if decl.name not in reached:
