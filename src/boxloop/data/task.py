@@ -143,7 +143,8 @@ def make_task(source, target: str | None = None, description: str | None = None,
     variables = infer_variables(dataset)
     chosen = choose_target(variables, target, group_level_arrays(variables, dataset))
     reason = "given" if target is not None else "boxloop's rule for Stan-JSON (a response-like name, else a count " \
-                                                 "bounded by another, else the last non-covariate array)"
+                                                 "bounded by another, else the last array that is neither named " \
+                                                 "like a covariate nor one value per group)"
     return Task(dataset, chosen, description if description is not None else dataset.description, variables,
                 variable_columns(variables, chosen), (), reason)
 
