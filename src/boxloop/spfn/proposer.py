@@ -131,7 +131,7 @@ class SPFNLanguageModel:
                                      [s.seen for s in stale])
             for state, row in zip(stale, rows):
                 state.last, state.seen = row, len(state.tokens)
-        return [self._mask_continuations(s) for s in states]
+        return [self._masked(s) for s in states]
 
     def sequence_log_q(self, state: _State, first: int) -> float:
         """log q of tokens[first:] and the end of text after them, from the logits decoding
@@ -153,7 +153,7 @@ class SPFNLanguageModel:
             state.seen = len(state.tokens) - 1
         return state.seen < len(state.tokens)
 
-    def _mask_continuations(self, state: _State) -> np.ndarray:
+    def _masked(self, state: _State) -> np.ndarray:
         if state.tokens and self._word[state.tokens[-1]]:
             return np.where(self._continues, -np.inf, state.last)
         name = self._names.next_name(state.tokens)
