@@ -176,11 +176,11 @@ def decode_free(lm: LanguageModel, tokenizer: TokenizerAdapter, target: Target, 
     text = target.prefix + tokenizer.decode(tokens)
     stats = DecodeStats(sampled=len(tokens), kept=len(tokens), lm_seconds=lm_seconds,
                         seconds=time.perf_counter() - started)
-    valid, diagnostics, program = _verdict(target, text, data)
+    valid, diagnostics, program = verdict(target, text, data)
     return Decoded(text, valid, diagnostics, stats, tuple(tokens), program=program)
 
 
-def _verdict(target: Target, text: str, data) -> tuple[bool, tuple, object]:
+def verdict(target: Target, text: str, data) -> tuple[bool, tuple, object]:
     """Valid when the checker finds no error and the program models the observed variable; the
     checked program comes with a valid verdict."""
     checked = check(text, data)
@@ -255,7 +255,7 @@ class _Run:
         if self.failure is not None:
             valid, diagnostics, program = False, (self.failure,), None
         else:
-            valid, diagnostics, program = _verdict(self.target, text, self.data)
+            valid, diagnostics, program = verdict(self.target, text, self.data)
         score = getattr(self.lm, "sequence_log_q", None)
         log_q = score(self.state, self.base) if score is not None else None
         return Decoded(text, valid, diagnostics, self._stats(seconds), tuple(self.tokens), log_q, program)

@@ -46,9 +46,9 @@ from ..lang import check, parse, structural_hash
 from ..lang.canonical import PREFIX
 from ..lang.printer import to_stan
 from ..propose.base import Proposal
-from ..propose.decode import DecodeConfig, decode_many
+from ..propose.decode import DecodeConfig, decode_many, verdict
 from ..propose.lm import TokenizerAdapter
-from ..propose.target import make_target, model_problems, one_likelihood
+from ..propose.target import make_target, one_likelihood
 from . import checkpoint
 from .features import encode_task
 from .model import Decoder, encode, to_numpy
@@ -364,8 +364,7 @@ def _repaired(target, text: str, data) -> object | None:
     fixed = one_likelihood(target, program)
     if fixed is program:
         return None
-    checked = check(to_stan(fixed), data=data)
-    return checked.program if checked.valid and not model_problems(target, checked.program) else None
+    return verdict(target, to_stan(fixed), data)[2]
 
 
 def _log_q(lm, tokenizer, target, text: str, fallback: float | None) -> float | None:
