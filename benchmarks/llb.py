@@ -237,9 +237,12 @@ def _held_out(result, joint: dict) -> dict:
     from boxloop.search.average import evidence_problem
 
     out = {}
+    untrusted = result.weights.get("evidence_excluded", {})  # the training rows' estimate is unreliable
     for c in result.candidates:
         both = joint.get(c.hash)
         if both is None or "failed" in both or evidence_problem(both) is not None or not math.isfinite(c.log_evidence):
+            continue
+        if c.hash in untrusted:
             continue
         out[c.hash] = {"lpd": both["log_evidence"] - c.log_evidence, "second_se": both.get("se")}
     return out

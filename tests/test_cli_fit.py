@@ -24,6 +24,9 @@ ROOT = Path(__file__).parents[1]
 EIGHT = ROOT / "examples" / "eight_schools.stan"
 EIGHT_DATA = ROOT / "examples" / "eight_schools.json"
 SHORT = ["--chains", "2", "--warmup", "300", "--draws", "300", "--json"]
+# An estimate is reliable only from a fit without divergences; at the default target 0.8 whether
+# one of these 600 transitions diverges depends on how the chains run (it did with this file alone).
+CAREFUL = ["--target-accept", "0.9"]
 
 
 def run_json(capsys, *argv):
@@ -106,7 +109,7 @@ def test_unreadable_data_is_a_usage_error(tmp_path, capsys):
 
 
 def test_evidence_by_bridge_sampling_matches_quadrature(capsys):
-    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, "--method", "bridge")
+    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, *CAREFUL, "--method", "bridge")
     assert code == 0 and payload["method"] == "bridge"
     assert payload["reliable"] is True and payload["warnings"] == []
     # over 20 seeds of this fit the bridge estimate's error stayed within 1.5 of its reported se
@@ -123,7 +126,7 @@ def test_evidence_by_default_is_auto_with_a_verdict_and_matches_quadrature(capsy
 
 
 def test_evidence_text_names_the_verdict(capsys):
-    code = main(["evidence", str(EIGHT), str(EIGHT_DATA), *SHORT[:-1], "--method", "is"])
+    code = main(["evidence", str(EIGHT), str(EIGHT_DATA), *SHORT[:-1], *CAREFUL, "--method", "is"])
     out = capsys.readouterr().out
     assert code == 0 and "(se " in out and "is): reliable" in out and "Pareto k = " in out
 
@@ -136,7 +139,7 @@ def test_evidence_by_smc_matches_quadrature(capsys):
 
 
 def test_evidence_by_importance_sampling_matches_quadrature(capsys):
-    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, "--method", "is")
+    code, payload, _ = run_json(capsys, "evidence", EIGHT, EIGHT_DATA, *SHORT, *CAREFUL, "--method", "is")
     assert code == 0 and payload["method"] == "is" and payload["pareto_k"] < 0.7
     assert abs(payload["log_evidence"] - eight_schools_log_evidence()) <= max(4 * payload["se"], 0.1)
 

@@ -262,3 +262,14 @@ def test_smc_on_the_centred_eight_schools_needs_no_noncentring():
     f, _ = _hierarchical_fits(EIGHT_DATA)
     ev = log_evidence(_log_density(f), f.u, method="smc", prior=prior_reference(f.model), seed=3)
     assert abs(ev.log_evidence - eight_schools_log_evidence()) <= 0.1 and ev.method == "smc", ev
+
+
+def test_a_diverged_centred_fit_is_sampled_again_non_centred_for_its_evidence():
+    settings = NutsSettings(chains=2, warmup=500, draws=500)
+    with jax.enable_x64(True):
+        f = _fit(CENTERED, EIGHT_DATA, settings, 0)
+        assert int(f.stats["diverging"].sum()) > 0  # the funnel this is about
+        ev = fit_evidence(f, "auto", seed=0)
+    assert ev.method == "bridge+noncentred" and ev.reliable, ev
+    assert any("sampled again" in w for w in ev.warnings)
+    assert abs(ev.log_evidence - eight_schools_log_evidence()) <= max(0.1, 4 * ev.se), ev

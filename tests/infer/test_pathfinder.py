@@ -14,7 +14,7 @@ from scipy import stats
 
 from boxloop.errors import FitError
 from boxloop.infer.pathfinder import (PathfinderSettings, inverse_hessian, lbfgs_path, pathfinder,
-                                      _objective)
+                                      minimised)
 
 COV = np.array([[2.0, 0.9, 0.0], [0.9, 1.0, -0.3], [0.0, -0.3, 0.5]])
 MEAN = np.array([1.0, -2.0, 0.5])
@@ -38,7 +38,7 @@ def _gaussian_target(mean=MEAN, cov=COV, log_z=LOG_Z):
 def test_lbfgs_finds_the_mode_and_bfgs_the_inverse_hessian_of_a_quadratic():
     value_and_grad, _ = _gaussian_target()
     settings = PathfinderSettings(history=6)
-    iterates, evaluations = lbfgs_path(_objective(value_and_grad), np.zeros(3), settings)
+    iterates, evaluations = lbfgs_path(minimised(value_and_grad), np.zeros(3), settings)
     np.testing.assert_allclose(iterates[-1].u, MEAN, atol=1e-4)
     np.testing.assert_allclose(inverse_hessian(iterates[-1].pairs, 3), COV, rtol=0.05, atol=0.02)
     assert evaluations >= len(iterates)

@@ -161,14 +161,21 @@ def _checked(log_density, draws_u) -> np.ndarray:
     return draws
 
 
-def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed, options) -> Evidence:
+def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed, options,
+          noncentred=None) -> Evidence:
     draws_u = _checked(log_density, draws_u)
     notes = []
     if divergences and noncentring is not None:
-        notes.append(f"estimated on the non-centred form of {', '.join(noncentring.names)} because the fit "
-                     f"had {divergences} divergent transitions")
-        bridge, problems = _draw_based(noncentring.density(log_density), noncentring.draws(draws_u),
-                                       seed, options)
+        names = ", ".join(noncentring.names)
+        if noncentred is not None:  # the posterior sampled again in the non-centred coordinates
+            draws_v, divergences = noncentred
+            notes.append(f"estimated on draws of the non-centred form of {names}, sampled again because the fit "
+                         "diverged" + (f" (that run had {divergences} divergent transitions too)" if divergences else ""))
+        else:
+            notes.append(f"estimated on the non-centred form of {names} because the fit had {divergences} "
+                         "divergent transitions")
+            draws_v = noncentring.draws(draws_u)
+        bridge, problems = _draw_based(noncentring.density(log_density), draws_v, seed, options)
     else:
         noncentring = None
         bridge, problems = _draw_based(log_density, draws_u, seed, options)
@@ -200,7 +207,8 @@ def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed,
 
 def log_evidence(log_density: LogDensity, draws_u, *, method: str = "auto", divergences: int = 0,
                  prior: Prior | Callable[[], Prior | None] | None = None, noncentring: NonCentring | None = None,
-                 smc: SmcSettings | None = None, seed=0, **options) -> Evidence:
+                 noncentred: Callable[[], tuple | None] | None = None, smc: SmcSettings | None = None, seed=0,
+                 **options) -> Evidence:
     """log p(x | M) by `method`: "auto" (default; see the module docstring), "bridge", "is" or "smc".
 
     `log_density(u_batch)` maps a (batch, d) array of unconstrained points to the normalised log
@@ -208,6 +216,9 @@ def log_evidence(log_density: LogDensity, draws_u, *, method: str = "auto", dive
     (n, d) or (chain, draw, d). `divergences`: the fit's divergent transitions (they make the draws
     suspect). `prior`: lets SMC start from the prior (otherwise from a broad fit to the draws).
     `noncentring`: the program's centred normal groups, used when the fit diverged (auto) and by SMC.
+    `noncentred`: called (auto, when the fit diverged and has such groups) for posterior draws
+    sampled in the non-centred coordinates and that run's divergences, or None; the bridge then
+    uses them instead of the diverged draws mapped across.
     Options go to bridge sampling and importance sampling (n_proposal).
     """
     if method not in METHODS:
@@ -218,4 +229,5 @@ def log_evidence(log_density: LogDensity, draws_u, *, method: str = "auto", dive
         if draws_u is not None:
             draws_u = _checked(log_density, draws_u)
         return smc_evidence(log_density, draws_u, prior=prior, noncentring=noncentring, settings=smc, seed=seed)
-    return _auto(log_density, draws_u, divergences, prior, noncentring, smc, seed, options)
+    resampled = noncentred() if noncentred is not None and divergences and noncentring is not None else None
+    return _auto(log_density, draws_u, divergences, prior, noncentring, smc, seed, options, resampled)

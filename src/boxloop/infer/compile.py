@@ -271,6 +271,14 @@ def _tp_bound_penalty(program: ast.Program, st: State, cx: Context):
     return penalty
 
 
+def _prior_likelihood(kernel, u, dyn):
+    """(log density - log likelihood, log likelihood) at u: the prior part keeps the Jacobians
+    and every term that is not a likelihood statement."""
+    total, ll, _, _ = kernel.log_likelihood(u, dyn)
+    log_lik = sum((jnp.sum(x) for x in ll.values()), jnp.zeros(()))
+    return total - log_lik, log_lik
+
+
 # ---- the model ------------------------------------------------------------------------------------------
 
 
@@ -318,6 +326,16 @@ class Model:
         fn = self._vmapped("value_and_grad", lambda: jax.value_and_grad(self.kernel.log_density))
         return fn(u, self.dyn)
 
+    def tempered_log_density_and_gradient(self, u, prior_weight: float):
+        """(log likelihood + prior_weight x the rest of the log density, its gradient) at one point;
+        prior_weight 1 gives `log_density_and_gradient`, smaller ones let the data dominate."""
+        def tempered(u, dyn, weight):
+            log_prior, log_lik = _prior_likelihood(self.kernel, u, dyn)
+            return log_lik + weight * log_prior
+
+        fn = self._vmapped("tempered_value_and_grad", lambda: jax.value_and_grad(tempered))
+        return fn(u, self.dyn, prior_weight)
+
     def batched_log_density(self):
         """The jitted (batch, dim) x data -> (batch,) log density, one per kernel shape (each batch
         size compiles once); the data (`dyn`) go in as an argument, never as XLA constants."""
@@ -329,8 +347,7 @@ class Model:
 
     def log_prior(self, u):
         """log_density - sum(log_likelihood): priors, Jacobians and every non-likelihood term."""
-        total, ll, _, _ = self.kernel.log_likelihood(u, self.dyn)
-        return total - sum(jnp.sum(v) for v in ll.values())
+        return _prior_likelihood(self.kernel, u, self.dyn)[0]
 
     def _observations(self, counts: Mapping) -> dict:
         """Entry -> flat slot positions that are observations (filled by a likelihood statement).
@@ -451,12 +468,7 @@ class Model:
     def log_prior_likelihood_draws(self, u) -> tuple[np.ndarray, np.ndarray]:
         """(S, dim) draws -> ((S,) log prior, (S,) log likelihood), split as `log_prior` splits
         the density (Jacobians in the prior), in one compiled pass; for tempering the likelihood."""
-        def parts(v, dyn):
-            total, ll, _, _ = self.kernel.log_likelihood(v, dyn)
-            log_lik = sum((jnp.sum(x) for x in ll.values()), jnp.zeros(()))
-            return total - log_lik, log_lik
-
-        fn = self._vmapped("log_parts", lambda: jax.vmap(parts, (0, None)))
+        fn = self._vmapped("log_parts", lambda: jax.vmap(functools.partial(_prior_likelihood, self.kernel), (0, None)))
         log_prior, log_lik = fn(u, self.dyn)
         return np.asarray(log_prior), np.asarray(log_lik)
 
@@ -724,8 +736,9 @@ class Fit:
     importance: tuple | None = field(default=None, repr=False)
 
 
-def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fit:
-    """Compile, initialise (random in (-2, 2) on the unconstrained space, retried) and run NUTS.
+def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0, init_u=None) -> Fit:
+    """Compile, initialise (random in (-2, 2) on the unconstrained space, retried; or at `init_u`,
+    (chains, dim) unconstrained points) and run NUTS.
 
     The sampler takes the data as arguments and is cached per kernel, so refitting a program on
     new data of the same shapes compiles nothing in this process, and in a fresh process with the
@@ -739,7 +752,8 @@ def fit(program: ast.Program, data: Mapping, settings=None, seed: int = 0) -> Fi
         t0 = time.perf_counter()
         model = compile_program(program, data)
         t1 = time.perf_counter()
-        res = run_nuts(model.kernel.potential, model.dim, settings, seed, data=model.dyn)
+        res = run_nuts(model.kernel.potential, model.dim if init_u is None else init_u, settings, seed,
+                       data=model.dyn)
         t2 = time.perf_counter()
         out, pw, warnings = _record(model, res.draws, seed)
         t3 = time.perf_counter()

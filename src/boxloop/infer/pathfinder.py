@@ -115,7 +115,7 @@ class PathfinderResult(NamedTuple):
 # ---- L-BFGS ---------------------------------------------------------------------------------------
 
 
-def _objective(value_and_grad: Callable) -> Callable:
+def minimised(value_and_grad: Callable) -> Callable:
     """u -> (-log p, -grad log p) as float64 numpy; a non-finite value is +inf (outside the support)."""
     def f(u):
         value, grad = value_and_grad(u)
@@ -250,7 +250,7 @@ def resample(rng, log_w: np.ndarray, keep: int) -> np.ndarray:
 # ---- the whole run ----------------------------------------------------------------------------------
 
 
-def _starts(f: Callable, dim: int, settings: PathfinderSettings, rng) -> np.ndarray:
+def random_starts(f: Callable, dim: int, settings: PathfinderSettings, rng) -> np.ndarray:
     points = []
     for _ in range(settings.paths):
         for _ in range(settings.init_tries):
@@ -279,11 +279,11 @@ def pathfinder(value_and_grad: Callable, log_density_batch: Callable, dim: int,
         raise FitError(f"{dim} parameters is more than Pathfinder's dense approximation handles here ({MAX_DIM}); "
                        "screen with short NUTS runs instead (--screen-method nuts)", code="fit.too_large")
     rng = np.random.default_rng(seed)
-    f = _objective(value_and_grad)
+    f = minimised(value_and_grad)
     log_density = _batched(log_density_batch, settings.elbo_draws)
     n = -(-settings.proposals // settings.elbo_draws) * settings.elbo_draws
     found = []
-    for u0 in _starts(f, dim, settings, rng):
+    for u0 in random_starts(f, dim, settings, rng):
         iterates, evaluations = lbfgs_path(f, u0, settings)
         best = best_on_path(iterates, log_density, rng, settings.elbo_draws)
         if best is not None:

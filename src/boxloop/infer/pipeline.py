@@ -79,17 +79,48 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
     progress.report("compile")
     fitted = fit(program, data, settings, seed=seed)
     progress.report("diagnose")
-    started = time.perf_counter()
+    started, sampled = time.perf_counter(), fitted.timing["total_s"]
+    ev, moved = None, ()
+    if evidence:
+        fitted, ev, moved = _evidence_in_main_mode(program, data, settings, seed, fitted, evidence)
     diagnostics, notes = fit_diagnostics(fitted)
-    ev = fit_evidence(fitted, evidence, seed) if evidence else None
     predictive, observed, note = posterior_predictive(fitted, data, seed)
-    timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started}
+    refit_s = fitted.timing["total_s"] - sampled  # a second run's sampling is not diagnosis
+    timing = {**fitted.timing, "diagnose_s": time.perf_counter() - started - refit_s}
     text = source if isinstance(source, str) else None
     from ..lang import to_stan
 
     return FitResult(text or to_stan(program), structural_hash(program), fitted.draws, fitted.stats,
-                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings + notes + note, predictive,
-                     observed)
+                     fitted.log_lik, fitted.u, diagnostics, ev, timing, fitted.warnings + moved + notes + note,
+                     predictive, observed)
+
+
+def _evidence_in_main_mode(program, data, settings, seed: int, fitted, method: str) -> tuple:
+    """(fit, its evidence, notes). When the mode search finds a mode holding more mass than the
+    chains' own, the chains are run again from inside it, and the first fit's region counts as
+    the other mode of the second (so two modes of similar mass leave the estimate untrusted)."""
+    from ..diagnose.evidence import fit_location_scale, unconstrained_chains
+    from ..diagnose.modes import OtherMode, heavier, with_other_modes
+    from .compile import fit
+
+    first, modes = _evidence_and_modes(fitted, method, seed)
+    main = heavier(first, modes)
+    if main is None:
+        return fitted, with_other_modes(first, modes), ()
+    starts = main.starts(np.random.default_rng(seed), settings.chains)
+    try:
+        refitted = fit(program, data, settings, seed=seed, init_u=starts)
+    except FitError as err:  # keep the first fit, its estimate flagged by the mode found
+        return fitted, with_other_modes(first, modes), (f"refitting from the heavier mode failed: {err}",)
+    # Both runs are this fit's cost.
+    refitted = dataclasses.replace(refitted, timing={k: v + fitted.timing.get(k, 0.0) for k, v in refitted.timing.items()})
+    second, more = _evidence_and_modes(refitted, method, seed)
+    draws = unconstrained_chains(fitted.u).reshape(-1, fitted.model.dim)
+    left = OtherMode(first, *fit_location_scale(draws), found="the chains' first run sat in another mode")
+    note = (f"the chains first settled in a mode holding {first.log_evidence:.1f} nats of evidence; an optimiser "
+            f"started where the data outweigh the prior found one holding about {main.mass.log_evidence:.1f}, so "
+            "the chains were run again from inside it (a prior in conflict with the data?)")
+    return refitted, with_other_modes(second, more + (left,)), (note,)
 
 
 def screen_fit(program: Program, data: Mapping, settings, seed: int):
@@ -165,24 +196,64 @@ def _double_precision() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
-def fit_evidence(fitted, method: str, seed: int):
-    """The log evidence of a fit by `method` ("auto", "bridge", "is" or "smc"), with what SMC and
-    the non-centred change of variables need: the prior split from the likelihood, prior draws,
-    the program's centred groups and the fit's divergences."""
+def fit_evidence(fitted, method: str, seed: int, modes: bool = True):
+    """The log evidence of a fit by `method` ("auto", "bridge", "is" or "smc"). With `modes`,
+    optima the draws never reached are looked for, and an estimate they would move is marked
+    untrusted (`infer.modes`)."""
+    from ..diagnose.modes import with_other_modes
+
+    if not modes:
+        return _estimate(fitted, method, seed)
+    return with_other_modes(*_evidence_and_modes(fitted, method, seed))
+
+
+def _evidence_and_modes(fitted, method: str, seed: int) -> tuple:
+    from .modes import unvisited_modes
+
+    return _estimate(fitted, method, seed), unvisited_modes(fitted.model, fitted.u, _log_density(fitted), seed=seed)
+
+
+def _estimate(fitted, method: str, seed: int):
+    """`diagnose.log_evidence` with what SMC and the non-centred change of variables need: the
+    prior split from the likelihood, prior draws, the program's centred groups and the fit's
+    divergences."""
     from ..diagnose import log_evidence
     from .noncentre import noncentring
 
+    diverging = fitted.stats.get("diverging")
+    divergences = int(np.sum(diverging)) if diverging is not None else 0
+    groups = noncentring(fitted.model)
+    # The prior is only simulated (and compiled) when SMC runs, the non-centred form only sampled
+    # when the fit diverged: `log_evidence` calls these thunks then.
+    return log_evidence(_log_density(fitted), fitted.u, method=method, seed=seed, divergences=divergences,
+                        prior=lambda: prior_reference(fitted.model), noncentring=groups,
+                        noncentred=lambda: _noncentred_draws(fitted, groups, seed))
+
+
+def _noncentred_draws(fitted, groups, seed: int) -> tuple | None:
+    """(draws of v, divergences) of NUTS on the fit's posterior in non-centred coordinates, with
+    the fit's settings; None when that run fails (the estimate then uses the fit's own draws)."""
+    from .noncentre import noncentred_potential
+    from .nuts import run_nuts
+
+    model = fitted.model
+    try:
+        res = run_nuts(noncentred_potential(model.kernel, groups), model.dim, fitted.nuts.settings, seed,
+                       data=model.dyn)
+    except FitError:
+        return None
+    return np.asarray(res.draws, dtype=np.float64), int(np.sum(res.stats["diverging"]))
+
+
+def _log_density(fitted):
+    """The fit's log density as numpy (batch, dim) -> (batch,), in float64."""
     density, data = batched_log_density(fitted.model)
     dtype = fitted.u.dtype
 
     def log_density(u_batch):
         return np.asarray(density(np.asarray(u_batch, dtype=dtype), data), dtype=np.float64)
 
-    diverging = fitted.stats.get("diverging")
-    divergences = int(np.sum(diverging)) if diverging is not None else 0
-    # The prior is only simulated (and compiled) when SMC runs: `log_evidence` calls the thunk then.
-    return log_evidence(log_density, fitted.u, method=method, seed=seed, divergences=divergences,
-                        prior=lambda: prior_reference(fitted.model), noncentring=noncentring(fitted.model))
+    return log_density
 
 
 def prior_reference(model):

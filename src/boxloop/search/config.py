@@ -25,7 +25,7 @@ from ..redact import redact
 STRATEGIES = ("refine", "average", "best-of-n")
 # Bump when a fit of the same program, data and settings would come out differently (engine or
 # diagnostics change that matters, fit-seed rule): old cache entries then stop matching.
-FIT_CACHE_VERSION = 1
+FIT_CACHE_VERSION = 2  # 2: evidence fits look for unvisited modes and resample diverged centred groups
 
 
 # Stopping rules and limits: they decide when a run ends, not which proposals it makes.
