@@ -84,4 +84,5 @@ def test_an_evidence_fit_finds_the_heavier_mode_and_samples_from_it(data):
     assert ev.reliable, ev
     assert -195 < ev.log_evidence < -190  # the noise mode's estimate was -238.0
     assert any("run again from inside it" in w for w in result.warnings)
+    assert "run again from inside it" in ev.warnings[0]  # what `boxloop evidence` prints
     assert result.diagnostics.rhat_max < 1.05

@@ -120,6 +120,8 @@ def _evidence_in_main_mode(program, data, settings, seed: int, fitted, method: s
     note = (f"the chains first settled in a mode holding {first.log_evidence:.1f} nats of evidence; an optimiser "
             f"started where the data outweigh the prior found one holding about {main.mass.log_evidence:.1f}, so "
             "the chains were run again from inside it (a prior in conflict with the data?)")
+    # The note belongs to the draws (fit warnings) and to the number (`boxloop evidence` shows it).
+    second = dataclasses.replace(second, warnings=(note,) + second.warnings)
     return refitted, with_other_modes(second, more + (left,)), (note,)
 
 
