@@ -97,32 +97,48 @@ def fit_program(source, data: Mapping, settings: NutsSettings | None = None, see
 
 def _evidence_in_main_mode(program, data, settings, seed: int, fitted, method: str) -> tuple:
     """(fit, its evidence, notes). When the mode search finds a mode holding more mass than the
-    chains' own, the chains are run again from inside it, and the first fit's region counts as
-    the other mode of the second (so two modes of similar mass leave the estimate untrusted)."""
-    from ..diagnose.evidence import fit_location_scale, unconstrained_chains
-    from ..diagnose.modes import OtherMode, heavier, with_other_modes
+    chains' own, the chains are run again from inside it and, if their estimate is the larger,
+    kept (`_moved`); otherwise the first fit stays, its estimate flagged by the mode."""
+    from ..diagnose.modes import heavier, with_other_modes
     from .compile import fit
 
     first, modes = _evidence_and_modes(fitted, method, seed)
     main = heavier(first, modes)
     if main is None:
         return fitted, with_other_modes(first, modes), ()
-    starts = main.starts(np.random.default_rng(seed), settings.chains)
     try:
-        refitted = fit(program, data, settings, seed=seed, init_u=starts)
-    except FitError as err:  # keep the first fit, its estimate flagged by the mode found
+        refitted = fit(program, data, settings, seed=seed, init_u=main.starts(np.random.default_rng(seed), settings.chains))
+    except FitError as err:
         return fitted, with_other_modes(first, modes), (f"refitting from the heavier mode failed: {err}",)
-    # Both runs are this fit's cost.
-    refitted = dataclasses.replace(refitted, timing={k: v + fitted.timing.get(k, 0.0) for k, v in refitted.timing.items()})
+    # Both runs are this fit's cost, whichever is kept.
+    timing = {k: v + fitted.timing.get(k, 0.0) for k, v in refitted.timing.items()}
+    fitted, refitted = (dataclasses.replace(f, timing=timing) for f in (fitted, refitted))
     second, more = _evidence_and_modes(refitted, method, seed)
-    draws = unconstrained_chains(fitted.u).reshape(-1, fitted.model.dim)
-    left = OtherMode(first, *fit_location_scale(draws), found="the chains' first run sat in another mode")
+    if not second.log_evidence > first.log_evidence:
+        note = (f"chains run again from inside a mode estimated to hold {main.mass.log_evidence:.1f} nats came out "
+                f"at {second.log_evidence:.1f}, below the first run's {first.log_evidence:.1f}; the first run is kept")
+        return fitted, with_other_modes(first, modes), (note,)
+    return (refitted, *_moved(fitted, refitted, first, main, second, more))
+
+
+def _moved(fitted, refitted, first, main, second, more) -> tuple:
+    """The second run's estimate, with the first run's region as its other mode when the second
+    run's draws do not reach it (so two modes of similar mass leave it untrusted), and a note that
+    belongs both to the draws (fit warnings) and to the number (`boxloop evidence` prints it)."""
+    from ..diagnose.evidence import fit_location_scale, unconstrained_chains
+    from ..diagnose.modes import OtherMode, apart_from, with_other_modes
+
+    def flat(u):
+        return unconstrained_chains(u).reshape(-1, fitted.model.dim)
+
+    mean, chol = fit_location_scale(flat(fitted.u))
+    if apart_from(mean, flat(refitted.u)):
+        more = more + (OtherMode(first, mean, chol, found="the chains' first run sat in another mode"),)
     note = (f"the chains first settled in a mode holding {first.log_evidence:.1f} nats of evidence; an optimiser "
             f"started where the data outweigh the prior found one holding about {main.mass.log_evidence:.1f}, so "
             "the chains were run again from inside it (a prior in conflict with the data?)")
-    # The note belongs to the draws (fit warnings) and to the number (`boxloop evidence` shows it).
     second = dataclasses.replace(second, warnings=(note,) + second.warnings)
-    return refitted, with_other_modes(second, more + (left,)), (note,)
+    return with_other_modes(second, more), (note,)
 
 
 def screen_fit(program: Program, data: Mapping, settings, seed: int):
