@@ -76,8 +76,8 @@ def other_mode(log_density: Callable, u: np.ndarray, neg_hessian: np.ndarray, dr
     posterior mass near it: importance sampling from the Laplace approximation. Its light tails
     are the point: a heavier proposal reaches the draws' own mode now and then, and weights from
     there turn the estimate into a noisy one of the whole evidence. So the mass of a skewed mode
-    comes out low, which errs on the side of not flagging. None when -H is not positive definite (a saddle or a ridge, not a mode) or no proposal draw
-    has a finite density."""
+    comes out low, which errs on the side of not flagging. None when -H is not positive definite
+    (a saddle or a ridge, not a mode) or no proposal draw has a finite density."""
     try:
         cov = np.linalg.inv(neg_hessian)
         chol = np.linalg.cholesky(0.5 * (cov + cov.T))
