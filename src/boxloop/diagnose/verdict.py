@@ -167,8 +167,9 @@ def _auto(log_density, draws_u, divergences: int, prior, noncentring, smc, seed,
     notes = []
     if divergences and noncentring is not None:
         names = ", ".join(noncentring.names)
-        if noncentred is not None:  # the posterior sampled again in the non-centred coordinates
-            draws_v, divergences = noncentred
+        resampled = noncentred() if noncentred is not None else None
+        if resampled is not None:  # the posterior sampled again in the non-centred coordinates
+            draws_v, divergences = resampled
             notes.append(f"estimated on draws of the non-centred form of {names}, sampled again because the fit "
                          "diverged" + (f" (that run had {divergences} divergent transitions too)" if divergences else ""))
         else:
@@ -229,5 +230,4 @@ def log_evidence(log_density: LogDensity, draws_u, *, method: str = "auto", dive
         if draws_u is not None:
             draws_u = _checked(log_density, draws_u)
         return smc_evidence(log_density, draws_u, prior=prior, noncentring=noncentring, settings=smc, seed=seed)
-    resampled = noncentred() if noncentred is not None and divergences and noncentring is not None else None
-    return _auto(log_density, draws_u, divergences, prior, noncentring, smc, seed, options, resampled)
+    return _auto(log_density, draws_u, divergences, prior, noncentring, smc, seed, options, noncentred)

@@ -221,17 +221,19 @@ def fit_evidence(fitted, method: str, seed: int, modes: bool = True):
     from ..diagnose.modes import with_other_modes
 
     if not modes:
-        return _estimate(fitted, method, seed)
+        return _estimate(fitted, _log_density(fitted), method, seed)
     return with_other_modes(*_evidence_and_modes(fitted, method, seed))
 
 
 def _evidence_and_modes(fitted, method: str, seed: int) -> tuple:
     from .modes import unvisited_modes
 
-    return _estimate(fitted, method, seed), unvisited_modes(fitted.model, fitted.u, _log_density(fitted), seed=seed)
+    log_density = _log_density(fitted)
+    return (_estimate(fitted, log_density, method, seed),
+            unvisited_modes(fitted.model, fitted.u, log_density, seed=seed))
 
 
-def _estimate(fitted, method: str, seed: int):
+def _estimate(fitted, log_density, method: str, seed: int):
     """`diagnose.log_evidence` with what SMC and the non-centred change of variables need: the
     prior split from the likelihood, prior draws, the program's centred groups and the fit's
     divergences."""
@@ -243,7 +245,7 @@ def _estimate(fitted, method: str, seed: int):
     groups = noncentring(fitted.model)
     # The prior is only simulated (and compiled) when SMC runs, the non-centred form only sampled
     # when the fit diverged: `log_evidence` calls these thunks then.
-    return log_evidence(_log_density(fitted), fitted.u, method=method, seed=seed, divergences=divergences,
+    return log_evidence(log_density, fitted.u, method=method, seed=seed, divergences=divergences,
                         prior=lambda: prior_reference(fitted.model), noncentring=groups,
                         noncentred=lambda: _noncentred_draws(fitted, groups, seed))
 

@@ -55,7 +55,7 @@ def _evidence(fitted, job: FitJob) -> tuple[dict | None, tuple]:
     if not job.evidence:
         return None, ()
     try:
-        # No mode search: it costs about as much as the screen itself; the full fit runs it.
+        # No mode search: its compile (about 1 s a program shape) would land on every screen; the full fit runs it.
         return fit_evidence(fitted, SCREEN_EVIDENCE, job.seed, modes=False).to_dict(), ()
     except EvidenceError as err:
         return None, (f"log evidence could not be estimated on the screen draws: {err}",)
